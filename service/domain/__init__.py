@@ -1,0 +1,1 @@
+"""Plain-Python core of the broker: types, rules and ports; no framework or SDK imports."""

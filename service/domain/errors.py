@@ -1,0 +1,85 @@
+"""The broker's error hierarchy: each error carries its HTTP status and a stable snake_case code."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class BrokerError(Exception):
+    """Base of every error a client may see; ``detail`` must never contain a secret."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidTokenError(BrokerError):
+    """The bearer token is missing, malformed, badly signed, expired or not meant for this broker."""
+
+    status = 401
+    code = "invalid_token"
+    title = "Invalid token"
+
+
+class TokenReusedError(BrokerError):
+    """The token was already exchanged with Identity Center and cannot be exchanged again."""
+
+    status = 401
+    code = "token_reused"
+    title = "Token already exchanged"
+
+
+class IdentityNotMappedError(BrokerError):
+    """Identity Center could not map the token's user to exactly one directory user."""
+
+    status = 403
+    code = "identity_not_mapped"
+    title = "Identity not mapped"
+
+
+class AccessDeniedError(BrokerError):
+    """No S3 Access Grant covers the requested target and permission."""
+
+    status = 403
+    code = "access_denied"
+    title = "Access denied"
+
+
+class InvalidRequestError(BrokerError):
+    """The request is well-formed JSON but asks for something invalid."""
+
+    status = 422
+    code = "invalid_request"
+    title = "Invalid request"
+
+
+class RateLimitedError(BrokerError):
+    """The caller sent too many requests."""
+
+    status = 429
+    code = "rate_limited"
+    title = "Rate limited"
+
+
+class UpstreamMisconfiguredError(BrokerError):
+    """Identity Center or STS rejected the broker itself (application ARN, trust policy, scopes)."""
+
+    status = 502
+    code = "upstream_misconfigured"
+    title = "Upstream misconfigured"
+
+
+class UpstreamUnavailableError(BrokerError):
+    """AWS was throttling, failing or unreachable after retries; the client may retry later."""
+
+    status = 503
+    code = "upstream_unavailable"
+    title = "Upstream unavailable"
+
+    def __init__(self, detail: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds

@@ -1,0 +1,57 @@
+"""Who is calling: the verified token's caller and the identity session Identity Center gave them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.domain.credentials import TemporaryCredentials
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A caller whose ID token passed verification.
+
+    ``token_hash`` is a digest of the raw token, used to key caches; the raw token is kept only in
+    ``token`` for the one place that must send it upstream (the Identity Center exchange).
+    """
+
+    issuer: str
+    subject: str
+    username: str | None
+    token_id: str
+    expires_at: int
+    token_hash: str
+    token: str
+
+    def __repr__(self) -> str:
+        return f"Caller(issuer={self.issuer!r}, subject={self.subject!r}, token_id={self.token_id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityCenterToken:
+    """What CreateTokenWithIAM answered, reduced to what the broker uses."""
+
+    idc_user_id: str
+    identity_store_arn: str | None
+    identity_context: str
+    refresh_token: str | None
+    expires_in: int
+
+    def __repr__(self) -> str:
+        return f"IdentityCenterToken(idc_user_id={self.idc_user_id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class IdentitySession:
+    """An identity-enhanced role session for one user, plus what is needed to renew it."""
+
+    issuer: str
+    subject: str
+    username: str | None
+    idc_user_id: str
+    identity_store_arn: str | None
+    refresh_token: str | None
+    credentials: TemporaryCredentials
+
+    def __repr__(self) -> str:
+        return f"IdentitySession(idc_user_id={self.idc_user_id!r}, credentials={self.credentials!r})"

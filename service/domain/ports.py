@@ -1,0 +1,129 @@
+"""Ports: the Protocols the broker's use cases need from the outside world; adapters implement them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from service.domain.access import DataAccess, DataAccessRequest, Grant
+from service.domain.credentials import TemporaryCredentials
+from service.domain.identity import Caller, IdentityCenterToken
+
+
+class TokenVerifier(Protocol):
+    """Verifies a caller's OIDC ID token."""
+
+    async def verify(self, token: str) -> Caller:
+        """Return the verified caller.
+
+        Raises:
+            InvalidTokenError: the token is missing, malformed, badly signed, expired or not for us.
+            UpstreamUnavailableError: no key set could ever be loaded from the issuer.
+        """
+        ...
+
+    @property
+    def keys_loaded(self) -> bool:
+        """Return whether a key set is available (readiness)."""
+        ...
+
+
+class IdentityExchanger(Protocol):
+    """Trades an IdP token (or an Identity Center refresh token) for an Identity Center token."""
+
+    def exchange_jwt(self, assertion: str) -> IdentityCenterToken:
+        """Exchange an IdP ID token with CreateTokenWithIAM (jwt-bearer).
+
+        Raises:
+            InvalidTokenError, IdentityNotMappedError, UpstreamMisconfiguredError, UpstreamUnavailableError.
+        """
+        ...
+
+    def refresh(self, refresh_token: str) -> IdentityCenterToken:
+        """Renew with CreateTokenWithIAM (refresh_token grant).
+
+        Raises:
+            TokenReusedError: the refresh token expired or was rejected.
+            UpstreamMisconfiguredError, UpstreamUnavailableError.
+        """
+        ...
+
+
+class RoleAssumer(Protocol):
+    """Assumes the identity-bearer role with an Identity Center context attached."""
+
+    def assume(self, identity_context: str, session_name: str, duration_seconds: int) -> TemporaryCredentials:
+        """Return identity-enhanced role credentials.
+
+        Raises:
+            InvalidTokenError, UpstreamMisconfiguredError, UpstreamUnavailableError.
+        """
+        ...
+
+
+class DataAccessVendor(Protocol):
+    """Asks S3 Access Grants for scoped credentials, signed by an identity-enhanced session."""
+
+    def get_data_access(self, session: TemporaryCredentials, request: DataAccessRequest) -> DataAccess:
+        """Return credentials for the request's target.
+
+        Raises:
+            AccessDeniedError, UpstreamMisconfiguredError, UpstreamUnavailableError.
+        """
+        ...
+
+    def list_caller_grants(self, session: TemporaryCredentials, prefix: str | None) -> list[Grant]:
+        """Return the grants the session's user can use, optionally filtered by an S3 prefix.
+
+        Raises:
+            UpstreamMisconfiguredError, UpstreamUnavailableError.
+        """
+        ...
+
+
+class Cache(Protocol):
+    """A byte-oriented key/value store with TTLs: Redis shared by replicas, or in-process memory."""
+
+    async def get(self, key: str) -> bytes | None:
+        """Return the value or None when absent or expired; never raises on an outage."""
+        ...
+
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """Return the values of ``keys`` in order (one round trip)."""
+        ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        """Store ``value`` for ``ttl_seconds``; a failure is logged, not raised."""
+        ...
+
+    async def add(self, key: str, value: bytes, ttl_seconds: int) -> bool:
+        """Store only if absent (SET NX); return whether this call stored it.
+
+        Raises:
+            CacheUnavailableError: the store could not answer (callers decide how to degrade).
+        """
+        ...
+
+    async def delete(self, keys: list[str]) -> None:
+        """Remove keys; a failure is logged, not raised."""
+        ...
+
+    async def delete_prefix(self, prefix: str) -> None:
+        """Remove every key starting with ``prefix``; a failure is logged, not raised."""
+        ...
+
+    async def ping(self) -> bool:
+        """Return whether the store answers (readiness)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class Clock(Protocol):
+    """The current time, injectable for tests."""
+
+    def now(self) -> datetime:
+        """Return the current aware UTC datetime."""
+        ...
