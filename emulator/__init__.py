@@ -1,0 +1,1 @@
+"""Local stand-in for the AWS side of trusted identity propagation (IdC OIDC, STS, Access Grants, S3)."""

@@ -1,0 +1,31 @@
+"""Command line: `python -m emulator --scenario emulator/scenarios/demo.yaml --port 9000`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from emulator.scenario import DEFAULT_SCENARIO
+from emulator.server import EmulatorServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the emulator and serve until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__)
+    parser.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario YAML file")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=9000, help="port to bind (0 = any free port)")
+    parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    args = parser.parse_args(argv)
+    server = EmulatorServer(args.scenario, args.host, args.port, access_log=args.access_log).start()
+    sys.stdout.write(f"emulator ready on {server.url}\n")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

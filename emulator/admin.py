@@ -1,0 +1,143 @@
+"""Admin JSON surface under `/_emulator/`: config, login, call counters and log, fault injection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from moto.cognitoidp.models import cognitoidp_backends
+from werkzeug.wrappers import Request, Response
+
+from emulator.scenario import Seeded
+from emulator.state import EmulatorState, Fault
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+def config_document(state: EmulatorState, seeded: Seeded) -> dict[str, Any]:
+    """Return the `/_emulator/config` document: what a broker needs to point at this emulator."""
+    url = state.endpoint_url
+    return {
+        "region": state.region,
+        "account_id": state.account_id,
+        "endpoint_url": url,
+        "broker_env": {
+            "AWS_REGION": state.region,
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": seeded.broker_access_key,
+            "AWS_SECRET_ACCESS_KEY": seeded.broker_secret_key,
+            "BROKER_OIDC_ISSUER": seeded.issuer_url,
+            "BROKER_OIDC_AUDIENCE": seeded.client_id,
+            "BROKER_OIDC_JWKS_URL": f"{url}/{seeded.user_pool_id}/.well-known/jwks.json",
+            "BROKER_IDC_APPLICATION_ARN": seeded.application_arn,
+            "BROKER_IDENTITY_BEARER_ROLE_ARN": seeded.bearer_role_arn,
+            "BROKER_ACCESS_GRANTS_ACCOUNT_ID": state.account_id,
+        },
+        "admin": {"access_key_id": seeded.admin_access_key, "secret_access_key": seeded.admin_secret_key},
+        "cognito": {"user_pool_id": seeded.user_pool_id, "client_id": seeded.client_id},
+        "users": [
+            {
+                "username": u.username,
+                "email": u.email,
+                "password": u.password,
+                "idc_user_id": u.idc_user_id,
+                "groups": u.groups,
+            }
+            for u in seeded.users
+        ],
+        "groups": seeded.group_ids,
+    }
+
+
+class AdminApp:
+    """WSGI app for `/_emulator/…`."""
+
+    def __init__(self, state: EmulatorState, seeded: Seeded) -> None:
+        self.state = state
+        self.seeded = seeded
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        """Serve one admin request."""
+        request = Request(environ)
+        response = self.route(request)
+        return response(environ, start_response)
+
+    def route(self, request: Request) -> Response:
+        """Route by method and path."""
+        path = request.path.rstrip("/")
+        method = request.method
+        if method == "GET" and path == "/_emulator/config":
+            return _json(config_document(self.state, self.seeded))
+        if method == "POST" and path == "/_emulator/login":
+            return self.login(request)
+        if method == "GET" and path == "/_emulator/calls/counts":
+            with self.state.lock:
+                return _json(dict(self.state.counts))
+        if method == "GET" and path == "/_emulator/calls":
+            with self.state.lock:
+                calls = [c.to_json() for c in self.state.calls]
+            operation = request.args.get("operation")
+            return _json([c for c in calls if operation is None or c["operation"] == operation])
+        if method == "POST" and path == "/_emulator/reset":
+            self.state.reset_calls()
+            return _json({"reset": True})
+        if method == "POST" and path == "/_emulator/faults":
+            return self.add_fault(request)
+        if method == "GET" and path == "/_emulator/faults":
+            with self.state.lock:
+                return _json([f.__dict__ for f in self.state.faults.values()])
+        if method == "DELETE" and path == "/_emulator/faults":
+            with self.state.lock:
+                self.state.faults.clear()
+            return _json({"faults": []})
+        if method == "GET" and path == "/_emulator/health":
+            return _json({"status": "ok"})
+        return _json({"error": "not_found", "path": request.path}, 404)
+
+    def login(self, request: Request) -> Response:
+        """Authenticate a scenario user against Cognito USER_PASSWORD_AUTH."""
+        body = request.get_json(silent=True, force=True) or {}
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            return _json({"error": "invalid_request", "error_description": "username and password required"}, 400)
+        backend = cognitoidp_backends[self.state.account_id][self.state.region]
+        try:
+            result = backend.initiate_auth(
+                self.seeded.client_id, "USER_PASSWORD_AUTH", {"USERNAME": username, "PASSWORD": password}
+            )
+        except Exception as exc:  # moto raises its own Cognito error types; all mean "login failed"
+            return _json({"error": "NotAuthorizedException", "error_description": str(exc)}, 400)
+        auth = result.get("AuthenticationResult", {})
+        return _json(
+            {
+                "id_token": auth.get("IdToken"),
+                "access_token": auth.get("AccessToken"),
+                "refresh_token": auth.get("RefreshToken"),
+                "expires_in": auth.get("ExpiresIn", 3600),
+            }
+        )
+
+    def add_fault(self, request: Request) -> Response:
+        """Install a fault for one operation."""
+        body = request.get_json(silent=True, force=True) or {}
+        operation = body.get("operation")
+        if not isinstance(operation, str) or not operation:
+            return _json({"error": "operation is required"}, 400)
+        error = body.get("error")
+        rate = float(body.get("error_rate", 1.0 if error is not None else 0.0))
+        if not 0.0 <= rate <= 1.0:
+            return _json({"error": "error_rate must be within 0..1"}, 400)
+        count = body.get("count")
+        fault = Fault(
+            operation=operation,
+            latency_ms=int(body.get("latency_ms", 0)),
+            error_rate=rate,
+            error=error if isinstance(error, str | int) else None,
+            remaining=int(count) if count is not None else None,
+        )
+        with self.state.lock:
+            self.state.faults[operation] = fault
+        return _json(fault.__dict__)

@@ -1,0 +1,278 @@
+"""One-port WSGI front: routes each request to the emulator's handlers or moto, as AWS endpoints would."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from moto.moto_server.werkzeug_app import create_backend_app
+from werkzeug.wrappers import Response
+from werkzeug.wsgi import get_input_stream
+
+from emulator import sigv4
+from emulator.access_grants import AccessGrantsHandler
+from emulator.identity_center import IdentityCenterHandler
+from emulator.s3_guard import S3Guard
+from emulator.state import EmulatorState, Fault
+from emulator.sts import EMULATED_ACTIONS, StsHandler, form_params
+from emulator.wire import AwsError, AwsRequest, Protocol, error_response
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+# SigV4 signing name → moto backend / emulator service name.
+SIGNING_NAMES = {"sso-oauth": "sso-oidc", "sso": "sso-admin", "email": "ses"}
+JSON_TARGETS = {
+    "AWSCognitoIdentityProviderService": "cognito-idp",
+    "AWSIdentityStore": "identitystore",
+    "SWBExternalService": "sso-admin",
+}
+PROTOCOLS: dict[str, Protocol] = {
+    "sso-oidc": "oauth-json",
+    "sts": "query",
+    "iam": "query",
+    "s3": "s3-xml",
+    "s3control": "s3-xml",
+}
+WELL_KNOWN_RE = re.compile(r"/[^/]+/\.well-known/(jwks\.json|openid-configuration)")
+THROTTLING = {"Throttling", "ThrottlingException", "SlowDown", "SlowDownException", "TooManyRequestsException",
+              "RequestLimitExceeded"}
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    if environ.get("CONTENT_LENGTH"):
+        headers["content-length"] = environ["CONTENT_LENGTH"]
+    return headers
+
+
+def build_request(environ: dict[str, Any]) -> AwsRequest:
+    """Read the body once and keep the raw path and query for signature checks."""
+    body = get_input_stream(environ).read()
+    raw_uri = environ.get("REQUEST_URI") or environ.get("RAW_URI") or quote(environ.get("PATH_INFO", "/"))
+    raw_path = sigv4.raw_path_of(raw_uri)
+    raw_query = environ.get("QUERY_STRING", "")
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    return AwsRequest(
+        method=environ.get("REQUEST_METHOD", "GET").upper(),
+        raw_path=raw_path,
+        path=environ.get("PATH_INFO", "/") or "/",
+        raw_query=raw_query,
+        query=parse_qsl(raw_query, keep_blank_values=True),
+        headers=_headers(environ),
+        body=body,
+        environ=environ,
+    )
+
+
+def detect_service(req: AwsRequest) -> str:
+    """Name the AWS service a request is for: credential scope, path, target header, action."""
+    if req.path.startswith("/_emulator/") or req.path == "/_emulator":
+        return "admin"
+    if req.path.startswith("/v20180820/"):
+        return "s3control"
+    auth = req.headers.get("authorization", "")
+    scope = sigv4.credential_from_authorization(auth) if auth else None
+    if scope is None and req.arg("X-Amz-Credential"):
+        try:
+            scope = sigv4.parse_credential(req.arg("X-Amz-Credential") or "")
+        except sigv4.SignatureError:
+            scope = None
+    if scope is not None:
+        return SIGNING_NAMES.get(scope.service.lower(), scope.service.lower())
+    target = req.headers.get("x-amz-target", "")
+    if target:
+        return JSON_TARGETS.get(target.split(".", 1)[0], "unknown")
+    if WELL_KNOWN_RE.fullmatch(req.path):
+        return "cognito-idp"
+    if req.path in ("/token", "/client/register", "/device_authorization"):
+        return "sso-oidc"
+    if req.method == "POST" and req.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        if form_params(req).get("Action") in ("AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"):
+            return "sts"
+    return "s3"
+
+
+def _operation_hint(service: str, req: AwsRequest) -> str:
+    target = req.headers.get("x-amz-target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    if PROTOCOLS.get(service) == "query":
+        return form_params(req).get("Action", "Unknown")
+    match = WELL_KNOWN_RE.fullmatch(req.path)
+    if match:
+        return "GetJwks" if match.group(1) == "jwks.json" else "GetOpenIdConfiguration"
+    return f"{req.method} {req.path}"
+
+
+def fault_error(service: str, error: str | int | None) -> AwsError:
+    """Build the injected error in the way the service reports it."""
+    if isinstance(error, int):
+        status = error
+        code = "InternalServerException" if service == "sso-oidc" else (
+            "InternalError" if PROTOCOLS.get(service) == "s3-xml" else "InternalFailure"
+        )
+        if status == 503:
+            code = "SlowDown" if PROTOCOLS.get(service) == "s3-xml" else "ServiceUnavailable"
+        return AwsError(code, "Injected fault", status)
+    code = error or "InternalError"
+    if code in ("InternalError", "InternalServerException", "InternalFailure"):
+        if service == "sso-oidc":
+            code = "InternalServerException"
+        return AwsError(code, "We encountered an internal error. Please try again.", 500)
+    if code == "SlowDown":
+        return AwsError(code, "Please reduce your request rate.", 503)
+    if code in THROTTLING:
+        return AwsError(code, "Rate exceeded", 400 if PROTOCOLS.get(service) != "s3-xml" else 503)
+    return AwsError(code, "Injected fault", 400)
+
+
+class Dispatcher:
+    """The WSGI application serving every emulated service on one port."""
+
+    def __init__(self, state: EmulatorState, admin: WsgiApp) -> None:
+        self.state = state
+        self.admin = admin
+        self.identity_center = IdentityCenterHandler(state)
+        self.sts = StsHandler(state)
+        self.access_grants = AccessGrantsHandler(state)
+        self.s3_guard = S3Guard(state)
+        self._moto_apps: dict[str, Any] = {}
+        self._moto_lock = threading.Lock()
+        self._random = random.Random()  # noqa: S311 - fault sampling, not security
+
+    def moto_app(self, service: str) -> Any:
+        """Return (creating once) moto's Flask app for a backend."""
+        with self._moto_lock:
+            if service not in self._moto_apps:
+                self._moto_apps[service] = create_backend_app(service)
+            return self._moto_apps[service]
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one request."""
+        req = build_request(environ)
+        service = detect_service(req)
+        if service == "admin":
+            return self.admin(environ, start_response)
+        req.service = service
+        protocol: Protocol = PROTOCOLS.get(service, "json")
+        handler = self._handler_for(service, req)
+        if handler is None:
+            req.operation = _operation_hint(service, req)
+        fault = self._take_fault(req.operation if handler is None else self._peek_operation(service, req), service)
+        if fault is not None:
+            response = error_response(protocol, fault)
+            self._record(req, response.status_code, fault.code)
+            return response(environ, start_response)
+        if handler is not None:
+            response = handler(req)
+            if response is not None:
+                self._record(req, response.status_code, req.annotations.get("error"))
+                return response(environ, start_response)
+        return self._forward(service, req, start_response)
+
+    def _peek_operation(self, service: str, req: AwsRequest) -> str:
+        if service == "sso-oidc":
+            return "CreateTokenWithIAM" if req.arg("aws_iam") == "t" else "CreateToken"
+        if service == "sts":
+            return form_params(req).get("Action", "Unknown")
+        if service == "s3control":
+            return self.access_grants.operation_for(req.method, req.path) or "Unknown"
+        from emulator.s3_guard import classify
+
+        return classify(req).name
+
+    def _handler_for(self, service: str, req: AwsRequest) -> Callable[[AwsRequest], Response | None] | None:
+        if service == "sso-oidc":
+            return self.identity_center.handle
+        if service == "sts" and form_params(req).get("Action") in EMULATED_ACTIONS:
+            return self.sts.handle
+        if service == "s3control" and self.access_grants.operation_for(req.method, req.path):
+            return self.access_grants.handle
+        if service == "s3" and req.path.startswith("/v20180820/"):
+            return None
+        if service == "s3":
+            return self._guard
+        return None
+
+    def _guard(self, req: AwsRequest) -> Response | None:
+        try:
+            self.s3_guard.check(req)
+        except AwsError as err:
+            req.annotations["error"] = err.code
+            return error_response("s3-xml", err)
+        return None
+
+    def _take_fault(self, operation: str, service: str) -> AwsError | None:
+        with self.state.lock:
+            fault: Fault | None = self.state.faults.get(operation)
+            if fault is None:
+                return None
+            if fault.remaining is not None:
+                if fault.remaining <= 0:
+                    del self.state.faults[operation]
+                    return None
+                fault.remaining -= 1
+            fire = fault.error is not None and self._random.random() < fault.error_rate
+        if fault.latency_ms:
+            time.sleep(fault.latency_ms / 1000)
+        return fault_error(service, fault.error) if fire else None
+
+    def _record(self, req: AwsRequest, status: int, error_code: str | None) -> None:
+        caller = req.caller.arn if req.caller is not None else None
+        decision = "Allow" if status < 400 else "Deny"
+        self.state.record(
+            req.service, req.operation, caller, decision, error_code, req.annotations.get("on_behalf_of")
+        )
+
+    def _forward(self, service: str, req: AwsRequest, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            app = self.moto_app(service)
+        except (KeyError, ValueError, ModuleNotFoundError):
+            response = error_response(
+                "json", AwsError("UnknownOperationException", f"Service {service} is not emulated", 400)
+            )
+            self._record(req, 400, "UnknownOperationException")
+            return response(req.environ, start_response)
+        environ = dict(req.environ)
+        environ["wsgi.input"] = io.BytesIO(req.body)
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.state.account_id
+        captured: dict[str, int] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"] = int(status.split(" ", 1)[0])
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        result = app(environ, capture)
+        body = b"".join(result)
+        status = captured.get("status", 200)
+        code = None
+        if status >= 400:
+            code = _error_code(body) or str(status)
+        self._record(req, status, code)
+        return [body]
+
+
+def _error_code(body: bytes) -> str | None:
+    match = re.search(rb"<Code>([^<]+)</Code>", body)
+    if match:
+        return match.group(1).decode()
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        value = data.get("__type") or data.get("code")
+        return str(value).rsplit("#", 1)[-1] if value else None
+    return None

@@ -1,0 +1,264 @@
+"""S3 guard in front of moto's storage: authenticates S3 requests and confines vended credentials to their grant."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import io
+import json
+import time
+import xml.etree.ElementTree as ET  # noqa: N817 - the conventional alias
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from werkzeug.datastructures import FileStorage
+from werkzeug.wrappers import Request
+
+from emulator import sigv4
+from emulator.access_grants import covers
+from emulator.state import Credential, EmulatorState
+from emulator.wire import S3_AUTH, AwsError, AwsRequest, authenticate
+
+MAX_PRESIGN_EXPIRES = 604800  # 7 days (reference §4.1)
+READ, WRITE = "READ", "WRITE"
+
+
+@dataclass(frozen=True)
+class S3Operation:
+    """An S3 request classified: operation name, bucket, keys touched, permission needed."""
+
+    name: str
+    bucket: str | None
+    keys: tuple[str, ...]
+    needs: str | None
+    list_prefix: str | None = None
+
+
+def _has(req: AwsRequest, name: str) -> bool:
+    return any(k == name for k, _ in req.query)
+
+
+def classify(req: AwsRequest) -> S3Operation:
+    """Name the S3 operation of a path-style request and the permission it needs (None = not grantable)."""
+    path = req.raw_path.lstrip("/")
+    bucket_raw, _, key_raw = path.partition("/")
+    bucket = unquote(bucket_raw) or None
+    key = unquote(key_raw)
+    m = req.method
+    if bucket is None:
+        return S3Operation("ListBuckets", None, (), None)
+    if not key:
+        if m == "HEAD":
+            return S3Operation("HeadBucket", bucket, (), READ)
+        if m == "GET" and _has(req, "uploads"):
+            return S3Operation("ListMultipartUploads", bucket, (), READ, req.arg("prefix") or "")
+        if m == "GET" and _has(req, "versions"):
+            return S3Operation("ListObjectVersions", bucket, (), READ, req.arg("prefix") or "")
+        if m == "GET" and _has(req, "location"):
+            return S3Operation("GetBucketLocation", bucket, (), READ)
+        if m == "GET" and not [k for k, _ in req.query if k not in {"list-type", "prefix", "delimiter",
+                                                                      "max-keys", "marker", "continuation-token",
+                                                                      "start-after", "encoding-type",
+                                                                      "fetch-owner"}]:
+            name = "ListObjectsV2" if req.arg("list-type") == "2" else "ListObjects"
+            return S3Operation(name, bucket, (), READ, req.arg("prefix") or "")
+        if m == "POST" and _has(req, "delete"):
+            return S3Operation("DeleteObjects", bucket, _delete_keys(req.body), WRITE)
+        if m == "POST" and req.headers.get("content-type", "").startswith("multipart/form-data"):
+            return S3Operation("PostObject", bucket, (), WRITE)
+        names = {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "GET": "GetBucketSubresource"}
+        return S3Operation(names.get(m, "BucketOperation"), bucket, (), None)
+    if m in ("GET", "HEAD"):
+        if _has(req, "uploadId"):
+            return S3Operation("ListParts", bucket, (key,), READ)
+        if _has(req, "acl"):
+            return S3Operation("GetObjectAcl", bucket, (key,), READ)
+        if _has(req, "attributes"):
+            return S3Operation("GetObjectAttributes", bucket, (key,), READ)
+        if _has(req, "tagging"):
+            return S3Operation("GetObjectTagging", bucket, (key,), None)
+        return S3Operation("HeadObject" if m == "HEAD" else "GetObject", bucket, (key,), READ)
+    if m == "PUT":
+        if _has(req, "partNumber") and _has(req, "uploadId"):
+            return S3Operation("UploadPart", bucket, (key,), WRITE)
+        if _has(req, "acl"):
+            return S3Operation("PutObjectAcl", bucket, (key,), WRITE)
+        if _has(req, "tagging") or _has(req, "retention") or _has(req, "legal-hold"):
+            return S3Operation("PutObjectSubresource", bucket, (key,), None)
+        if "x-amz-copy-source" in req.headers:
+            return S3Operation("CopyObject", bucket, (key,), WRITE)
+        return S3Operation("PutObject", bucket, (key,), WRITE)
+    if m == "POST":
+        if _has(req, "uploads"):
+            return S3Operation("CreateMultipartUpload", bucket, (key,), WRITE)
+        if _has(req, "uploadId"):
+            return S3Operation("CompleteMultipartUpload", bucket, (key,), WRITE)
+        return S3Operation("PostObjectSubresource", bucket, (key,), None)
+    if m == "DELETE":
+        name = "AbortMultipartUpload" if _has(req, "uploadId") else "DeleteObject"
+        return S3Operation(name, bucket, (key,), WRITE)
+    return S3Operation(f"{m}Object", bucket, (key,), None)
+
+
+def _delete_keys(body: bytes) -> tuple[str, ...]:
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - local emulator parsing its own clients' requests
+    except ET.ParseError as exc:
+        raise AwsError("MalformedXML", "The XML you provided was not well-formed", 400) from exc
+    return tuple(el.text or "" for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Key")
+
+
+def _in_scope(scope: str, bucket: str, key: str) -> bool:
+    uri = f"s3://{bucket}/{key}"
+    if scope.endswith("*"):
+        return uri.startswith(scope[:-1])
+    return uri == scope
+
+
+def _scope_bucket(scope: str) -> str:
+    return scope[5:].split("/", 1)[0].rstrip("*")
+
+
+def _permits(granted: str | None, needs: str) -> bool:
+    return granted == needs or granted == "READWRITE"
+
+
+class S3Guard:
+    """Authenticate S3 requests; vended credentials are confined to their scope and permission."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+
+    def check(self, req: AwsRequest) -> None:
+        """Raise AwsError (S3 XML codes) unless the request may reach moto's storage.
+
+        Raises:
+            AwsError: AccessDenied, ExpiredToken, SignatureDoesNotMatch, InvalidAccessKeyId, ….
+        """
+        op = classify(req)
+        req.operation = op.name
+        if req.method == "OPTIONS":
+            return
+        if op.name == "PostObject":
+            self._check_post(req, op)
+            return
+        if req.arg("X-Amz-Credential") is not None:
+            self._check_presigned_window(req)
+        caller = authenticate(self.state, req, S3_AUTH)
+        self._authorize(req, caller, op)
+
+    def _check_presigned_window(self, req: AwsRequest) -> None:
+        try:
+            expires = int(req.arg("X-Amz-Expires") or "")
+        except ValueError as exc:
+            raise AwsError("AuthorizationQueryParametersError", "X-Amz-Expires should be a number", 400) from exc
+        if expires < 1:
+            raise AwsError("AuthorizationQueryParametersError", "X-Amz-Expires must be non-negative", 400)
+        if expires > MAX_PRESIGN_EXPIRES:
+            raise AwsError(
+                "AuthorizationQueryParametersError",
+                "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be "
+                "less than 604800 seconds",
+                400,
+            )
+        try:
+            signed_at = datetime.strptime(req.arg("X-Amz-Date") or "", "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise AwsError("AuthorizationQueryParametersError", "X-Amz-Date must be in ISO 8601 format", 400) from exc
+        if time.time() > signed_at.timestamp() + expires:
+            raise AwsError("AccessDenied", "Request has expired", 403)
+
+    def _authorize(self, req: AwsRequest, caller: Credential, op: S3Operation) -> None:
+        if caller.kind == "iam_user":
+            return
+        if caller.kind != "vended":
+            raise AwsError("AccessDenied", "Access Denied", 403)
+        if caller.identity is not None:
+            req.annotations["on_behalf_of"] = caller.identity.user_id
+        scope = caller.scope or ""
+        if op.needs is None or op.bucket is None or not _permits(caller.permission, op.needs):
+            raise AwsError("AccessDenied", "Access Denied", 403)
+        if op.name == "HeadBucket" or op.name == "GetBucketLocation":
+            if _scope_bucket(scope) != op.bucket:
+                raise AwsError("AccessDenied", "Access Denied", 403)
+            return
+        if op.list_prefix is not None:
+            if not covers(scope, f"s3://{op.bucket}/{op.list_prefix}*"):
+                raise AwsError("AccessDenied", "Access Denied", 403)
+            return
+        keys = list(op.keys)
+        if op.name == "CopyObject":
+            source = unquote(req.headers.get("x-amz-copy-source", "")).lstrip("/").split("?", 1)[0]
+            src_bucket, _, src_key = source.partition("/")
+            if src_bucket != op.bucket or not _permits(caller.permission, READ):
+                raise AwsError("AccessDenied", "Access Denied", 403)
+            keys.append(src_key)
+        if not keys or not all(_in_scope(scope, op.bucket, k) for k in keys):
+            raise AwsError("AccessDenied", "Access Denied", 403)
+
+    # --- presigned POST ---------------------------------------------------------------------------
+
+    def _check_post(self, req: AwsRequest, op: S3Operation) -> None:
+        form_req = Request(
+            {**req.environ, "wsgi.input": io.BytesIO(req.body), "CONTENT_LENGTH": str(len(req.body))}
+        )
+        fields = {k.lower(): v for k, v in form_req.form.items()}
+        upload = form_req.files.get("file")
+        policy_b64 = fields.get("policy", "")
+        credential_field = fields.get("x-amz-credential")
+        if not policy_b64 or not credential_field:
+            raise AwsError("AccessDenied", "Access Denied", 403)
+        try:
+            scope = sigv4.parse_credential(credential_field)
+        except sigv4.SignatureError as exc:
+            raise AwsError("InvalidArgument", exc.message, 400) from exc
+        caller = self.state.lookup(scope.access_key)
+        if caller is None:
+            raise AwsError("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", 403)
+        if caller.session_token is not None and fields.get("x-amz-security-token") != caller.session_token:
+            raise AwsError("InvalidToken", "The provided token is malformed or otherwise invalid.", 400)
+        if caller.expired():
+            raise AwsError("ExpiredToken", "The provided token has expired.", 400)
+        expected = sigv4.post_policy_signature(caller.secret_key, scope, policy_b64)
+        if not hmac.compare_digest(expected, fields.get("x-amz-signature", "")):
+            raise AwsError(
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+                403,
+            )
+        req.caller = caller
+        key = fields.get("key", "")
+        if "${filename}" in key and upload is not None:
+            key = key.replace("${filename}", upload.filename or "")
+        self._check_policy(policy_b64, {**fields, "bucket": op.bucket or "", "key": key}, upload)
+        self._authorize(req, caller, S3Operation("PostObject", op.bucket, (key,), WRITE))
+
+    @staticmethod
+    def _check_policy(policy_b64: str, fields: dict[str, str], upload: FileStorage | None) -> None:
+        try:
+            policy: dict[str, Any] = json.loads(base64.b64decode(policy_b64))
+            expiration = datetime.strptime(policy["expiration"][:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raise AwsError("InvalidPolicyDocument", "Invalid Policy: Invalid JSON.", 400) from exc
+        if datetime.now(UTC) > expiration:
+            raise AwsError("AccessDenied", "Invalid according to Policy: Policy expired.", 403)
+        size = len(upload.stream.read()) if upload is not None else 0
+        failed = AwsError("AccessDenied", "Invalid according to Policy: Policy Condition failed", 403)
+        for condition in policy.get("conditions", []):
+            if isinstance(condition, dict):
+                for name, value in condition.items():
+                    if fields.get(name.lower()) != value:
+                        raise failed
+            elif isinstance(condition, list) and len(condition) == 3:
+                kind, subject, value = condition
+                if kind == "content-length-range":
+                    if not int(subject) <= size <= int(value):
+                        raise AwsError("EntityTooLarge" if size > int(value) else "EntityTooSmall",
+                                       "Your proposed upload size is outside the allowed range", 400)
+                    continue
+                actual = fields.get(str(subject).lstrip("$").lower(), "")
+                if (kind == "eq" and actual != value) or (kind == "starts-with" and not actual.startswith(value)):
+                    raise failed

@@ -1,0 +1,95 @@
+"""Run the emulator: reset moto, seed the scenario, serve the dispatcher on one loopback port in a thread."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from moto.moto_api._internal.models import moto_api_backend
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+from werkzeug.serving import make_server
+
+from emulator import scenario
+from emulator.admin import AdminApp
+from emulator.dispatch import Dispatcher
+from emulator.scenario import Seeded
+from emulator.state import EmulatorState
+
+
+class QuietRequestHandler(MotoRequestHandler):  # type: ignore[misc]
+    """moto's request handler without per-request access logging."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Skip the access log line."""
+
+
+class EmulatorServer:
+    """The emulator bound to `host:port` (port 0 picks a free one), served from a background thread."""
+
+    def __init__(
+        self,
+        scenario_path: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_log: bool = False,
+    ) -> None:
+        self.access_log = access_log
+        self.scenario_path = Path(scenario_path) if scenario_path else scenario.DEFAULT_SCENARIO
+        self.host = host
+        self.port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.state: EmulatorState | None = None
+        self.seeded: Seeded | None = None
+
+    @property
+    def url(self) -> str:
+        """Return the base URL, e.g. `http://127.0.0.1:9000`."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        """Bind, seed and start serving; returns self."""
+        data = scenario.load(self.scenario_path)
+        # moto keeps its backends in process globals: start every emulator from a clean slate.
+        moto_api_backend.reset()
+        state = scenario.new_state(data)
+        dispatcher = Dispatcher(state, admin=_not_ready)
+        self._server = make_server(
+            self.host, self.port, dispatcher, threaded=True,
+            request_handler=MotoRequestHandler if self.access_log else QuietRequestHandler,
+        )
+        self.port = int(self._server.server_port)
+        state.endpoint_url = self.url
+        self.seeded = scenario.seed(state, dispatcher.access_grants)
+        dispatcher.admin = AdminApp(state, self.seeded)
+        self.state = state
+        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Block until interrupted (used by `python -m emulator`)."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _not_ready(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("503 Service Unavailable", [("Content-Type", "application/json")])
+    return [b'{"error": "starting"}']
