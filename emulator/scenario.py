@@ -143,6 +143,7 @@ def seed(state: EmulatorState, access_grants: AccessGrantsHandler) -> Seeded:
         "identity_store_arn": ic.identity_store_arn,
     }
     data = _substitute(data, variables)
+    app_spec = data.get("application") or {}
 
     # Cognito: the IdP whose ID tokens the application trusts.
     cog_spec = data.get("cognito") or {}
