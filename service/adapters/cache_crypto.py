@@ -1,0 +1,105 @@
+"""Protection for cache contents: AES-GCM sealing of secret values and HMAC digests for cache keys.
+
+Keys never hold raw tokens, subjects or targets; values holding credentials are encrypted with the key id
+and the cache key as associated data, so a value copied under another key does not open.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+KEY_BYTES: Final = 32
+_VERSION: Final = b"\x01"
+_KEY_ID_BYTES: Final = 8
+_NONCE_BYTES: Final = 12
+_TAG_BYTES: Final = 16
+_HEADER_BYTES: Final = len(_VERSION) + _KEY_ID_BYTES + _NONCE_BYTES
+_DIGEST_CHARS: Final = 32
+_HASHER_KEY_INFO: Final = b"tipb:v1:cache-key-hasher"
+_GENERATE_HINT: Final = (
+    'generate one with: python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"'
+)
+
+
+def decode_cache_key(value: str) -> bytes:
+    """Decode a base64 cache key and check that it is 32 bytes.
+
+    Raises:
+        ValueError: the value is not base64 or not 32 bytes; the message never repeats the value.
+    """
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"cache key must be base64 of {KEY_BYTES} random bytes; {_GENERATE_HINT}") from None
+    if len(key) != KEY_BYTES:
+        raise ValueError(
+            f"cache key must decode to {KEY_BYTES} bytes, got {len(key)}; {_GENERATE_HINT}",
+        )
+    return key
+
+
+def _check_key(key: bytes) -> None:
+    """Reject a key that is not 32 bytes."""
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"cache key must be {KEY_BYTES} bytes, got {len(key)}; {_GENERATE_HINT}")
+
+
+class CacheSealer:
+    """Encrypts cache values with AES-256-GCM: version | key id | nonce | ciphertext+tag."""
+
+    def __init__(self, key: bytes) -> None:
+        _check_key(key)
+        self._aead = AESGCM(key)
+        self._key_id = hashlib.sha256(key).digest()[:_KEY_ID_BYTES]
+
+    def seal(self, cache_key: str, plaintext: bytes) -> bytes:
+        """Encrypt ``plaintext`` bound to ``cache_key``."""
+        # Random 96-bit nonces: safe far beyond the number of values one key seals before rotation.
+        nonce = os.urandom(_NONCE_BYTES)
+        ciphertext = self._aead.encrypt(nonce, plaintext, self._associated_data(cache_key))
+        return _VERSION + self._key_id + nonce + ciphertext
+
+    def open(self, cache_key: str, blob: bytes) -> bytes | None:
+        """Return the plaintext, or None when ``blob`` is malformed, tampered, or sealed elsewhere."""
+        if len(blob) < _HEADER_BYTES + _TAG_BYTES or blob[:1] != _VERSION:
+            return None
+        key_id = blob[1 : 1 + _KEY_ID_BYTES]
+        if not hmac.compare_digest(key_id, self._key_id):
+            return None
+        nonce = blob[1 + _KEY_ID_BYTES : _HEADER_BYTES]
+        try:
+            return self._aead.decrypt(nonce, blob[_HEADER_BYTES:], self._associated_data(cache_key))
+        except InvalidTag:
+            return None
+
+    def _associated_data(self, cache_key: str) -> bytes:
+        """Bind a value to this key id and its cache key."""
+        return self._key_id + cache_key.encode()
+
+
+class KeyHasher:
+    """Builds cache-key digests: HMAC-SHA256 under a key derived apart from the sealing key."""
+
+    def __init__(self, key: bytes) -> None:
+        _check_key(key)
+        # A separate derived key so that hashing and encryption never share key material.
+        self._hmac_key = HKDF(
+            algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=_HASHER_KEY_INFO
+        ).derive(key)
+
+    def digest(self, *parts: str) -> str:
+        """Return 32 hex characters (128 bits) of HMAC-SHA256 over ``parts``."""
+        # Parts are joined with 0x1f, each preceded by its byte length: S3 keys and subjects may
+        # themselves contain 0x1f, and the length makes ("a\x1fb", "c") and ("a", "b\x1fc") differ.
+        message = b"\x1f".join(len(data).to_bytes(4, "big") + data for data in (p.encode() for p in parts))
+        return hmac.new(self._hmac_key, message, hashlib.sha256).hexdigest()[:_DIGEST_CHARS]

@@ -1,0 +1,184 @@
+"""Redis adapter for the ``Cache`` port: the cache shared by broker replicas.
+
+An outage degrades to "miss" (every method but ``add`` logs and swallows errors) so that requests fall
+through to AWS; timeouts are short so the cache never makes a request slower than calling AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Final, cast
+
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from service.domain.cache_errors import CacheUnavailableError
+
+logger = logging.getLogger(__name__)
+
+# OSError covers socket failures redis-py lets through unwrapped; TimeoutError covers asyncio timeouts.
+_FAILURES: Final = (RedisError, OSError, TimeoutError)
+
+# Keys per SCAN step and per UNLINK: large enough to be few round trips, small enough not to block Redis.
+_SCAN_BATCH: Final = 500
+
+# Delete the lock only if it still holds our token, so a holder whose lock expired cannot free another's.
+_RELEASE_LOCK: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def _glob_escape(prefix: str) -> str:
+    """Escape the glob metacharacters of ``prefix`` for SCAN MATCH."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in prefix)
+
+
+class RedisCache:
+    """``Cache`` backed by one Redis client (and its connection pool)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("RedisCache needs a client with decode_responses=False: values are bytes")
+        self._client = client
+        self._release_lock = client.register_script(_RELEASE_LOCK)
+
+    @classmethod
+    def from_url(cls, url: str, *, socket_timeout: float = 0.25, max_connections: int = 64) -> RedisCache:
+        """Build a cache over one connection pool for ``url`` (``redis://`` or ``rediss://``)."""
+        pool = redis.ConnectionPool.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            max_connections=max_connections,
+            # One immediate retry absorbs a pooled connection the server closed; more would only add
+            # latency during an outage, when calling AWS is the better use of the time.
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=30,
+        )
+        return cls(redis.Redis.from_pool(pool))
+
+    async def get(self, key: str) -> bytes | None:
+        """Return the value or None when absent, expired or the store is unavailable."""
+        try:
+            value = await self._client.get(key)
+        except _FAILURES as error:
+            _log_unavailable("get", error)
+            return None
+        # decode_responses is off (checked in __init__), so Redis replies are bytes.
+        return cast("bytes | None", value)
+
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """Return the values of ``keys`` in order with one MGET; all None when unavailable."""
+        if not keys:
+            return []
+        try:
+            values = await self._client.mget(keys)
+        except _FAILURES as error:
+            _log_unavailable("get_many", error)
+            return [None] * len(keys)
+        return cast("list[bytes | None]", values)
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        """Store ``value`` for ``ttl_seconds``; a TTL of zero or less stores nothing."""
+        if ttl_seconds <= 0:
+            return
+        try:
+            await self._client.set(key, value, ex=ttl_seconds)
+        except _FAILURES as error:
+            _log_unavailable("set", error)
+
+    async def add(self, key: str, value: bytes, ttl_seconds: int) -> bool:
+        """Store only if absent (SET NX EX); return whether this call stored it.
+
+        Raises:
+            CacheUnavailableError: Redis could not answer.
+        """
+        if ttl_seconds <= 0:
+            return False
+        try:
+            stored = await self._client.set(key, value, ex=ttl_seconds, nx=True)
+        except _FAILURES as error:
+            _log_unavailable("add", error)
+            raise CacheUnavailableError("cache unavailable for add") from error
+        return bool(stored)
+
+    async def delete(self, keys: list[str]) -> None:
+        """Remove ``keys``; a failure is logged, not raised."""
+        if not keys:
+            return
+        try:
+            await self._client.unlink(*keys)
+        except _FAILURES as error:
+            _log_unavailable("delete", error)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        """Remove every key starting with ``prefix`` (SCAN + UNLINK in batches, never KEYS)."""
+        batch: list[bytes] = []
+        try:
+            async for key in self._client.scan_iter(match=_glob_escape(prefix) + "*", count=_SCAN_BATCH):
+                batch.append(key)
+                if len(batch) >= _SCAN_BATCH:
+                    await self._client.unlink(*batch)
+                    batch = []
+            if batch:
+                await self._client.unlink(*batch)
+        except _FAILURES as error:
+            _log_unavailable("delete_prefix", error)
+
+    async def ping(self) -> bool:
+        """Return whether Redis answers PING."""
+        try:
+            return bool(await self._client.ping())
+        except _FAILURES as error:
+            _log_unavailable("ping", error)
+            return False
+
+    @asynccontextmanager
+    async def lock(self, key: str, ttl_seconds: float) -> AsyncIterator[bool]:
+        """Try once to take the cross-replica lock ``key`` for at most ``ttl_seconds``.
+
+        Yields True when this caller holds the lock (or Redis is down: no coordination then), False when
+        another holder has it; the lock is released on exit only if this caller still holds it.
+        """
+        if ttl_seconds <= 0:
+            raise ValueError("lock ttl_seconds must be positive")
+        token = secrets.token_hex(16)
+        try:
+            acquired = bool(await self._client.set(key, token, px=max(1, int(ttl_seconds * 1000)), nx=True))
+        except _FAILURES as error:
+            _log_unavailable("lock", error)
+            degraded = True
+        else:
+            degraded = False
+        if degraded:
+            yield True
+            return
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                try:
+                    await self._release_lock(keys=[key], args=[token])
+                except _FAILURES as error:
+                    # The lock expires on its own after ttl_seconds.
+                    _log_unavailable("unlock", error)
+
+    async def close(self) -> None:
+        """Close the client and its connection pool."""
+        await self._client.aclose()
+
+
+def _log_unavailable(operation: str, error: BaseException) -> None:
+    """Log a degraded cache operation without keys or values."""
+    logger.warning(
+        "cache.unavailable",
+        extra={"cache_operation": operation, "error_type": type(error).__name__},
+    )

@@ -1,0 +1,163 @@
+"""The ``Cache`` port's contract, run against both adapters: in-process memory and a real Redis server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from service.adapters.memory_cache import MemoryCache
+from service.adapters.redis_cache import RedisCache
+
+TTL = 60
+# Guards a re-acquire that would otherwise wait forever on a lock never released (not a timing assert).
+NO_HANG_SECONDS = 5
+
+# The port plus the lock both adapters offer for single-flight.
+Cache = MemoryCache | RedisCache
+
+
+@pytest.fixture(params=["memory", "redis"])
+def cache(request: pytest.FixtureRequest) -> Cache:
+    """Return each adapter in turn, empty (the Redis one is closed by its own fixture)."""
+    if request.param == "memory":
+        return MemoryCache()
+    adapter: RedisCache = request.getfixturevalue("redis_cache")
+    return adapter
+
+
+async def test_cache_get_returns_stored_value(cache: Cache) -> None:
+    await cache.set("tipb:v1:test:a", b"\x00value\xff", TTL)
+
+    assert await cache.get("tipb:v1:test:a") == b"\x00value\xff"
+
+
+async def test_cache_get_returns_none_when_absent(cache: Cache) -> None:
+    assert await cache.get("tipb:v1:test:missing") is None
+
+
+async def test_cache_set_replaces_existing_value(cache: Cache) -> None:
+    await cache.set("tipb:v1:test:a", b"first", TTL)
+    await cache.set("tipb:v1:test:a", b"second", TTL)
+
+    assert await cache.get("tipb:v1:test:a") == b"second"
+
+
+@pytest.mark.parametrize("ttl", [0, -5])
+async def test_cache_set_stores_nothing_when_ttl_not_positive(cache: Cache, ttl: int) -> None:
+    await cache.set("tipb:v1:test:a", b"value", ttl)
+
+    assert await cache.get("tipb:v1:test:a") is None
+
+
+async def test_cache_add_stores_and_returns_true_when_absent(cache: Cache) -> None:
+    stored = await cache.add("tipb:v1:jti:a", b"first", TTL)
+
+    assert stored is True
+    assert await cache.get("tipb:v1:jti:a") == b"first"
+
+
+async def test_cache_add_returns_false_and_keeps_value_when_present(cache: Cache) -> None:
+    await cache.add("tipb:v1:jti:a", b"first", TTL)
+
+    stored = await cache.add("tipb:v1:jti:a", b"second", TTL)
+
+    assert stored is False
+    assert await cache.get("tipb:v1:jti:a") == b"first"
+
+
+@pytest.mark.parametrize("ttl", [0, -5])
+async def test_cache_add_returns_false_and_stores_nothing_when_ttl_not_positive(
+    cache: Cache, ttl: int
+) -> None:
+    stored = await cache.add("tipb:v1:jti:a", b"value", ttl)
+
+    assert stored is False
+    assert await cache.get("tipb:v1:jti:a") is None
+
+
+async def test_cache_get_many_returns_values_in_key_order_with_none_for_missing(cache: Cache) -> None:
+    await cache.set("tipb:v1:test:a", b"a", TTL)
+    await cache.set("tipb:v1:test:c", b"c", TTL)
+
+    values = await cache.get_many(["tipb:v1:test:c", "tipb:v1:test:b", "tipb:v1:test:a"])
+
+    assert values == [b"c", None, b"a"]
+
+
+async def test_cache_get_many_returns_empty_list_when_no_keys(cache: Cache) -> None:
+    assert await cache.get_many([]) == []
+
+
+async def test_cache_delete_removes_only_given_keys(cache: Cache) -> None:
+    for name in ("a", "b", "c"):
+        await cache.set(f"tipb:v1:test:{name}", name.encode(), TTL)
+
+    await cache.delete(["tipb:v1:test:a", "tipb:v1:test:c", "tipb:v1:test:missing"])
+
+    assert await cache.get_many(["tipb:v1:test:a", "tipb:v1:test:b", "tipb:v1:test:c"]) == [None, b"b", None]
+
+
+async def test_cache_delete_does_nothing_when_no_keys(cache: Cache) -> None:
+    await cache.set("tipb:v1:test:a", b"a", TTL)
+
+    await cache.delete([])
+
+    assert await cache.get("tipb:v1:test:a") == b"a"
+
+
+async def test_cache_delete_prefix_removes_only_matching_keys(cache: Cache) -> None:
+    await cache.set("tipb:v1:data:x1", b"1", TTL)
+    await cache.set("tipb:v1:data:x2", b"2", TTL)
+    await cache.set("tipb:v1:datum:x3", b"3", TTL)
+    await cache.set("tipb:v1:jwks:x4", b"4", TTL)
+
+    await cache.delete_prefix("tipb:v1:data:")
+
+    values = await cache.get_many(
+        ["tipb:v1:data:x1", "tipb:v1:data:x2", "tipb:v1:datum:x3", "tipb:v1:jwks:x4"]
+    )
+    assert values == [None, None, b"3", b"4"]
+
+
+async def test_cache_delete_prefix_treats_glob_characters_literally(cache: Cache) -> None:
+    await cache.set("tipb:v1:*:a", b"star", TTL)
+    await cache.set("tipb:v1:x:a", b"x", TTL)
+    await cache.set("tipb:v1:[x]:a", b"bracket", TTL)
+
+    await cache.delete_prefix("tipb:v1:*")
+
+    assert await cache.get_many(["tipb:v1:*:a", "tipb:v1:x:a", "tipb:v1:[x]:a"]) == [None, b"x", b"bracket"]
+
+
+async def test_cache_ping_returns_true_when_store_answers(cache: Cache) -> None:
+    assert await cache.ping() is True
+
+
+async def test_cache_lock_yields_true_when_free(cache: Cache) -> None:
+    async with cache.lock("tipb:v1:lock:a", 5) as held:
+        assert held is True
+
+
+async def test_cache_lock_can_be_taken_again_after_release(cache: Cache) -> None:
+    async with cache.lock("tipb:v1:lock:a", 5):
+        pass
+
+    async with asyncio.timeout(NO_HANG_SECONDS), cache.lock("tipb:v1:lock:a", 5) as held:
+        assert held is True
+
+
+async def test_cache_lock_is_released_when_body_raises(cache: Cache) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        async with cache.lock("tipb:v1:lock:a", 5):
+            raise RuntimeError("boom")
+
+    async with asyncio.timeout(NO_HANG_SECONDS), cache.lock("tipb:v1:lock:a", 5) as held:
+        assert held is True
+
+
+@pytest.mark.parametrize("ttl", [0, -1.0])
+async def test_cache_lock_rejects_ttl_when_not_positive(cache: Cache, ttl: float) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        async with cache.lock("tipb:v1:lock:a", ttl):
+            pass

@@ -1,0 +1,101 @@
+"""Shared fixtures: a real Redis server for adapter tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis
+import redis.asyncio
+
+from service.adapters.redis_cache import RedisCache
+
+_FALLBACK_REDIS_URL = "redis://127.0.0.1:6379/11"
+_STARTUP_SECONDS = 10.0
+
+
+def _free_port() -> int:
+    """Return a loopback TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_for_redis(url: str, server: subprocess.Popen[bytes]) -> None:
+    """Block until the server at ``url`` answers PING, or fail the session."""
+    deadline = time.monotonic() + _STARTUP_SECONDS
+    with redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5) as client:
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                pytest.fail(f"redis-server exited with {server.returncode} before answering PING")
+            try:
+                client.ping()
+            except redis.ConnectionError:
+                time.sleep(0.05)
+            else:
+                return
+    pytest.fail(f"redis-server did not answer PING within {_STARTUP_SECONDS} s")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """Yield the URL of a Redis the tests may flush: TIPB_TEST_REDIS_URL, a private server, or DB 11."""
+    configured = os.environ.get("TIPB_TEST_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    executable = shutil.which("redis-server")
+    if executable is None:
+        yield _FALLBACK_REDIS_URL
+        return
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="tipb-redis-") as workdir:
+        server = subprocess.Popen(  # noqa: S603 - fixed arguments, executable found on PATH
+            [
+                executable,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                workdir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"redis://127.0.0.1:{port}/0"
+            _wait_for_redis(url, server)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+@pytest.fixture
+async def redis_cache(redis_url: str) -> AsyncIterator[RedisCache]:
+    """Yield a ``RedisCache`` on a freshly flushed database, closed afterwards."""
+    admin = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        await admin.flushdb()
+    finally:
+        await admin.aclose()
+    # A generous timeout: the tests exercise behaviour, and a loaded CI machine must not turn into misses.
+    cache = RedisCache.from_url(redis_url, socket_timeout=2.0)
+    yield cache
+    await cache.close()
