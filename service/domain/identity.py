@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from service.domain.credentials import TemporaryCredentials
@@ -55,3 +56,13 @@ class IdentitySession:
 
     def __repr__(self) -> str:
         return f"IdentitySession(idc_user_id={self.idc_user_id!r}, credentials={self.credentials!r})"
+
+
+# RoleSessionName is 2–64 characters of [\w+=,.@-] (reference §2.2); CloudTrail shows it,
+# so it names the user.
+_SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]", re.ASCII)
+
+
+def role_session_name(idc_user_id: str) -> str:
+    """Return the AssumeRole session name that identifies an Identity Center user in CloudTrail."""
+    return _SESSION_NAME_FORBIDDEN.sub("-", f"tip-{idc_user_id}")[:64]

@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import Protocol
 
 from service.domain.access import DataAccess, DataAccessRequest, Grant
+from service.domain.access_book import AccessBook
 from service.domain.credentials import TemporaryCredentials
-from service.domain.identity import Caller, IdentityCenterToken
+from service.domain.identity import Caller, IdentityCenterToken, IdentitySession
+from service.domain.presign import PresignedPost, PresignedUrl
 
 
 class TokenVerifier(Protocol):
@@ -126,4 +128,74 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """Return the current aware UTC datetime."""
+        ...
+
+
+class CredentialStore(Protocol):
+    """The broker's cache layers (DESIGN.md §5) over one user identified by (issuer, subject)."""
+
+    async def load_access(self, issuer: str, subject: str) -> AccessBook | None:
+        """Return the user's cached data access (one cache read), or None."""
+        ...
+
+    async def save_access(self, issuer: str, subject: str, book: AccessBook, now: datetime) -> None:
+        """Store the user's data access until its last entry expires."""
+        ...
+
+    async def load_session(self, issuer: str, subject: str) -> IdentitySession | None:
+        """Return the user's cached identity session, or None."""
+        ...
+
+    async def save_session(self, session: IdentitySession, now: datetime) -> None:
+        """Store an identity session until its credentials expire."""
+        ...
+
+    async def claim_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> bool:
+        """Record that a token id is being exchanged; return False if it already was."""
+        ...
+
+    async def release_token(self, issuer: str, token_id: str) -> None:
+        """Forget a claim whose exchange never reached Identity Center (it may be retried)."""
+        ...
+
+    async def forget_user(self, issuer: str, subject: str) -> None:
+        """Drop every cached entry of the user (sign-out)."""
+        ...
+
+    async def ping(self) -> bool:
+        """Return whether the underlying cache answers."""
+        ...
+
+
+class UrlSigner(Protocol):
+    """Presigns S3 requests with vended credentials (SigV4 only)."""
+
+    def presign_url(
+        self,
+        credentials: TemporaryCredentials,
+        *,
+        method: str,
+        bucket: str,
+        key: str,
+        expires_in: int,
+        now: datetime,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> PresignedUrl:
+        """Return a presigned URL for one object operation."""
+        ...
+
+    def presign_post(
+        self,
+        credentials: TemporaryCredentials,
+        *,
+        bucket: str,
+        key: str | None = None,
+        key_prefix: str | None = None,
+        content_type: str | None = None,
+        max_bytes: int | None = None,
+        expires_in: int,
+        now: datetime,
+    ) -> PresignedPost:
+        """Return a presigned POST form for a browser upload."""
         ...

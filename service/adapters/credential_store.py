@@ -1,0 +1,180 @@
+"""The broker's cache layers on top of a byte cache: HMAC'd versioned keys, AES-GCM sealed values."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any, Protocol
+
+from service.domain.access import DataAccess, Grantee, Permission, Privilege
+from service.domain.access_book import AccessBook, AccessEntry, Denial
+from service.domain.cache_errors import CacheUnavailableError
+from service.domain.credentials import TemporaryCredentials
+from service.domain.identity import IdentitySession
+from service.domain.ports import Cache
+
+logger = logging.getLogger("service.cache")
+
+NAMESPACE = "tipb:v1"
+
+
+class Sealer(Protocol):
+    """Encrypts values bound to their cache key."""
+
+    def seal(self, cache_key: str, plaintext: bytes) -> bytes: ...
+
+    def open(self, cache_key: str, blob: bytes) -> bytes | None: ...
+
+
+class Hasher(Protocol):
+    """Turns identities into opaque, keyed digests for cache keys."""
+
+    def digest(self, *parts: str) -> str: ...
+
+
+def _credentials_to_json(c: TemporaryCredentials) -> dict[str, str]:
+    return {
+        "ak": c.access_key_id,
+        "sk": c.secret_access_key,
+        "st": c.session_token,
+        "exp": c.expiration.isoformat(),
+    }
+
+
+def _credentials_from_json(d: dict[str, str]) -> TemporaryCredentials:
+    return TemporaryCredentials(d["ak"], d["sk"], d["st"], datetime.fromisoformat(d["exp"]))
+
+
+def encode_book(book: AccessBook) -> bytes:
+    """Serialize an access book to JSON bytes."""
+    return json.dumps(
+        {
+            "u": book.idc_user_id,
+            "e": [
+                {
+                    "c": _credentials_to_json(e.access.credentials),
+                    "m": e.access.matched_grant_target,
+                    "gt": e.access.grantee.type,
+                    "gi": e.access.grantee.identifier,
+                    "p": e.access.permission.value,
+                    "v": e.privilege.value,
+                }
+                for e in book.entries
+            ],
+            "d": [{"p": d.permission.value, "t": d.target, "u": d.until.isoformat()} for d in book.denials],
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_book(raw: bytes) -> AccessBook:
+    """Parse what ``encode_book`` wrote."""
+    data: dict[str, Any] = json.loads(raw)
+    entries = tuple(
+        AccessEntry(
+            DataAccess(
+                credentials=_credentials_from_json(e["c"]),
+                matched_grant_target=e["m"],
+                grantee=Grantee(e["gt"], e["gi"]),
+                permission=Permission(e["p"]),
+            ),
+            Privilege(e["v"]),
+        )
+        for e in data["e"]
+    )
+    denials = tuple(Denial(Permission(d["p"]), d["t"], datetime.fromisoformat(d["u"])) for d in data["d"])
+    return AccessBook(data.get("u"), entries, denials)
+
+
+def encode_session(session: IdentitySession) -> bytes:
+    """Serialize an identity session to JSON bytes."""
+    return json.dumps(
+        {
+            "iss": session.issuer,
+            "sub": session.subject,
+            "usr": session.username,
+            "uid": session.idc_user_id,
+            "isa": session.identity_store_arn,
+            "rt": session.refresh_token,
+            "c": _credentials_to_json(session.credentials),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_session(raw: bytes) -> IdentitySession:
+    """Parse what ``encode_session`` wrote."""
+    d: dict[str, Any] = json.loads(raw)
+    return IdentitySession(
+        issuer=d["iss"],
+        subject=d["sub"],
+        username=d["usr"],
+        idc_user_id=d["uid"],
+        identity_store_arn=d["isa"],
+        refresh_token=d["rt"],
+        credentials=_credentials_from_json(d["c"]),
+    )
+
+
+class EncryptedCredentialStore:
+    """Implements the CredentialStore port: layers 2, 3, 4 and 5 of DESIGN.md §5 over one Cache."""
+
+    def __init__(self, cache: Cache, sealer: Sealer, hasher: Hasher) -> None:
+        self._cache = cache
+        self._sealer = sealer
+        self._hasher = hasher
+
+    def _key(self, layer: str, *parts: str) -> str:
+        return f"{NAMESPACE}:{layer}:{self._hasher.digest(layer, *parts)}"
+
+    async def _load(self, key: str) -> bytes | None:
+        blob = await self._cache.get(key)
+        if blob is None:
+            return None
+        plain = self._sealer.open(key, blob)
+        if plain is None:
+            logger.warning("cache.unreadable", extra={"cache_key": key})
+        return plain
+
+    async def _save(self, key: str, plain: bytes, expires_at: datetime | None, now: datetime) -> None:
+        if expires_at is None:
+            return
+        ttl = int((expires_at - now).total_seconds())
+        if ttl > 0:
+            await self._cache.set(key, self._sealer.seal(key, plain), ttl)
+
+    async def load_access(self, issuer: str, subject: str) -> AccessBook | None:
+        raw = await self._load(self._key("access", issuer, subject))
+        return decode_book(raw) if raw is not None else None
+
+    async def save_access(self, issuer: str, subject: str, book: AccessBook, now: datetime) -> None:
+        await self._save(self._key("access", issuer, subject), encode_book(book), book.expires_at(), now)
+
+    async def load_session(self, issuer: str, subject: str) -> IdentitySession | None:
+        raw = await self._load(self._key("session", issuer, subject))
+        return decode_session(raw) if raw is not None else None
+
+    async def save_session(self, session: IdentitySession, now: datetime) -> None:
+        key = self._key("session", session.issuer, session.subject)
+        await self._save(key, encode_session(session), session.credentials.expiration, now)
+
+    async def claim_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> bool:
+        ttl = max(1, expires_at - int(now.timestamp()))
+        try:
+            return await self._cache.add(self._key("jti", issuer, token_id), b"1", ttl)
+        except CacheUnavailableError:
+            # Without the cache nothing can be recorded; Identity Center itself still refuses a replay.
+            logger.warning("cache.jti_unrecorded")
+            return True
+
+    async def release_token(self, issuer: str, token_id: str) -> None:
+        await self._cache.delete([self._key("jti", issuer, token_id)])
+
+    async def forget_user(self, issuer: str, subject: str) -> None:
+        await self._cache.delete(
+            [self._key("access", issuer, subject), self._key("session", issuer, subject)]
+        )
+
+    async def ping(self) -> bool:
+        return await self._cache.ping()

@@ -1,0 +1,1 @@
+"""HTTP layer: request/response schemas, dependencies, one router per resource, error handlers."""

@@ -1,0 +1,60 @@
+"""POST /v1/credentials: scoped S3 credentials as JSON or in the AWS CLI credential_process shape."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+
+from service.api.dependencies import CallerDep, ServicesDep
+from service.api.responses import AUTHENTICATED, problems
+from service.api.schemas import (
+    CredentialProcessResponse,
+    CredentialsRequest,
+    CredentialsResponse,
+    GranteeResponse,
+)
+from service.domain.access import DataAccessRequest, S3Target
+
+router = APIRouter(prefix="/v1", tags=["credentials"])
+
+
+@router.post(
+    "/credentials",
+    response_model=CredentialsResponse | CredentialProcessResponse,
+    responses=problems(*AUTHENTICATED, 403),
+    summary="Get S3 credentials scoped by S3 Access Grants",
+)
+async def issue_credentials(
+    body: CredentialsRequest,
+    caller: CallerDep,
+    services: ServicesDep,
+    format: Literal["json", "credential_process"] = "json",
+) -> CredentialsResponse | CredentialProcessResponse:
+    """Return credentials for ``target``; ``?format=credential_process`` answers in the AWS CLI shape."""
+    broker = services.broker
+    request = DataAccessRequest(
+        target=S3Target.parse(body.target),
+        permission=body.permission,
+        duration_seconds=body.duration_seconds or broker.policy.data_access_duration_seconds,
+        privilege=body.privilege,
+    )
+    issued = await broker.issue_credentials(caller, request)
+    services.metrics.inc("tipb_credentials_issued_total", layer=issued.layer)
+    credentials = issued.access.credentials
+    if format == "credential_process":
+        return CredentialProcessResponse(
+            AccessKeyId=credentials.access_key_id,
+            SecretAccessKey=credentials.secret_access_key,
+            SessionToken=credentials.session_token,
+            Expiration=credentials.expiration,
+        )
+    return CredentialsResponse(
+        access_key_id=credentials.access_key_id,
+        secret_access_key=credentials.secret_access_key,
+        session_token=credentials.session_token,
+        expiration=credentials.expiration,
+        matched_grant_target=issued.access.matched_grant_target,
+        grantee=GranteeResponse(type=issued.access.grantee.type, identifier=issued.access.grantee.identifier),
+        region=services.region,
+    )

@@ -1,0 +1,85 @@
+"""One envelope for every error: domain errors, validation failures and HTTP errors become problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.domain.errors import BrokerError, InvalidTokenError, UpstreamUnavailableError
+from service.logs import request_id_var
+
+logger = logging.getLogger("service.api")
+
+PROBLEM_TYPE_BASE = "https://tip-broker.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """Return an RFC 9457 problem response."""
+    body = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": request_id_var.get(),
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def broker_error_response(exc: BrokerError) -> JSONResponse:
+    """Return the problem response of a domain error, with the headers its status calls for."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, InvalidTokenError) or exc.status == 401:
+        headers["WWW-Authenticate"] = f'Bearer error="{exc.code}"'
+    if isinstance(exc, UpstreamUnavailableError):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    return problem(exc.status, exc.code, exc.title, exc.detail, headers or None)
+
+
+def _validation_detail(errors: list[Any]) -> str:
+    parts = []
+    for err in errors[:10]:
+        location = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{location}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+async def _on_broker_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, BrokerError):  # pragma: no cover - registered for this type only
+        raise TypeError(type(exc).__name__)
+    return broker_error_response(exc)
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover - registered for this type only
+        raise TypeError(type(exc).__name__)
+    # Only locations and messages: pydantic's ``input`` could echo a secret the client sent.
+    return problem(422, "invalid_request", "Invalid request", _validation_detail(list(exc.errors())))
+
+
+async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):  # pragma: no cover - registered for this type only
+        raise TypeError(type(exc).__name__)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return problem(exc.status_code, code, str(exc.detail), str(exc.detail), dict(exc.headers or {}))
+
+
+async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    logger.exception("request.failed", extra={"error_type": type(exc).__name__})
+    return problem(500, "internal_error", "Internal error", "the broker failed unexpectedly; see its logs")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(BrokerError, _on_broker_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

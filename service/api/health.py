@@ -1,0 +1,38 @@
+"""GET /healthz, /readyz and /metrics: liveness, readiness with per-check detail, Prometheus counters."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from service.api.dependencies import ServicesDep
+from service.api.schemas import HealthResponse, ReadinessResponse
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=HealthResponse)
+async def healthz() -> HealthResponse:
+    """Return 200 while the process serves requests."""
+    return HealthResponse(status="ok")
+
+
+@router.get("/readyz", response_model=ReadinessResponse, responses={503: {"model": ReadinessResponse}})
+async def readyz(services: ServicesDep) -> JSONResponse:
+    """Return 200 when the cache answers, the issuer's keys are loaded and the configuration is complete."""
+    checks = {
+        "cache": "ok" if await services.store.ping() else "unreachable",
+        "jwks": "ok" if services.verifier.keys_loaded else "not loaded",
+        "configuration": "ok"
+        if not services.configuration_problems
+        else "; ".join(services.configuration_problems),
+    }
+    ready = all(value == "ok" for value in checks.values())
+    body = ReadinessResponse(status="ready" if ready else "not ready", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(services: ServicesDep) -> PlainTextResponse:
+    """Return the broker's counters in the Prometheus text format."""
+    return PlainTextResponse(services.metrics.render(), media_type="text/plain; version=0.0.4")

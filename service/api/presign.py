@@ -1,0 +1,108 @@
+"""POST /v1/presign, /v1/presign/batch and /v1/presign/post: presigned URLs and browser upload forms."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.api.dependencies import CallerDep, ServicesDep
+from service.api.responses import AUTHENTICATED, problems
+from service.api.schemas import (
+    BatchItemErrorResponse,
+    BatchPresignRequest,
+    BatchPresignResponse,
+    ItemErrorResponse,
+    PresignPostRequest,
+    PresignPostResponse,
+    PresignRequest,
+    PresignResponse,
+)
+from service.broker import PostItem, PresignItem, PresignResult
+from service.domain.errors import BrokerError
+
+router = APIRouter(prefix="/v1/presign", tags=["presign"])
+
+
+def _item(body: PresignRequest) -> PresignItem:
+    return PresignItem(
+        bucket=body.bucket,
+        key=body.key,
+        method=body.method,
+        expires_in=body.expires_in,
+        content_type=body.content_type,
+        content_disposition=body.content_disposition,
+    )
+
+
+def _response(result: PresignResult) -> PresignResponse:
+    return PresignResponse(
+        url=result.presigned.url,
+        method=result.method,  # type: ignore[arg-type]  # the request's validated method
+        expires_at=result.expires_at,
+        headers=result.presigned.headers,
+    )
+
+
+@router.post(
+    "",
+    response_model=PresignResponse,
+    responses=problems(*AUTHENTICATED, 403),
+    summary="Presign one S3 object operation",
+)
+async def create_presigned_url(
+    body: PresignRequest, caller: CallerDep, services: ServicesDep
+) -> PresignResponse:
+    """Return a SigV4 presigned URL; it stops working at ``expires_at``."""
+    (result,) = await services.broker.presign(caller, [_item(body)])
+    if isinstance(result, BrokerError):
+        raise result
+    services.metrics.inc("tipb_presigned_urls_total", amount=1)
+    return _response(result)
+
+
+@router.post(
+    "/batch",
+    response_model=BatchPresignResponse,
+    responses=problems(*AUTHENTICATED),
+    summary="Presign up to 1000 S3 object operations",
+)
+async def create_presigned_urls(
+    body: BatchPresignRequest, caller: CallerDep, services: ServicesDep
+) -> BatchPresignResponse:
+    """Return one result per item in order; a denied item carries an error and does not fail the batch."""
+    results = await services.broker.presign(caller, [_item(item) for item in body.items])
+    out: list[PresignResponse | BatchItemErrorResponse] = []
+    for result in results:
+        if isinstance(result, BrokerError):
+            out.append(
+                BatchItemErrorResponse(error=ItemErrorResponse(code=result.code, detail=result.detail))
+            )
+        else:
+            out.append(_response(result))
+    services.metrics.inc("tipb_presigned_urls_total", amount=len(out))
+    return BatchPresignResponse(results=out)
+
+
+@router.post(
+    "/post",
+    response_model=PresignPostResponse,
+    responses=problems(*AUTHENTICATED, 403),
+    summary="Presign a browser form upload (POST policy)",
+)
+async def create_presigned_post(
+    body: PresignPostRequest, caller: CallerDep, services: ServicesDep
+) -> PresignPostResponse:
+    """Return the URL and form fields for an HTML form upload of one key or any key under a prefix."""
+    result = await services.broker.presign_post(
+        caller,
+        PostItem(
+            bucket=body.bucket,
+            key=body.key,
+            key_prefix=body.key_prefix,
+            content_type=body.content_type,
+            max_bytes=body.max_bytes,
+            expires_in=body.expires_in,
+        ),
+    )
+    return PresignPostResponse(
+        url=result.presigned.url, fields=result.presigned.fields, expires_at=result.expires_at
+    )

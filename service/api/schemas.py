@@ -1,0 +1,173 @@
+"""Wire models of the v1 API (DESIGN.md §3): every …Request and …Response lives here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.domain.access import Permission, Privilege
+
+# S3 presigned URLs live at most 7 days (reference §4.1); GetDataAccess durations are 900–43200 s.
+MAX_PRESIGN_SECONDS = 604800
+MAX_BATCH_ITEMS = 1000
+
+PresignMethod = Literal["GET", "PUT", "HEAD", "DELETE"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CredentialsRequest(_Strict):
+    """Ask for S3 credentials covering one target."""
+
+    target: Annotated[str, Field(min_length=6, max_length=2000, examples=["s3://demo-data/users/alice/*"])]
+    permission: Permission
+    duration_seconds: Annotated[int | None, Field(ge=900, le=43200)] = None
+    privilege: Privilege = Privilege.DEFAULT
+
+
+class GranteeResponse(BaseModel):
+    """Who the matched grant belongs to."""
+
+    type: str
+    identifier: str
+
+
+class CredentialsResponse(BaseModel):
+    """Scoped S3 credentials vended by S3 Access Grants."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: datetime
+    matched_grant_target: str
+    grantee: GranteeResponse
+    region: str
+
+
+class CredentialProcessResponse(BaseModel):
+    """The AWS CLI ``credential_process`` output shape."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    Version: int = 1
+    AccessKeyId: str
+    SecretAccessKey: str
+    SessionToken: str
+    Expiration: datetime
+
+
+class PresignRequest(_Strict):
+    """Presign one object operation."""
+
+    bucket: Annotated[str, Field(min_length=3, max_length=63)]
+    key: Annotated[str, Field(min_length=1, max_length=1024)]
+    method: PresignMethod
+    expires_in: Annotated[int, Field(ge=1, le=MAX_PRESIGN_SECONDS)] = 900
+    content_type: Annotated[str | None, Field(max_length=255)] = None
+    content_disposition: Annotated[str | None, Field(max_length=1024)] = None
+
+
+class PresignResponse(BaseModel):
+    """A presigned URL, the headers the client must send with it, and when it stops working."""
+
+    url: str
+    method: PresignMethod
+    expires_at: datetime
+    headers: dict[str, str]
+
+
+class BatchPresignRequest(_Strict):
+    """Presign up to 1000 object operations at once."""
+
+    items: Annotated[list[PresignRequest], Field(min_length=1, max_length=MAX_BATCH_ITEMS)]
+
+
+class ItemErrorResponse(BaseModel):
+    """Why one batch item was not presigned."""
+
+    code: str
+    detail: str
+
+
+class BatchItemErrorResponse(BaseModel):
+    """A failed batch item."""
+
+    error: ItemErrorResponse
+
+
+class BatchPresignResponse(BaseModel):
+    """One result per item, in request order."""
+
+    results: list[PresignResponse | BatchItemErrorResponse]
+
+
+class PresignPostRequest(_Strict):
+    """Presign a browser form upload for one key or any key under a prefix."""
+
+    bucket: Annotated[str, Field(min_length=3, max_length=63)]
+    key: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+    key_prefix: Annotated[str | None, Field(min_length=1, max_length=1000)] = None
+    content_type: Annotated[str | None, Field(max_length=255)] = None
+    max_bytes: Annotated[int | None, Field(ge=1, le=5 * 1024**3)] = None
+    expires_in: Annotated[int, Field(ge=1, le=MAX_PRESIGN_SECONDS)] = 900
+
+
+class PresignPostResponse(BaseModel):
+    """The form target and the fields to send before the file."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+
+
+class GrantResponse(BaseModel):
+    """One grant the caller may use."""
+
+    grant_scope: str
+    permission: Permission
+    application_arn: str | None
+
+
+class GrantsResponse(BaseModel):
+    """The caller's grants."""
+
+    grants: list[GrantResponse]
+
+
+class MeResponse(BaseModel):
+    """Who the broker thinks the caller is."""
+
+    issuer: str
+    subject: str
+    username: str | None
+    idc_user_id: str
+    identity_store_arn: str | None
+    session_expiration: datetime
+
+
+class ProblemResponse(BaseModel):
+    """RFC 9457 problem details with a stable ``code``."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None = None
+
+
+class HealthResponse(BaseModel):
+    """Liveness."""
+
+    status: str
+
+
+class ReadinessResponse(BaseModel):
+    """Readiness with one entry per check."""
+
+    status: str
+    checks: dict[str, str]

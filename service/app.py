@@ -1,0 +1,230 @@
+"""Composition root: create_app(settings, adapters=None) wires adapters to ports, routes and middleware."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.adapters.access_grants import S3ControlDataAccessVendor
+from service.adapters.aws_clients import AwsClients
+from service.adapters.cache_crypto import CacheSealer, KeyHasher
+from service.adapters.clock import SystemClock
+from service.adapters.credential_store import EncryptedCredentialStore
+from service.adapters.identity_center import SsoOidcIdentityExchanger
+from service.adapters.memory_cache import MemoryCache
+from service.adapters.oidc import JwksTokenVerifier, OidcPolicy
+from service.adapters.redis_cache import RedisCache
+from service.adapters.s3_presigner import SigV4Presigner
+from service.adapters.sts import StsRoleAssumer
+from service.api import credentials, grants, health, presign, session
+from service.api.dependencies import Services
+from service.api.error_handlers import install_error_handlers
+from service.broker import Broker, BrokerPolicy
+from service.domain.ports import (
+    Cache,
+    Clock,
+    DataAccessVendor,
+    IdentityExchanger,
+    RoleAssumer,
+    TokenVerifier,
+    UrlSigner,
+)
+from service.logs import request_id_var
+from service.metrics import Metrics
+from service.settings import Settings
+
+logger = logging.getLogger("service.app")
+
+API_VERSION = "1.0.0"
+
+
+@dataclass
+class Adapters:
+    """Everything outside the process the broker talks to; tests pass fakes or emulator-backed ones."""
+
+    verifier: TokenVerifier
+    exchanger: IdentityExchanger
+    assumer: RoleAssumer
+    vendor: DataAccessVendor
+    cache: Cache
+    signer: UrlSigner
+    clock: Clock
+    cache_key: bytes
+    on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def build_adapters(settings: Settings) -> Adapters:
+    """Build the real adapters from settings (no network I/O happens here)."""
+    http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
+    verifier = JwksTokenVerifier(
+        OidcPolicy(
+            issuer=settings.oidc_issuer,
+            audiences=frozenset(settings.oidc_audience),
+            jwks_url=settings.jwks_url,
+            token_use=settings.oidc_token_use or None,
+            leeway_seconds=settings.oidc_leeway_seconds,
+            algorithms=frozenset(settings.oidc_algorithms),
+        ),
+        http,
+    )
+    cache: Cache = RedisCache.from_url(settings.redis_url) if settings.redis_url else MemoryCache()
+    clients = AwsClients.build(settings.aws_region, settings.aws_endpoint_url)
+    key = settings.cache_key_bytes() or os.urandom(32)
+
+    async def start() -> None:
+        await verifier.load()
+
+    async def stop() -> None:
+        await http.aclose()
+        await cache.close()
+
+    return Adapters(
+        verifier=verifier,
+        exchanger=SsoOidcIdentityExchanger(clients.sso_oidc, settings.idc_application_arn),
+        assumer=StsRoleAssumer(clients.sts, settings.identity_bearer_role_arn),
+        vendor=S3ControlDataAccessVendor(
+            clients.s3control, clients.signed_as, settings.access_grants_account_id
+        ),
+        cache=cache,
+        signer=SigV4Presigner(
+            region=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+            addressing_style="path" if settings.aws_endpoint_url else "virtual",
+        ),
+        clock=SystemClock(),
+        cache_key=key,
+        on_start=[start],
+        on_stop=[stop],
+    )
+
+
+def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, ThreadPoolExecutor]:
+    """Wire adapters into the broker and the services the routes use."""
+    executor = ThreadPoolExecutor(max_workers=settings.aws_max_workers, thread_name_prefix="aws")
+    store = EncryptedCredentialStore(
+        adapters.cache, CacheSealer(adapters.cache_key), KeyHasher(adapters.cache_key)
+    )
+    broker = Broker(
+        verifier=adapters.verifier,
+        exchanger=adapters.exchanger,
+        assumer=adapters.assumer,
+        vendor=adapters.vendor,
+        store=store,
+        signer=adapters.signer,
+        clock=adapters.clock,
+        policy=BrokerPolicy(
+            session_duration_seconds=settings.session_duration_seconds,
+            data_access_duration_seconds=settings.data_access_duration_seconds,
+            min_remaining_seconds=settings.min_remaining_seconds,
+            denied_cache_seconds=settings.denied_cache_seconds,
+        ),
+        executor=executor,
+    )
+    metrics = Metrics()
+    metrics.define("tipb_http_requests_total", "HTTP requests by route template and status")
+    metrics.define("tipb_credentials_issued_total", "Credentials handed out, by the layer that answered")
+    metrics.define("tipb_presigned_urls_total", "Presigned URLs and batch items answered")
+    services = Services(
+        broker=broker,
+        verifier=adapters.verifier,
+        store=store,
+        metrics=metrics,
+        region=settings.aws_region,
+        configuration_problems=tuple(f"{name} is required" for name in settings.missing()),
+    )
+    return services, executor
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (X-Request-ID in and out), counts it and logs one access line."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            self.metrics.inc("tipb_http_requests_total", route=template, status=str(status))
+            logger.info(
+                "http.request",
+                extra={
+                    "method": scope["method"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )
+            request_id_var.reset(token)
+
+
+def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
+    """Build the FastAPI application; nothing connects until the lifespan starts."""
+    adapters = adapters or build_adapters(settings)
+    services, executor = build_services(settings, adapters)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        for start in adapters.on_start:
+            await start()
+        logger.info("broker.started", extra={"cache": type(adapters.cache).__name__})
+        try:
+            yield {}
+        finally:
+            for stop in adapters.on_stop:
+                await stop()
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title="tip-broker",
+        version=API_VERSION,
+        summary="OIDC ID token → IAM Identity Center trusted identity propagation → S3 Access Grants",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    for module in (credentials, presign, grants, session, health):
+        app.include_router(module.router)
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
+    return app

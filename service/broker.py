@@ -1,0 +1,399 @@
+"""Use cases of the broker: who is calling, which identity session they have, what S3 access they get."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from service.domain.access import DataAccess, DataAccessRequest, Grant, Permission, S3Target
+from service.domain.access_book import AccessBook
+from service.domain.credentials import presigned_url_expiry
+from service.domain.errors import (
+    AccessDeniedError,
+    BrokerError,
+    InvalidRequestError,
+    TokenReusedError,
+    UpstreamMisconfiguredError,
+    UpstreamUnavailableError,
+)
+from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, role_session_name
+from service.domain.ports import (
+    Clock,
+    CredentialStore,
+    DataAccessVendor,
+    IdentityExchanger,
+    RoleAssumer,
+    TokenVerifier,
+    UrlSigner,
+)
+from service.domain.presign import PresignedPost, PresignedUrl
+from service.single_flight import SingleFlight
+
+audit = logging.getLogger("service.audit")
+logger = logging.getLogger("service.broker")
+
+T = TypeVar("T")
+
+# How long a request waits for another replica that claimed the same token to publish its session.
+_PEER_SESSION_WAIT_SECONDS = 1.5
+_PEER_SESSION_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPolicy:
+    """The lifetimes and thresholds the use cases apply (from Settings)."""
+
+    session_duration_seconds: int
+    data_access_duration_seconds: int
+    min_remaining_seconds: int
+    denied_cache_seconds: int
+
+    def threshold(self, duration_seconds: int) -> int:
+        """Return the minimum remaining life for credentials of a requested duration.
+
+        Short requested durations scale the floor down (half the duration) so that a 900-second request
+        can be served at all when BROKER_MIN_REMAINING_SECONDS is 900.
+        """
+        return min(self.min_remaining_seconds, duration_seconds // 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """Data access handed to a caller and which layer answered (``cache`` or ``upstream``)."""
+
+    access: DataAccess
+    idc_user_id: str | None
+    layer: str
+
+
+@dataclass(frozen=True, slots=True)
+class PresignItem:
+    """One object operation to presign."""
+
+    bucket: str
+    key: str
+    method: str
+    expires_in: int
+    content_type: str | None = None
+    content_disposition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PresignResult:
+    """A presigned URL and when it stops working."""
+
+    presigned: PresignedUrl
+    method: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PostItem:
+    """A browser form upload to presign: one key, or any key under a prefix."""
+
+    bucket: str
+    key: str | None
+    key_prefix: str | None
+    content_type: str | None
+    max_bytes: int | None
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    """A presigned POST form and when it stops working."""
+
+    presigned: PresignedPost
+    expires_at: datetime
+
+
+class Broker:
+    """Turns a verified caller into identity-enhanced sessions and S3 Access Grants credentials."""
+
+    def __init__(
+        self,
+        *,
+        verifier: TokenVerifier,
+        exchanger: IdentityExchanger,
+        assumer: RoleAssumer,
+        vendor: DataAccessVendor,
+        store: CredentialStore,
+        signer: UrlSigner,
+        clock: Clock,
+        policy: BrokerPolicy,
+        executor: Executor,
+    ) -> None:
+        self._verifier = verifier
+        self._exchanger = exchanger
+        self._assumer = assumer
+        self._vendor = vendor
+        self._store = store
+        self._signer = signer
+        self._clock = clock
+        self.policy = policy
+        self._executor = executor
+        self._sessions: SingleFlight[IdentitySession] = SingleFlight()
+        self._accesses: SingleFlight[tuple[Issued, AccessBook]] = SingleFlight()
+
+    async def authenticate(self, token: str) -> Caller:
+        """Return the caller a bearer token proves."""
+        return await self._verifier.verify(token)
+
+    async def issue_credentials(self, caller: Caller, request: DataAccessRequest) -> Issued:
+        """Return credentials for the caller's request, from the cache when a usable entry exists."""
+        book = await self._store.load_access(caller.issuer, caller.subject)
+        issued, _ = await self._access(caller, request, book)
+        return issued
+
+    async def presign(self, caller: Caller, items: list[PresignItem]) -> list[PresignResult | BrokerError]:
+        """Presign each item in order; one item's error does not fail the others.
+
+        The caller's access book is read once for the whole batch: items under one grant are signed
+        from one cached data-access entry.
+        """
+        book = await self._store.load_access(caller.issuer, caller.subject)
+        results: list[PresignResult | BrokerError] = []
+        for item in items:
+            try:
+                target = S3Target.for_object(item.bucket, item.key)
+                request = DataAccessRequest(
+                    target, Permission.for_method(item.method), self.policy.data_access_duration_seconds
+                )
+                issued, book = await self._access(caller, request, book)
+            except BrokerError as exc:
+                results.append(exc)
+                continue
+            now = self._clock.now()
+            credentials = issued.access.credentials
+            presigned = self._signer.presign_url(
+                credentials,
+                method=item.method,
+                bucket=item.bucket,
+                key=item.key,
+                expires_in=item.expires_in,
+                now=now,
+                content_type=item.content_type,
+                content_disposition=item.content_disposition,
+            )
+            expires_at = presigned_url_expiry(now, item.expires_in, credentials)
+            results.append(PresignResult(presigned, item.method, expires_at))
+        return results
+
+    async def presign_post(self, caller: Caller, item: PostItem) -> PostResult:
+        """Presign a browser form upload for one key or a key prefix."""
+        if (item.key is None) == (item.key_prefix is None):
+            raise InvalidRequestError("give exactly one of key or key_prefix")
+        if item.key is not None:
+            target = S3Target.for_object(item.bucket, item.key)
+        else:
+            target = S3Target.parse(f"s3://{item.bucket}/{item.key_prefix}*")
+        request = DataAccessRequest(target, Permission.WRITE, self.policy.data_access_duration_seconds)
+        issued = await self.issue_credentials(caller, request)
+        now = self._clock.now()
+        credentials = issued.access.credentials
+        presigned = self._signer.presign_post(
+            credentials,
+            bucket=item.bucket,
+            key=item.key,
+            key_prefix=item.key_prefix,
+            content_type=item.content_type,
+            max_bytes=item.max_bytes,
+            expires_in=item.expires_in,
+            now=now,
+        )
+        return PostResult(presigned, presigned_url_expiry(now, item.expires_in, credentials))
+
+    async def list_grants(self, caller: Caller, prefix: str | None) -> list[Grant]:
+        """Return the grants the caller may use (ListCallerAccessGrants)."""
+        session = await self.ensure_session(caller)
+        return await self._offload(self._vendor.list_caller_grants, session.credentials, prefix)
+
+    async def whoami(self, caller: Caller) -> IdentitySession:
+        """Return the caller's identity session, opening one if needed."""
+        return await self.ensure_session(caller)
+
+    async def end_session(self, caller: Caller) -> None:
+        """Drop every cached entry of the caller (sign-out)."""
+        await self._store.forget_user(caller.issuer, caller.subject)
+        audit.info("session.ended", extra={"issuer": caller.issuer, "subject": caller.subject})
+
+    async def ensure_session(self, caller: Caller) -> IdentitySession:
+        """Return a usable identity-enhanced session for the caller, renewing it when needed."""
+        session = await self._store.load_session(caller.issuer, caller.subject)
+        if session is not None and session.credentials.usable(
+            self._clock.now(), self.policy.min_remaining_seconds
+        ):
+            return session
+        return await self._sessions.run(
+            (caller.issuer, caller.subject), lambda: self._renew_session(caller, session)
+        )
+
+    async def _access(
+        self, caller: Caller, request: DataAccessRequest, book: AccessBook | None
+    ) -> tuple[Issued, AccessBook]:
+        if book is not None:
+            now = self._clock.now()
+            hit = book.find(
+                request.target,
+                request.permission,
+                request.privilege,
+                now,
+                self.policy.threshold(request.duration_seconds),
+            )
+            if hit is not None:
+                issued = Issued(hit, book.idc_user_id, "cache")
+                self._audit(caller, request, issued)
+                return issued, book
+            if book.is_denied(request.target, request.permission, now):
+                self._audit_denied(caller, request, book.idc_user_id, "denied_cache")
+                raise _denied(request)
+        key = (caller.issuer, caller.subject, request)
+        return await self._accesses.run(key, lambda: self._fetch_access(caller, request))
+
+    async def _fetch_access(self, caller: Caller, request: DataAccessRequest) -> tuple[Issued, AccessBook]:
+        session = await self.ensure_session(caller)
+        try:
+            access = await self._offload(self._vendor.get_data_access, session.credentials, request)
+        except AccessDeniedError:
+            book = await self._load_book(caller, session)
+            await self._store.save_access(
+                caller.issuer,
+                caller.subject,
+                book.with_denial(
+                    request.target, request.permission, self._clock.now(), self.policy.denied_cache_seconds
+                ),
+                self._clock.now(),
+            )
+            self._audit_denied(caller, request, session.idc_user_id, "upstream")
+            raise
+        now = self._clock.now()
+        if not access.credentials.usable(now, self.policy.threshold(request.duration_seconds)):
+            raise UpstreamMisconfiguredError(
+                "S3 Access Grants vended credentials that expire sooner than the broker's minimum"
+            )
+        # Read again: another request of this user may have stored entries while we waited on AWS.
+        book = (await self._load_book(caller, session)).with_entry(access, request.privilege, now)
+        await self._store.save_access(caller.issuer, caller.subject, book, now)
+        issued = Issued(access, session.idc_user_id, "upstream")
+        self._audit(caller, request, issued)
+        return issued, book
+
+    async def _load_book(self, caller: Caller, session: IdentitySession) -> AccessBook:
+        book = await self._store.load_access(caller.issuer, caller.subject)
+        return book if book is not None else AccessBook(idc_user_id=session.idc_user_id)
+
+    async def _renew_session(self, caller: Caller, stale: IdentitySession | None) -> IdentitySession:
+        if stale is not None and stale.refresh_token:
+            try:
+                token = await self._offload(self._exchanger.refresh, stale.refresh_token)
+                return await self._open_session(caller, token, "refresh_token")
+            except TokenReusedError:
+                logger.info("session.refresh_expired", extra={"subject": caller.subject})
+        now = self._clock.now()
+        if not await self._store.claim_token(caller.issuer, caller.token_id, caller.expires_at, now):
+            peer = None if stale is not None else await self._wait_for_peer_session(caller)
+            if peer is not None:
+                return peer
+            raise TokenReusedError(
+                "this ID token was already exchanged with IAM Identity Center and its identity session "
+                "has ended; sign in again to get a new ID token"
+            )
+        try:
+            token = await self._offload(self._exchanger.exchange_jwt, caller.token)
+        except (UpstreamUnavailableError, UpstreamMisconfiguredError):
+            # Identity Center never consumed the token: let a retry exchange it.
+            await self._store.release_token(caller.issuer, caller.token_id)
+            raise
+        return await self._open_session(caller, token, "jwt_bearer")
+
+    async def _open_session(self, caller: Caller, token: IdentityCenterToken, how: str) -> IdentitySession:
+        credentials = await self._offload(
+            self._assumer.assume,
+            token.identity_context,
+            role_session_name(token.idc_user_id),
+            self.policy.session_duration_seconds,
+        )
+        session = IdentitySession(
+            issuer=caller.issuer,
+            subject=caller.subject,
+            username=caller.username,
+            idc_user_id=token.idc_user_id,
+            identity_store_arn=token.identity_store_arn,
+            refresh_token=token.refresh_token,
+            credentials=credentials,
+        )
+        await self._store.save_session(session, self._clock.now())
+        audit.info(
+            "session.opened",
+            extra={
+                "issuer": caller.issuer,
+                "subject": caller.subject,
+                "idc_user_id": token.idc_user_id,
+                "via": how,
+                "session_expiration": credentials.expiration.isoformat(),
+            },
+        )
+        return session
+
+    async def _wait_for_peer_session(self, caller: Caller) -> IdentitySession | None:
+        waited = 0.0
+        while waited < _PEER_SESSION_WAIT_SECONDS:
+            await asyncio.sleep(_PEER_SESSION_POLL_SECONDS)
+            waited += _PEER_SESSION_POLL_SECONDS
+            session = await self._store.load_session(caller.issuer, caller.subject)
+            if session is not None and session.credentials.usable(
+                self._clock.now(), self.policy.min_remaining_seconds
+            ):
+                return session
+        return None
+
+    async def _offload(self, fn: Callable[..., T], *args: object) -> T:
+        """Run a blocking boto3 call on the bounded AWS thread pool, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    def _audit(self, caller: Caller, request: DataAccessRequest, issued: Issued) -> None:
+        audit.info(
+            "credentials.issued",
+            extra={
+                "issuer": caller.issuer,
+                "subject": caller.subject,
+                "idc_user_id": issued.idc_user_id,
+                "target": request.target.uri,
+                "permission": request.permission.value,
+                "privilege": request.privilege.value,
+                "matched_grant": issued.access.matched_grant_target,
+                "grantee_type": issued.access.grantee.type,
+                "outcome": "issued",
+                "cache_layer": issued.layer,
+            },
+        )
+
+    def _audit_denied(
+        self, caller: Caller, request: DataAccessRequest, idc_user_id: str | None, layer: str
+    ) -> None:
+        audit.info(
+            "credentials.denied",
+            extra={
+                "issuer": caller.issuer,
+                "subject": caller.subject,
+                "idc_user_id": idc_user_id,
+                "target": request.target.uri,
+                "permission": request.permission.value,
+                "privilege": request.privilege.value,
+                "outcome": "denied",
+                "cache_layer": layer,
+            },
+        )
+
+
+def _denied(request: DataAccessRequest) -> AccessDeniedError:
+    return AccessDeniedError(
+        f"no S3 Access Grant gives you {request.permission.value} on {request.target.uri}"
+    )

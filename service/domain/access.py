@@ -1,0 +1,157 @@
+"""S3 targets, permissions and grants: what a caller asks for and what S3 Access Grants answered."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from service.domain.credentials import TemporaryCredentials
+from service.domain.errors import InvalidRequestError
+
+S3_SCHEME = "s3://"
+# GetDataAccess Target is an S3Prefix of 1–2000 characters (reference §3.2).
+MAX_TARGET_LENGTH = 2000
+# S3 object keys are at most 1024 bytes of UTF-8.
+MAX_KEY_BYTES = 1024
+
+
+class Permission(enum.StrEnum):
+    """An S3 Access Grants permission level."""
+
+    READ = "READ"
+    WRITE = "WRITE"
+    READWRITE = "READWRITE"
+
+    def satisfies(self, requested: Permission) -> bool:
+        """Return whether credentials vended for ``self`` may serve a request for ``requested``."""
+        return self is requested or self is Permission.READWRITE
+
+    @classmethod
+    def for_method(cls, method: str) -> Permission:
+        """Return the permission a presigned HTTP method needs (GET/HEAD read, PUT/DELETE write)."""
+        return cls.READ if method in {"GET", "HEAD"} else cls.WRITE
+
+
+class Privilege(enum.StrEnum):
+    """GetDataAccess privilege: the matched grant's scope (Default) or exactly the target (Minimal)."""
+
+    DEFAULT = "Default"
+    MINIMAL = "Minimal"
+
+
+@dataclass(frozen=True, slots=True)
+class S3Target:
+    """An S3 URI naming an object (``s3://b/key``) or a prefix (``s3://b/prefix/*``, ``s3://b/pre*``)."""
+
+    uri: str
+
+    @classmethod
+    def parse(cls, uri: str) -> S3Target:
+        """Return the target for ``uri`` or raise InvalidRequestError saying what is wrong with it."""
+        if not uri.startswith(S3_SCHEME):
+            raise InvalidRequestError("target must start with s3://")
+        if len(uri) > MAX_TARGET_LENGTH:
+            raise InvalidRequestError(f"target must be at most {MAX_TARGET_LENGTH} characters")
+        bucket, _, _ = uri[len(S3_SCHEME) :].partition("/")
+        validate_bucket(bucket)
+        if any(ord(ch) < 32 for ch in uri):
+            raise InvalidRequestError("target must not contain control characters")
+        return cls(uri)
+
+    @classmethod
+    def for_object(cls, bucket: str, key: str) -> S3Target:
+        """Return the target of one object key."""
+        validate_bucket(bucket)
+        validate_key(key)
+        return cls(f"{S3_SCHEME}{bucket}/{key}")
+
+    @property
+    def bucket(self) -> str:
+        return self.uri[len(S3_SCHEME) :].partition("/")[0]
+
+    @property
+    def is_object(self) -> bool:
+        """Return whether the target names a single object (no wildcard, not the bucket itself)."""
+        path = self.uri[len(S3_SCHEME) :]
+        return "/" in path and not path.endswith("*") and not path.endswith("/")
+
+    def path(self) -> str:
+        """Return the target without scheme and trailing ``*`` (what grant scopes are compared with)."""
+        return self.uri[len(S3_SCHEME) :].removesuffix("*")
+
+
+def validate_bucket(bucket: str) -> None:
+    """Raise InvalidRequestError unless ``bucket`` is a plausible S3 bucket name."""
+    if not 3 <= len(bucket) <= 63 or not all(ch.isalnum() or ch in "-._" for ch in bucket):
+        raise InvalidRequestError("bucket must be 3–63 characters of letters, digits, '-', '.' or '_'")
+
+
+def validate_key(key: str) -> None:
+    """Raise InvalidRequestError unless ``key`` is a valid S3 object key."""
+    if not key:
+        raise InvalidRequestError("key must not be empty")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise InvalidRequestError(f"key must be at most {MAX_KEY_BYTES} bytes of UTF-8")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key) or "\x00" in key:
+        raise InvalidRequestError("key must be valid UTF-8 without NUL characters")
+
+
+def scope_covers(scope: str, target: S3Target) -> bool:
+    """Return whether a grant scope (``s3://b/p/*``, ``s3://b/p*`` or an object) covers ``target``.
+
+    Mirrors the matching S3 Access Grants documents (reference §3.6): ``/*`` covers the prefix and
+    everything under it, a bare ``*`` is a character prefix, anything else is one exact object.
+    """
+    wanted = target.uri.removesuffix("*")
+    if scope.endswith("/*"):
+        base = scope[:-2]
+        return wanted == base or wanted.startswith(base + "/")
+    if scope.endswith("*"):
+        return wanted.startswith(scope[:-1])
+    return wanted == scope
+
+
+@dataclass(frozen=True, slots=True)
+class DataAccessRequest:
+    """One GetDataAccess call: target, permission, lifetime and privilege."""
+
+    target: S3Target
+    permission: Permission
+    duration_seconds: int
+    privilege: Privilege = Privilege.DEFAULT
+
+    @property
+    def target_type(self) -> str | None:
+        """Return ``Object`` when AWS needs it: an object target with Minimal privilege (reference §3.2)."""
+        return "Object" if self.target.is_object and self.privilege is Privilege.MINIMAL else None
+
+
+@dataclass(frozen=True, slots=True)
+class Grantee:
+    """Who a matched grant belongs to (DIRECTORY_USER, DIRECTORY_GROUP or IAM)."""
+
+    type: str
+    identifier: str
+
+
+@dataclass(frozen=True, slots=True)
+class DataAccess:
+    """Credentials vended by S3 Access Grants and the grant they were matched to."""
+
+    credentials: TemporaryCredentials
+    matched_grant_target: str
+    grantee: Grantee
+    permission: Permission
+
+    def serves(self, target: S3Target, permission: Permission) -> bool:
+        """Return whether these credentials cover ``target`` with ``permission``."""
+        return self.permission.satisfies(permission) and scope_covers(self.matched_grant_target, target)
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One grant a caller may use, as ListCallerAccessGrants reports it."""
+
+    grant_scope: str
+    permission: Permission
+    application_arn: str | None

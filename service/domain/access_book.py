@@ -1,0 +1,100 @@
+"""One user's cached data access: vended credentials by grant scope, and recent denials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from service.domain.access import DataAccess, Permission, Privilege, S3Target
+
+# Bound the per-user record so a client walking many object-level grants cannot grow it forever.
+MAX_ENTRIES = 64
+MAX_DENIALS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    """Credentials S3 Access Grants vended for one matched scope and privilege."""
+
+    access: DataAccess
+    privilege: Privilege
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """A recent AccessDenied for (permission, target), remembered until ``until``."""
+
+    permission: Permission
+    target: str
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccessBook:
+    """The data access of one user, looked up the way the AWS plugins walk a target.
+
+    An entry stored under grant scope ``S`` serves target ``T`` exactly when walking ``T`` up its
+    path and character-wise (reference §7.1) reaches ``S``; ``scope_covers`` decides that in one step.
+    """
+
+    idc_user_id: str | None = None
+    entries: tuple[AccessEntry, ...] = ()
+    denials: tuple[Denial, ...] = field(default=())
+
+    def find(
+        self,
+        target: S3Target,
+        permission: Permission,
+        privilege: Privilege,
+        now: datetime,
+        min_remaining_seconds: int,
+    ) -> DataAccess | None:
+        """Return the most specific usable entry serving ``target`` with ``permission``, if any."""
+        best: DataAccess | None = None
+        for entry in self.entries:
+            access = entry.access
+            if (
+                entry.privilege is privilege
+                and access.serves(target, permission)
+                and access.credentials.usable(now, min_remaining_seconds)
+                and (best is None or len(access.matched_grant_target) > len(best.matched_grant_target))
+            ):
+                best = access
+        return best
+
+    def is_denied(self, target: S3Target, permission: Permission, now: datetime) -> bool:
+        """Return whether (target, permission) was denied recently."""
+        return any(
+            d.target == target.uri and d.permission is permission and d.until > now for d in self.denials
+        )
+
+    def with_entry(self, access: DataAccess, privilege: Privilege, now: datetime) -> AccessBook:
+        """Return a copy holding ``access``, replacing an entry for the same scope and dropping dead ones."""
+        kept = [
+            e
+            for e in self.entries
+            if e.access.credentials.expiration > now
+            and not (
+                e.privilege is privilege
+                and e.access.permission is access.permission
+                and e.access.matched_grant_target == access.matched_grant_target
+            )
+        ]
+        kept.append(AccessEntry(access, privilege))
+        return replace(self, entries=tuple(kept[-MAX_ENTRIES:]), denials=self._live_denials(now))
+
+    def with_denial(
+        self, target: S3Target, permission: Permission, now: datetime, seconds: int
+    ) -> AccessBook:
+        """Return a copy remembering that (target, permission) was denied for ``seconds``."""
+        denial = Denial(permission, target.uri, now + timedelta(seconds=seconds))
+        denials = (*self._live_denials(now), denial)[-MAX_DENIALS:]
+        return replace(self, denials=denials)
+
+    def expires_at(self) -> datetime | None:
+        """Return when the last entry or denial in the book dies (the record's TTL)."""
+        moments = [e.access.credentials.expiration for e in self.entries] + [d.until for d in self.denials]
+        return max(moments, default=None)
+
+    def _live_denials(self, now: datetime) -> tuple[Denial, ...]:
+        return tuple(d for d in self.denials if d.until > now)

@@ -1,0 +1,142 @@
+"""Operator configuration (DESIGN.md §4): environment variables and .env, validated once at start-up."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# GetDataAccess and AssumeRole both accept 900–43200 seconds (reference §2.2, §3.2).
+MIN_AWS_DURATION = 900
+MAX_AWS_DURATION = 43200
+
+
+class ConfigurationError(Exception):
+    """The configuration is incomplete or unsafe; the message says how to fix it."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the broker; names and defaults are the operator contract in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="BROKER_", env_file=".env", extra="ignore", frozen=True)
+
+    oidc_issuer: str = ""
+    oidc_audience: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    oidc_jwks_url: str = ""
+    oidc_token_use: str = "id"  # noqa: S105 - a claim value, not a password
+    oidc_leeway_seconds: int = Field(default=60, ge=0, le=600)
+    oidc_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256"])
+
+    idc_application_arn: str = ""
+    identity_bearer_role_arn: str = ""
+    access_grants_account_id: str = ""
+    aws_region: str = Field(default="", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
+    aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
+
+    redis_url: str | None = None
+    cache_key: str | None = None
+
+    session_duration_seconds: int = Field(default=3600, ge=MIN_AWS_DURATION, le=MAX_AWS_DURATION)
+    data_access_duration_seconds: int = Field(default=3600, ge=MIN_AWS_DURATION, le=MAX_AWS_DURATION)
+    min_remaining_seconds: int = Field(default=900, ge=0, le=MAX_AWS_DURATION)
+    denied_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    aws_max_workers: int = Field(default=16, ge=1, le=256)
+
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_lists(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for name in ("oidc_audience", "oidc_algorithms", "cors_allow_origins"):
+                if name in data:
+                    data[name] = _split_csv(data[name])
+        return data
+
+    @property
+    def jwks_url(self) -> str:
+        """Return the configured JWKS URL or the issuer's conventional one."""
+        return self.oidc_jwks_url or f"{self.oidc_issuer.rstrip('/')}/.well-known/jwks.json"
+
+    def cache_key_bytes(self) -> bytes | None:
+        """Return the decoded 32-byte cache key, or None when unset."""
+        if not self.cache_key:
+            return None
+        try:
+            key = base64.b64decode(self.cache_key, validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != 32:
+            raise ConfigurationError(
+                "BROKER_CACHE_KEY must be base64 of exactly 32 bytes; generate one with "
+                'python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"'
+            )
+        return key
+
+    def missing(self) -> list[str]:
+        """Return the names of required variables that are unset."""
+        required = {
+            "BROKER_OIDC_ISSUER": self.oidc_issuer,
+            "BROKER_OIDC_AUDIENCE": self.oidc_audience,
+            "BROKER_IDC_APPLICATION_ARN": self.idc_application_arn,
+            "BROKER_IDENTITY_BEARER_ROLE_ARN": self.identity_bearer_role_arn,
+            "BROKER_ACCESS_GRANTS_ACCOUNT_ID": self.access_grants_account_id,
+            "AWS_REGION": self.aws_region,
+        }
+        return [name for name, value in required.items() if not value]
+
+    def check(self) -> None:
+        """Refuse incomplete or unsafe configuration with a message that says how to fix it."""
+        problems = [f"{name} is required" for name in self.missing()]
+        if self.oidc_issuer and not self.oidc_issuer.startswith(("https://", "http://")):
+            problems.append("BROKER_OIDC_ISSUER must be an http(s) URL")
+        if self.access_grants_account_id and not (
+            len(self.access_grants_account_id) == 12 and self.access_grants_account_id.isdigit()
+        ):
+            problems.append("BROKER_ACCESS_GRANTS_ACCOUNT_ID must be a 12-digit AWS account id")
+        if self.redis_url and not self.cache_key:
+            problems.append(
+                "BROKER_REDIS_URL is set but BROKER_CACHE_KEY is not: cached credentials would be "
+                "unreadable by other replicas; set BROKER_CACHE_KEY to the same base64 32-byte key on "
+                "every replica"
+            )
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            problems.append("BROKER_REDIS_URL must start with redis://, rediss:// or unix://")
+        if self.session_duration_seconds <= self.min_remaining_seconds:
+            problems.append(
+                "BROKER_SESSION_DURATION_SECONDS must be greater than BROKER_MIN_REMAINING_SECONDS, "
+                "or every identity session would be renewed on every request"
+            )
+        if self.data_access_duration_seconds <= self.min_remaining_seconds:
+            problems.append(
+                "BROKER_DATA_ACCESS_DURATION_SECONDS must be greater than BROKER_MIN_REMAINING_SECONDS"
+            )
+        unknown_algs = set(self.oidc_algorithms) - {"RS256", "RS384", "RS512", "ES256", "ES384", "PS256"}
+        if unknown_algs or not self.oidc_algorithms:
+            problems.append("BROKER_OIDC_ALGORITHMS accepts RS256, RS384, RS512, ES256, ES384 and PS256")
+        try:
+            self.cache_key_bytes()
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise ConfigurationError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment, turning pydantic's errors into a ConfigurationError."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()]
+        raise ConfigurationError("invalid configuration:\n  - " + "\n  - ".join(lines)) from exc

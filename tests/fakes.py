@@ -1,0 +1,186 @@
+"""Fakes of the broker's ports for domain, broker and API tests; they count calls like AWS would."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from service.domain.access import DataAccess, DataAccessRequest, Grant, Grantee, Permission, scope_covers
+from service.domain.credentials import TemporaryCredentials
+from service.domain.errors import (
+    AccessDeniedError,
+    InvalidTokenError,
+    TokenReusedError,
+)
+from service.domain.identity import Caller, IdentityCenterToken
+
+ISSUER = "https://issuer.test/pool"
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+def make_token(subject: str, jti: str, *, expires_at: datetime | None = None) -> str:
+    """Return an opaque token string FakeTokenVerifier understands (``fake.<sub>.<jti>.<exp>``)."""
+    exp = int((expires_at or T0 + timedelta(hours=1)).timestamp())
+    return f"fake.{subject}.{jti}.{exp}"
+
+
+class FakeTokenVerifier:
+    """Accepts tokens made by ``make_token`` until their expiry on the fake clock."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.keys_loaded = True
+
+    async def verify(self, token: str) -> Caller:
+        parts = token.split(".")
+        if len(parts) != 4 or parts[0] != "fake":
+            raise InvalidTokenError("token is not a fake token")
+        _, subject, jti, exp = parts
+        if int(exp) <= self.clock.now().timestamp():
+            raise InvalidTokenError("token expired")
+        return Caller(
+            issuer=ISSUER,
+            subject=subject,
+            username=subject,
+            token_id=jti,
+            expires_at=int(exp),
+            token_hash=hashlib.sha256(token.encode()).hexdigest(),
+            token=token,
+        )
+
+
+def _credentials(prefix: str, counter: itertools.count[int], expiration: datetime) -> TemporaryCredentials:
+    n = next(counter)
+    return TemporaryCredentials(
+        f"{prefix}{n:016d}", f"secret-{prefix}-{n}", f"token-{prefix}-{n}", expiration
+    )
+
+
+@dataclass
+class FakeIdentityExchanger:
+    """Identity Center: each jti may be exchanged once; refresh tokens work while ``refresh_enabled``."""
+
+    refresh_enabled: bool = False
+    fail_with: Exception | None = None
+    exchanged: list[str] = field(default_factory=list)
+    refreshed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def exchange_jwt(self, assertion: str) -> IdentityCenterToken:
+        if self.fail_with is not None:
+            raise self.fail_with
+        with self._lock:
+            if assertion in self.exchanged:
+                raise InvalidTokenError("Identity Center rejected the token: it was already exchanged")
+            self.exchanged.append(assertion)
+        subject = assertion.split(".")[1]
+        return IdentityCenterToken(
+            idc_user_id=f"idc-{subject}",
+            identity_store_arn="arn:aws:identitystore::111122223333:identitystore/d-1234567890",
+            identity_context=f"ctx-{subject}",
+            refresh_token=f"refresh-{subject}" if self.refresh_enabled else None,
+            expires_in=3600,
+        )
+
+    def refresh(self, refresh_token: str) -> IdentityCenterToken:
+        if not self.refresh_enabled:
+            raise TokenReusedError("refresh token expired")
+        self.refreshed += 1
+        subject = refresh_token.removeprefix("refresh-")
+        return IdentityCenterToken(f"idc-{subject}", None, f"ctx-{subject}", refresh_token, 3600)
+
+
+@dataclass
+class FakeRoleAssumer:
+    """STS: mints identity-enhanced credentials for ``duration_seconds`` on the fake clock."""
+
+    clock: FakeClock
+    calls: list[tuple[str, str, int]] = field(default_factory=list)
+    sessions: dict[str, str] = field(default_factory=dict)
+    _counter: itertools.count[int] = field(default_factory=itertools.count)
+
+    def assume(self, identity_context: str, session_name: str, duration_seconds: int) -> TemporaryCredentials:
+        self.calls.append((identity_context, session_name, duration_seconds))
+        credentials = _credentials(
+            "ASIASESSION", self._counter, self.clock.now() + timedelta(seconds=duration_seconds)
+        )
+        self.sessions[credentials.access_key_id] = identity_context
+        return credentials
+
+
+@dataclass
+class FakeGrant:
+    """A grant the fake vendor knows: scope, permission and the user (by identity context) it belongs to."""
+
+    scope: str
+    permission: Permission
+    context: str
+
+
+@dataclass
+class FakeDataAccessVendor:
+    """S3 Access Grants: matches the most specific grant of the session's user, vends scoped credentials."""
+
+    clock: FakeClock
+    assumer: FakeRoleAssumer
+    grants: list[FakeGrant] = field(default_factory=list)
+    fail_with: Exception | None = None
+    calls: list[DataAccessRequest] = field(default_factory=list)
+    list_calls: int = 0
+    _counter: itertools.count[int] = field(default_factory=itertools.count)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get_data_access(self, session: TemporaryCredentials, request: DataAccessRequest) -> DataAccess:
+        with self._lock:
+            self.calls.append(request)
+        if self.fail_with is not None:
+            raise self.fail_with
+        context = self._session_contexts().get(session.access_key_id, "")
+        matches = [
+            g
+            for g in self.grants
+            if g.context == context
+            and g.permission.satisfies(request.permission)
+            and scope_covers(g.scope, request.target)
+        ]
+        if not matches:
+            raise AccessDeniedError(
+                f"no S3 Access Grant gives you {request.permission} on {request.target.uri}"
+            )
+        grant = max(matches, key=lambda g: len(g.scope))
+        scope = request.target.uri if request.privilege.value == "Minimal" else grant.scope
+        expiration = self.clock.now() + timedelta(seconds=request.duration_seconds)
+        return DataAccess(
+            credentials=_credentials("ASIAVENDED", self._counter, expiration),
+            matched_grant_target=scope,
+            grantee=Grantee("DIRECTORY_USER", context.removeprefix("ctx-")),
+            permission=request.permission,
+        )
+
+    def list_caller_grants(self, session: TemporaryCredentials, prefix: str | None) -> list[Grant]:
+        self.list_calls += 1
+        context = self._session_contexts().get(session.access_key_id, "")
+        return [
+            Grant(g.scope, g.permission, None)
+            for g in self.grants
+            if g.context == context and (prefix is None or prefix in g.scope)
+        ]
+
+    def _session_contexts(self) -> dict[str, str]:
+        return self.assumer.sessions
