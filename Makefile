@@ -1,0 +1,48 @@
+# One command surface for people and CI. `make help` lists the targets.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the broker, the emulator and the dev tools
+
+run: $(STAMP)  ## run the emulator (demo scenario) and the broker against it: no AWS account needed
+	$(BIN)/python -m service dev
+
+serve: $(STAMP)  ## run the broker with the configuration from the environment / .env
+	$(BIN)/python -m service serve
+
+emulator: $(STAMP)  ## run only the emulator with the demo scenario on port 9000
+	$(BIN)/python -m emulator --port 9000
+
+test: $(STAMP)  ## run the whole test suite (unit, adapters against real Redis, emulator, end-to-end)
+	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
+
+lint: $(STAMP)  ## ruff, mypy strict and the import-layer contracts
+	$(BIN)/ruff check service emulator tests bench
+	$(BIN)/ruff format --check service emulator tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+openapi: $(STAMP)  ## regenerate openapi/openapi.json from the app
+	$(BIN)/python -m service openapi
+
+bench: $(STAMP)  ## run the benchmarks and write bench/RESULTS.md
+	$(BIN)/python -m bench
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+
+.PHONY: help install run serve emulator test lint openapi bench clean
