@@ -1,0 +1,123 @@
+"""sso-oidc CreateTokenWithIAM against the emulator: trusted token issuer rules and error shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jose import jwt
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+@pytest.fixture(scope="module")
+def oidc(broker: Any, client_for: Any) -> Any:
+    return client_for(broker, "sso-oidc")
+
+
+@pytest.fixture(scope="module")
+def app_arn(config: dict[str, Any]) -> str:
+    return str(config["broker_env"]["BROKER_IDC_APPLICATION_ARN"])
+
+
+def _user(config: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(u for u in config["users"] if u["username"] == name)
+
+
+def test_create_token_with_iam_returns_identity_context_matching_id_token(
+    config: dict[str, Any], exchange: Any
+) -> None:
+    resp = exchange("alice")
+
+    claims = jwt.get_unverified_claims(resp["idToken"])
+    assert resp["expiresIn"] == 3600
+    assert resp["tokenType"] == "Bearer"
+    assert claims["sub"] == _user(config, "alice")["idc_user_id"]
+    assert claims["sts:identity_context"] == resp["awsAdditionalDetails"]["identityContext"]
+    assert claims["aws:application_arn"] == config["broker_env"]["BROKER_IDC_APPLICATION_ARN"]
+    assert claims["aws:identity_store_arn"].startswith("arn:aws:identitystore::111122223333:identitystore/d-")
+    assert resp["refreshToken"]
+
+
+def test_create_token_with_iam_rejects_replayed_jti(oidc: Any, app_arn: str, login: Any) -> None:
+    token = login("bob")
+    oidc.create_token_with_iam(clientId=app_arn, grantType=JWT_BEARER, assertion=token)
+
+    with pytest.raises(oidc.exceptions.InvalidGrantException) as err:
+        oidc.create_token_with_iam(clientId=app_arn, grantType=JWT_BEARER, assertion=token)
+
+    assert err.value.response["error"] == "invalid_grant"
+
+
+def test_create_token_with_iam_rejects_unauthorized_audience(
+    oidc: Any, app_arn: str, admin: Any, client_for: Any, config: dict[str, Any]
+) -> None:
+    idp = client_for(admin, "cognito-idp")
+    other = idp.create_user_pool_client(UserPoolId=config["cognito"]["user_pool_id"], ClientName="other-app")
+    auth = idp.initiate_auth(
+        ClientId=other["UserPoolClient"]["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "alice", "PASSWORD": _user(config, "alice")["password"]},
+    )
+
+    with pytest.raises(oidc.exceptions.InvalidGrantException):
+        oidc.create_token_with_iam(
+            clientId=app_arn, grantType=JWT_BEARER, assertion=auth["AuthenticationResult"]["IdToken"]
+        )
+
+
+def test_create_token_with_iam_rejects_tampered_signature(oidc: Any, app_arn: str, login: Any) -> None:
+    header, payload, signature = login("alice").split(".")
+    tampered = f"{header}.{payload}.{signature[:-6]}AAAAAA"
+
+    with pytest.raises(oidc.exceptions.InvalidGrantException):
+        oidc.create_token_with_iam(clientId=app_arn, grantType=JWT_BEARER, assertion=tampered)
+
+
+def test_create_token_with_iam_rejects_unknown_client_id(oidc: Any, app_arn: str, login: Any) -> None:
+    with pytest.raises(oidc.exceptions.InvalidClientException) as err:
+        oidc.create_token_with_iam(clientId=app_arn[:-4] + "0000", grantType=JWT_BEARER, assertion=login("alice"))
+
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
+
+
+def test_create_token_with_iam_denies_caller_outside_actor_policy(
+    admin: Any, client_for: Any, app_arn: str, login: Any
+) -> None:
+    oidc = client_for(admin, "sso-oidc")
+
+    with pytest.raises(oidc.exceptions.AccessDeniedException):
+        oidc.create_token_with_iam(clientId=app_arn, grantType=JWT_BEARER, assertion=login("alice"))
+
+
+def test_create_token_with_iam_rejects_wrong_sigv4_secret(
+    make_session: Any, client_for: Any, config: dict[str, Any], app_arn: str, login: Any
+) -> None:
+    forged = make_session(config["broker_env"]["AWS_ACCESS_KEY_ID"], "not-the-secret")
+    oidc = client_for(forged, "sso-oidc")
+
+    with pytest.raises(oidc.exceptions.AccessDeniedException):
+        oidc.create_token_with_iam(clientId=app_arn, grantType=JWT_BEARER, assertion=login("alice"))
+
+
+def test_create_token_with_iam_refresh_token_grant_issues_new_context(
+    oidc: Any, app_arn: str, exchange: Any, config: dict[str, Any]
+) -> None:
+    first = exchange("carol")
+
+    refreshed = oidc.create_token_with_iam(
+        clientId=app_arn, grantType="refresh_token", refreshToken=first["refreshToken"]
+    )
+
+    new_ctx = refreshed["awsAdditionalDetails"]["identityContext"]
+    assert new_ctx != first["awsAdditionalDetails"]["identityContext"]
+    assert jwt.get_unverified_claims(refreshed["idToken"])["sub"] == _user(config, "carol")["idc_user_id"]
+
+
+def test_create_token_with_iam_rejects_unknown_refresh_token(oidc: Any, app_arn: str) -> None:
+    with pytest.raises(oidc.exceptions.InvalidGrantException):
+        oidc.create_token_with_iam(clientId=app_arn, grantType="refresh_token", refreshToken="aor-unknown")
+
+
+def test_create_token_with_iam_rejects_unsupported_grant_type(oidc: Any, app_arn: str) -> None:
+    with pytest.raises(oidc.exceptions.UnsupportedGrantTypeException):
+        oidc.create_token_with_iam(clientId=app_arn, grantType="authorization_code", code="x")
