@@ -1,0 +1,149 @@
+"""DataAccessVendor adapter: S3 Access Grants ``GetDataAccess`` and ``ListCallerAccessGrants``.
+
+Every call is signed by the caller's identity-enhanced session (``AwsClients.signed_as``), never by the
+broker's own identity: that is how S3 Access Grants knows which directory user is asking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Final
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from service.adapters.aws_errors import aws_message, error_code, http_status, translate
+from service.adapters.sts import credentials_from
+from service.domain.access import DataAccess, DataAccessRequest, Grant, Grantee, Permission
+from service.domain.credentials import TemporaryCredentials
+from service.domain.errors import (
+    AccessDeniedError,
+    BrokerError,
+    InvalidRequestError,
+    UpstreamMisconfiguredError,
+)
+
+GET_DATA_ACCESS: Final = "GetDataAccess"
+LIST_CALLER_ACCESS_GRANTS: Final = "ListCallerAccessGrants"
+# ListCallerAccessGrants MaxResults is 0-1000 (reference §3.3): the fewest round trips.
+MAX_RESULTS: Final = 1000
+# ApplicationArn value for a grant not restricted to an application (reference §3.3).
+NO_APPLICATION: Final = "NA"
+
+_INVALID_REQUEST_CODES: Final = frozenset({"InvalidRequest", "ValidationError"})
+# 403s that mean the session's signature or token was refused, not that no grant matched: the broker's
+# fault (a stale or broken session), and must not be remembered as a denial.
+_SIGNATURE_REJECTED_CODES: Final = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidClientTokenId"}
+)
+
+Signer = Callable[[TemporaryCredentials], AbstractContextManager[Any]]
+
+
+class S3ControlDataAccessVendor:
+    """Asks S3 Access Grants of one account for credentials, signed as the caller's session."""
+
+    def __init__(self, client: Any, signer: Signer, account_id: str) -> None:
+        self._client = client
+        self._signed_as = signer
+        self._account_id = account_id
+
+    def get_data_access(self, session: TemporaryCredentials, request: DataAccessRequest) -> DataAccess:
+        """Return credentials for the request's target.
+
+        Raises:
+            AccessDeniedError, InvalidRequestError, UpstreamMisconfiguredError, UpstreamUnavailableError.
+        """
+        target_type = request.target_type
+        try:
+            with self._signed_as(session):
+                response = self._client.get_data_access(
+                    AccountId=self._account_id,
+                    Target=request.target.uri,
+                    Permission=request.permission.value,
+                    DurationSeconds=request.duration_seconds,
+                    Privilege=request.privilege.value,
+                    **({"TargetType": target_type} if target_type else {}),
+                )
+        except (ClientError, BotoCoreError) as error:
+            raise _get_data_access_error(error, request) from None
+        grantee = response["Grantee"]
+        return DataAccess(
+            credentials=credentials_from(response["Credentials"]),
+            matched_grant_target=response["MatchedGrantTarget"],
+            grantee=Grantee(type=grantee["GranteeType"], identifier=grantee["GranteeIdentifier"]),
+            permission=request.permission,
+        )
+
+    def list_caller_grants(self, session: TemporaryCredentials, prefix: str | None) -> list[Grant]:
+        """Return the grants the session's user may use through the broker's application.
+
+        Raises:
+            InvalidRequestError, UpstreamMisconfiguredError, UpstreamUnavailableError.
+        """
+        grants: list[Grant] = []
+        seen_tokens: set[str] = set()
+        next_token: str | None = None
+        try:
+            with self._signed_as(session):
+                while True:
+                    response = self._client.list_caller_access_grants(
+                        AccountId=self._account_id,
+                        AllowedByApplication=True,
+                        MaxResults=MAX_RESULTS,
+                        **({"GrantScope": prefix} if prefix else {}),
+                        **({"NextToken": next_token} if next_token else {}),
+                    )
+                    grants.extend(_grant(item) for item in response.get("CallerAccessGrantsList", []))
+                    next_token = response.get("NextToken")
+                    # A repeated token would loop forever; AWS never sends one, an emulator might.
+                    if not next_token or next_token in seen_tokens:
+                        return grants
+                    seen_tokens.add(next_token)
+        except (ClientError, BotoCoreError) as error:
+            raise _list_error(error) from None
+
+
+def _grant(item: dict[str, Any]) -> Grant:
+    try:
+        permission = Permission(item["Permission"])
+    except (KeyError, ValueError):
+        raise UpstreamMisconfiguredError(
+            f"{LIST_CALLER_ACCESS_GRANTS} returned a grant without a known permission"
+        ) from None
+    application_arn = item.get("ApplicationArn")
+    return Grant(
+        grant_scope=item["GrantScope"],
+        permission=permission,
+        application_arn=None if not application_arn or application_arn == NO_APPLICATION else application_arn,
+    )
+
+
+def _get_data_access_error(error: Exception, request: DataAccessRequest) -> BrokerError:
+    if not isinstance(error, ClientError):
+        return translate(error, operation=GET_DATA_ACCESS)
+    code = error_code(error)
+    if code in _SIGNATURE_REJECTED_CODES:
+        return UpstreamMisconfiguredError(f"{GET_DATA_ACCESS} refused the identity-enhanced session ({code})")
+    if code == "AccessDenied" or http_status(error) == 403:
+        # The target is what the caller asked for, so echoing it tells them nothing new.
+        return AccessDeniedError(
+            f"no S3 Access Grant gives you {request.permission.value} on {request.target.uri}"
+        )
+    if code in _INVALID_REQUEST_CODES:
+        return InvalidRequestError(f"S3 Access Grants refused the request: {aws_message(error)}")
+    return translate(error, operation=GET_DATA_ACCESS)
+
+
+def _list_error(error: Exception) -> BrokerError:
+    if not isinstance(error, ClientError):
+        return translate(error, operation=LIST_CALLER_ACCESS_GRANTS)
+    code = error_code(error)
+    if code == "AccessDenied" or http_status(error) == 403:
+        return UpstreamMisconfiguredError(
+            f"{LIST_CALLER_ACCESS_GRANTS} was denied ({code}); the identity-bearer role needs "
+            "s3:ListCallerAccessGrants"
+        )
+    if code in _INVALID_REQUEST_CODES:
+        return InvalidRequestError(f"S3 Access Grants refused the prefix: {aws_message(error)}")
+    return translate(error, operation=LIST_CALLER_ACCESS_GRANTS)

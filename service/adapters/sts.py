@@ -1,0 +1,102 @@
+"""RoleAssumer adapter: STS ``AssumeRole`` with the Identity Center context as a provided context.
+
+The result is an identity-enhanced role session: AWS services that support it act as the IdC user.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from service.adapters.aws_errors import error_code, translate
+from service.domain.credentials import TemporaryCredentials
+from service.domain.errors import BrokerError, UpstreamMisconfiguredError
+
+OPERATION: Final = "AssumeRole"
+IDENTITY_CENTER_CONTEXT_PROVIDER: Final = "arn:aws:iam::aws:contextProvider/IdentityCenter"
+
+# RoleSessionName: 2-64 characters of [\w+=,.@-] (reference §2.2).
+SESSION_NAME_PREFIX: Final = "tip-"
+MAX_SESSION_NAME_LENGTH: Final = 64
+MIN_SESSION_NAME_LENGTH: Final = 2
+_SESSION_NAME_FORBIDDEN: Final = re.compile(r"[^\w+=,.@-]", re.ASCII)
+
+
+def role_session_name(idc_user_id: str) -> str:
+    """Return the RoleSessionName for a user: ``tip-<IdC user id>``, made valid for STS.
+
+    The name shows up in ``assumed-role/ROLE/SESSION`` ARNs and CloudTrail, so it names the user.
+    """
+    name = _SESSION_NAME_FORBIDDEN.sub("-", SESSION_NAME_PREFIX + idc_user_id)[:MAX_SESSION_NAME_LENGTH]
+    return name.ljust(MIN_SESSION_NAME_LENGTH, "-")
+
+
+class StsRoleAssumer:
+    """Assumes the identity-bearer role with an Identity Center context assertion."""
+
+    def __init__(self, client: Any, role_arn: str) -> None:
+        self._client = client
+        self._role_arn = role_arn
+
+    def assume(self, identity_context: str, session_name: str, duration_seconds: int) -> TemporaryCredentials:
+        """Return identity-enhanced credentials for the user ``identity_context`` describes.
+
+        Raises:
+            UpstreamMisconfiguredError, UpstreamUnavailableError.
+        """
+        try:
+            response = self._client.assume_role(
+                RoleArn=self._role_arn,
+                RoleSessionName=session_name,
+                DurationSeconds=duration_seconds,
+                ProvidedContexts=[
+                    {"ProviderArn": IDENTITY_CENTER_CONTEXT_PROVIDER, "ContextAssertion": identity_context}
+                ],
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise _assume_error(error) from None
+        return credentials_from(response["Credentials"])
+
+
+def credentials_from(credentials: dict[str, Any]) -> TemporaryCredentials:
+    """Return domain credentials from an AWS ``Credentials`` structure (STS or GetDataAccess)."""
+    return TemporaryCredentials(
+        access_key_id=credentials["AccessKeyId"],
+        secret_access_key=credentials["SecretAccessKey"],
+        session_token=credentials["SessionToken"],
+        expiration=as_utc(credentials["Expiration"]),
+    )
+
+
+def as_utc(value: datetime) -> datetime:
+    """Return ``value`` as an aware UTC datetime (botocore parses timestamps as aware; be sure)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _assume_error(error: Exception) -> BrokerError:
+    if not isinstance(error, ClientError):
+        return translate(error, operation=OPERATION)
+    code = error_code(error)
+    if code == "InvalidContextAssertion":
+        # The assertion came from Identity Center a moment ago, so this is not the caller's fault: the
+        # context provider or the IdC instance and the STS region do not line up.
+        return UpstreamMisconfiguredError(
+            "STS rejected the Identity Center context assertion (InvalidContextAssertion); "
+            "check that Identity Center and STS are in the configured region"
+        )
+    if code == "AccessDenied":
+        return UpstreamMisconfiguredError(
+            "STS denied AssumeRole (AccessDenied); the identity-bearer role's trust policy must allow "
+            "the broker sts:AssumeRole and sts:SetContext"
+        )
+    if code == "ValidationError":
+        return UpstreamMisconfiguredError(
+            "STS refused the AssumeRole parameters (ValidationError); the session duration may exceed "
+            "the role's MaxSessionDuration (role chaining caps it at 3600 seconds)"
+        )
+    return translate(error, operation=OPERATION)

@@ -1,0 +1,356 @@
+"""SsoOidcIdentityExchanger against botocore's Stubber: exact CreateTokenWithIAM calls and error mapping."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from botocore.stub import Stubber
+
+from service.adapters.identity_center import SsoOidcIdentityExchanger
+from service.domain.errors import (
+    IdentityNotMappedError,
+    InvalidTokenError,
+    TokenReusedError,
+    UpstreamMisconfiguredError,
+    UpstreamUnavailableError,
+)
+
+APPLICATION_ARN = "arn:aws:sso::111122223333:application/ssoins-1111222233334444/apl-5555666677778888"
+USER_ID = "83d43802-00b1-7054-db02-f1d683aacba5"
+STORE_ARN = "arn:aws:identitystore::111122223333:identitystore/d-996773e796"
+CONTEXT = "AQoJb3JpZ2luX2VjEIdentityContextFromAdditionalDetails"
+CLAIM_CONTEXT = "AQoJb3JpZ2luX2VjEIdentityContextFromTheIdTokenClaim"
+ASSERTION = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl-assertion"
+REFRESH_TOKEN = "aorvJYubGpU6i91YnH7Mfo-refresh-token-secret"
+ACCESS_TOKEN = "aoaAAAAAGRsb2NrZWQ-access-token-secret"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def b64url(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def id_token(**claims: Any) -> str:
+    return f"{b64url({'alg': 'RS256', 'kid': 'idc'})}.{b64url(claims)}.c2lnbmF0dXJl"
+
+
+def default_id_token() -> str:
+    return id_token(
+        sub=USER_ID,
+        **{"aws:identity_store_arn": STORE_ARN, "sts:identity_context": CLAIM_CONTEXT},
+    )
+
+
+def token_response(**overrides: Any) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "accessToken": ACCESS_TOKEN,
+        "tokenType": "Bearer",
+        "expiresIn": 3600,
+        "refreshToken": REFRESH_TOKEN,
+        "idToken": default_id_token(),
+        "issuedTokenType": "urn:ietf:params:oauth:token-type:refresh_token",
+        "scope": ["sts:identity_context", "openid", "aws"],
+        "awsAdditionalDetails": {"identityContext": CONTEXT},
+    }
+    response.update(overrides)
+    return {key: value for key, value in response.items() if value is not None}
+
+
+JWT_PARAMS = {"clientId": APPLICATION_ARN, "grantType": JWT_BEARER, "assertion": ASSERTION}
+REFRESH_PARAMS = {"clientId": APPLICATION_ARN, "grantType": "refresh_token", "refreshToken": REFRESH_TOKEN}
+
+
+@pytest.fixture(scope="module")
+def boto_session() -> boto3.session.Session:
+    # One session per module: it caches the service model, so each test's fresh client is cheap.
+    return boto3.session.Session(
+        aws_access_key_id="AKIDBROKERTEST000000",
+        aws_secret_access_key="broker-secret",
+        region_name="us-east-1",
+    )
+
+
+@pytest.fixture
+def client(boto_session: boto3.session.Session) -> Any:
+    return boto_session.client("sso-oidc")
+
+
+@pytest.fixture
+def stubber(client: Any) -> Iterator[Stubber]:
+    with Stubber(client) as stub:
+        yield stub
+        stub.assert_no_pending_responses()
+
+
+@pytest.fixture
+def exchanger(client: Any) -> SsoOidcIdentityExchanger:
+    return SsoOidcIdentityExchanger(client, APPLICATION_ARN)
+
+
+def assert_no_secrets(detail: str) -> None:
+    for secret in (ASSERTION, REFRESH_TOKEN, ACCESS_TOKEN, "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0"):
+        assert secret not in detail
+
+
+def test_exchange_jwt_sends_the_jwt_bearer_grant_with_exact_parameters(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    stubber.add_response("create_token_with_iam", token_response(), expected_params=JWT_PARAMS)
+
+    token = exchanger.exchange_jwt(ASSERTION)
+
+    assert token.idc_user_id == USER_ID
+    assert token.identity_store_arn == STORE_ARN
+    assert token.identity_context == CONTEXT
+    assert token.refresh_token == REFRESH_TOKEN
+    assert token.expires_in == 3600
+
+
+def test_refresh_sends_the_refresh_token_grant_with_exact_parameters(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    stubber.add_response(
+        "create_token_with_iam", token_response(expiresIn=1800), expected_params=REFRESH_PARAMS
+    )
+
+    token = exchanger.refresh(REFRESH_TOKEN)
+
+    assert token.idc_user_id == USER_ID
+    assert token.expires_in == 1800
+
+
+def test_exchange_jwt_reads_the_context_from_the_id_token_when_additional_details_are_absent(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    response = token_response()
+    del response["awsAdditionalDetails"]
+    stubber.add_response("create_token_with_iam", response, expected_params=JWT_PARAMS)
+
+    assert exchanger.exchange_jwt(ASSERTION).identity_context == CLAIM_CONTEXT
+
+
+def test_exchange_jwt_fails_upstream_misconfigured_when_no_identity_context_is_returned(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    response = token_response(idToken=id_token(sub=USER_ID))
+    del response["awsAdditionalDetails"]
+    stubber.add_response("create_token_with_iam", response, expected_params=JWT_PARAMS)
+
+    with pytest.raises(UpstreamMisconfiguredError, match="sts:identity_context") as caught:
+        exchanger.exchange_jwt(ASSERTION)
+
+    assert caught.value.status == 502
+
+
+def test_exchange_jwt_returns_no_store_arn_or_refresh_token_when_absent(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    response = token_response(idToken=id_token(sub=USER_ID), refreshToken=None)
+    stubber.add_response("create_token_with_iam", response, expected_params=JWT_PARAMS)
+
+    token = exchanger.exchange_jwt(ASSERTION)
+
+    assert token.identity_store_arn is None
+    assert token.refresh_token is None
+
+
+@pytest.mark.parametrize(
+    "bad_id_token",
+    ["not-a-jwt", "a.!!!.c", f"a.{b64url({'aud': 'x'})}.c", "a.WyJsaXN0Il0.c"],
+    ids=["not-three-parts", "bad-base64", "no-sub", "not-an-object"],
+)
+def test_exchange_jwt_fails_upstream_misconfigured_when_the_id_token_is_unusable(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber, bad_id_token: str
+) -> None:
+    stubber.add_response(
+        "create_token_with_iam", token_response(idToken=bad_id_token), expected_params=JWT_PARAMS
+    )
+
+    with pytest.raises(UpstreamMisconfiguredError):
+        exchanger.exchange_jwt(ASSERTION)
+
+
+def test_exchange_jwt_fails_upstream_misconfigured_when_no_id_token_is_returned(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    stubber.add_response("create_token_with_iam", token_response(idToken=None), expected_params=JWT_PARAMS)
+
+    with pytest.raises(UpstreamMisconfiguredError, match="openid"):
+        exchanger.exchange_jwt(ASSERTION)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "No user matches the claim value",
+        "Unable to map the token to a user",
+        "User not found in the identity store",
+    ],
+)
+def test_exchange_jwt_raises_identity_not_mapped_when_the_grant_names_the_user_mapping(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber, message: str
+) -> None:
+    stubber.add_client_error(
+        "create_token_with_iam",
+        service_error_code="InvalidGrantException",
+        http_status_code=400,
+        service_message=message,
+        expected_params=JWT_PARAMS,
+    )
+
+    with pytest.raises(IdentityNotMappedError) as caught:
+        exchanger.exchange_jwt(ASSERTION)
+
+    assert message in caught.value.detail
+
+
+def test_exchange_jwt_raises_invalid_token_when_the_grant_is_rejected(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    stubber.add_client_error(
+        "create_token_with_iam",
+        service_error_code="InvalidGrantException",
+        http_status_code=400,
+        service_message=f"Invalid signature on {ASSERTION}",
+        expected_params=JWT_PARAMS,
+    )
+
+    with pytest.raises(InvalidTokenError) as caught:
+        exchanger.exchange_jwt(ASSERTION)
+
+    assert caught.value.detail.startswith("Identity Center rejected the token: Invalid signature")
+    assert_no_secrets(caught.value.detail)
+
+
+def test_exchange_jwt_raises_invalid_token_when_the_token_expired(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    stubber.add_client_error(
+        "create_token_with_iam",
+        service_error_code="ExpiredTokenException",
+        http_status_code=400,
+        service_message="Token is expired",
+        expected_params=JWT_PARAMS,
+    )
+
+    with pytest.raises(InvalidTokenError):
+        exchanger.exchange_jwt(ASSERTION)
+
+
+BROKER_REJECTED = [
+    ("InvalidClientException", 401),
+    ("UnauthorizedClientException", 400),
+    ("AccessDeniedException", 400),
+    ("InvalidScopeException", 400),
+    ("UnsupportedGrantTypeException", 400),
+    ("InvalidRequestException", 400),
+]
+
+
+@pytest.mark.parametrize(("code", "status"), BROKER_REJECTED)
+def test_exchange_jwt_raises_upstream_misconfigured_when_the_broker_is_rejected(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber, code: str, status: int
+) -> None:
+    stubber.add_client_error(
+        "create_token_with_iam",
+        service_error_code=code,
+        http_status_code=status,
+        service_message=f"rejected {ASSERTION}",
+        expected_params=JWT_PARAMS,
+    )
+
+    with pytest.raises(UpstreamMisconfiguredError) as caught:
+        exchanger.exchange_jwt(ASSERTION)
+
+    assert code in caught.value.detail
+    assert_no_secrets(caught.value.detail)
+
+
+@pytest.mark.parametrize(("code", "status"), BROKER_REJECTED)
+def test_refresh_raises_upstream_misconfigured_when_the_broker_is_rejected(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber, code: str, status: int
+) -> None:
+    stubber.add_client_error(
+        "create_token_with_iam",
+        service_error_code=code,
+        http_status_code=status,
+        service_message="rejected",
+        expected_params=REFRESH_PARAMS,
+    )
+
+    with pytest.raises(UpstreamMisconfiguredError):
+        exchanger.refresh(REFRESH_TOKEN)
+
+
+@pytest.mark.parametrize("code", ["InvalidGrantException", "ExpiredTokenException"])
+def test_refresh_raises_token_reused_when_the_refresh_token_is_rejected(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber, code: str
+) -> None:
+    stubber.add_client_error(
+        "create_token_with_iam",
+        service_error_code=code,
+        http_status_code=400,
+        service_message=f"refresh token {REFRESH_TOKEN} expired",
+        expected_params=REFRESH_PARAMS,
+    )
+
+    with pytest.raises(TokenReusedError) as caught:
+        exchanger.refresh(REFRESH_TOKEN)
+
+    assert caught.value.detail == "the Identity Center session expired; sign in again"
+
+
+@pytest.mark.parametrize(("code", "status"), [("SlowDownException", 400), ("InternalServerException", 500)])
+def test_exchange_jwt_raises_upstream_unavailable_when_identity_center_throttles_or_fails(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber, code: str, status: int
+) -> None:
+    stubber.add_client_error(
+        "create_token_with_iam",
+        service_error_code=code,
+        http_status_code=status,
+        service_message="try later",
+        expected_params=JWT_PARAMS,
+    )
+
+    with pytest.raises(UpstreamUnavailableError):
+        exchanger.exchange_jwt(ASSERTION)
+
+
+def test_exchange_jwt_raises_upstream_misconfigured_for_unmapped_codes(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    stubber.add_client_error(
+        "create_token_with_iam",
+        service_error_code="AuthorizationPendingException",
+        http_status_code=400,
+        service_message="pending",
+        expected_params=JWT_PARAMS,
+    )
+
+    with pytest.raises(UpstreamMisconfiguredError, match="AuthorizationPendingException"):
+        exchanger.exchange_jwt(ASSERTION)
+
+
+class UnreachableClient:
+    def create_token_with_iam(self, **_: Any) -> dict[str, Any]:
+        raise EndpointConnectionError(endpoint_url="http://x")
+
+
+def test_exchange_jwt_raises_upstream_unavailable_when_identity_center_is_unreachable() -> None:
+    exchanger = SsoOidcIdentityExchanger(UnreachableClient(), APPLICATION_ARN)
+
+    with pytest.raises(UpstreamUnavailableError):
+        exchanger.exchange_jwt(ASSERTION)
+
+
+def test_refresh_raises_upstream_unavailable_when_identity_center_is_unreachable() -> None:
+    exchanger = SsoOidcIdentityExchanger(UnreachableClient(), APPLICATION_ARN)
+
+    with pytest.raises(UpstreamUnavailableError):
+        exchanger.refresh(REFRESH_TOKEN)
