@@ -1,0 +1,485 @@
+"""OIDC ID-token verification against the issuer's JWKS: the `TokenVerifier` adapter (httpx + python-jose)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import httpx
+from jose import jwk, jws
+from jose.exceptions import JOSEError
+
+from service.domain.errors import InvalidTokenError, UpstreamUnavailableError
+from service.domain.identity import Caller
+
+logger = logging.getLogger("service.oidc")
+
+# Only asymmetric algorithms python-jose can verify. HMAC and "none" can never be allowed: a verifier that
+# holds public keys must not accept a MAC keyed with one (the RS256 -> HS256 key-confusion attack).
+# python-jose 3.x has no PS256/PS384/PS512, so they cannot be offered here.
+_KEY_SHAPE_BY_ALGORITHM: Mapping[str, tuple[str, str | None]] = {
+    "RS256": ("RSA", None),
+    "RS384": ("RSA", None),
+    "RS512": ("RSA", None),
+    "ES256": ("EC", "P-256"),
+    "ES384": ("EC", "P-384"),
+    "ES512": ("EC", "P-521"),
+}
+SUPPORTED_ALGORITHMS = frozenset(_KEY_SHAPE_BY_ALGORITHM)
+
+VERIFIED_CACHE_MAX_ENTRIES = 10_000
+_JWKS_FETCH_TIMEOUT_SECONDS = 5.0
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_USERNAME_CLAIMS = ("cognito:username", "username", "preferred_username", "email")
+
+
+@dataclass(frozen=True, slots=True)
+class OidcPolicy:
+    """What a token must satisfy to be accepted: one issuer, its audiences, its keys, one leeway."""
+
+    issuer: str
+    audiences: frozenset[str]
+    jwks_url: str
+    token_use: str | None
+    leeway_seconds: int = 60
+    algorithms: frozenset[str] = frozenset({"RS256"})
+    max_token_bytes: int = 16384
+    refetch_cooldown_seconds: float = 30
+    jwks_max_age_seconds: float = 3600
+
+    def __post_init__(self) -> None:
+        if not self.issuer:
+            raise ValueError("OIDC issuer must not be empty")
+        if not self.audiences or not all(self.audiences):
+            raise ValueError("OIDC audiences must be non-empty strings")
+        if not self.jwks_url:
+            raise ValueError("OIDC JWKS URL must not be empty")
+        if not self.algorithms or not self.algorithms <= SUPPORTED_ALGORITHMS:
+            allowed = ", ".join(sorted(SUPPORTED_ALGORITHMS))
+            raise ValueError(f"OIDC algorithms must be a non-empty subset of: {allowed}")
+        if self.leeway_seconds < 0 or self.max_token_bytes <= 0:
+            raise ValueError("OIDC leeway must be >= 0 and the token size limit > 0")
+
+
+@dataclass(slots=True)
+class VerifierStats:
+    """Counters of one verifier, for metrics and tests."""
+
+    signature_verifications: int = 0
+    cache_hits: int = 0
+    jwks_fetches: int = 0
+    jwks_refresh_failures: int = 0
+
+
+class _RejectedError(Exception):
+    """Internal: a rejection with a short machine reason (logged) and a client-safe detail."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _reject(reason: str, detail: str) -> NoReturn:
+    raise _RejectedError(reason, detail)
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    alg: str
+    kid: str
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedCaller:
+    caller: Caller
+    exp: float
+    kid: str
+
+
+def verify_jws_signature(token: str, key: Any, algorithm: str) -> bytes:
+    """Return the payload of ``token`` when ``key`` signed it with ``algorithm``; raise JOSEError if not."""
+    payload: bytes = jws.verify(token, key, algorithms=[algorithm])
+    return payload
+
+
+class JwksTokenVerifier:
+    """Verifies ID tokens of one issuer; caches its JWKS and the callers of tokens already verified."""
+
+    def __init__(
+        self,
+        policy: OidcPolicy,
+        http: httpx.AsyncClient,
+        clock: Callable[[], float] = time.time,
+        *,
+        cache_max_entries: int = VERIFIED_CACHE_MAX_ENTRIES,
+    ) -> None:
+        self._policy = policy
+        self._http = http
+        self._clock = clock
+        self._cache_max_entries = cache_max_entries
+        self._jwks: dict[str, Mapping[str, Any]] = {}
+        self._keys: dict[tuple[str, str], Any] = {}
+        self._keys_fetched_at: float | None = None
+        self._last_fetch_started_at: float | None = None
+        self._refresh_task: asyncio.Task[bool] | None = None
+        self._verified: OrderedDict[str, _CachedCaller] = OrderedDict()
+        self.stats = VerifierStats()
+
+    @property
+    def policy(self) -> OidcPolicy:
+        """Return the policy this verifier enforces."""
+        return self._policy
+
+    @property
+    def keys_loaded(self) -> bool:
+        """Return whether a key set was ever loaded (readiness)."""
+        return self._keys_fetched_at is not None
+
+    async def load(self) -> None:
+        """Fetch the key set now (start-up prefetch); a failure is logged, not raised."""
+        await self._refresh()
+
+    async def aclose(self) -> None:
+        """Cancel a background key refresh still in flight."""
+        task = self._refresh_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def verify(self, token: str) -> Caller:
+        """Return the caller of a valid ID token.
+
+        Raises:
+            InvalidTokenError: the token is missing, malformed, badly signed, expired or not for us.
+            UpstreamUnavailableError: no key set could ever be loaded from the issuer.
+        """
+        try:
+            return await self._verify(token)
+        except _RejectedError as rejection:
+            logger.info(
+                "token.rejected",
+                extra={"reason": rejection.reason, "detail": rejection.detail, "issuer": self._policy.issuer},
+            )
+            raise InvalidTokenError(rejection.detail) from None
+
+    async def _verify(self, token: str) -> Caller:
+        policy = self._policy
+        if not isinstance(token, str) or not token:
+            _reject("token_missing", "bearer token is missing")
+        if len(token) > policy.max_token_bytes:
+            _reject("token_too_large", f"token is larger than {policy.max_token_bytes} bytes")
+
+        token_hash = hashlib.sha256(token.encode()).hexdigest()
+        cached = self._cached_caller(token_hash)
+        if cached is not None:
+            return cached
+
+        header = _parse_header(token, policy.algorithms)
+        key = await self._key_for(header)
+        try:
+            payload = verify_jws_signature(token, key, header.alg)
+        except JOSEError:
+            _reject("bad_signature", "token signature is invalid")
+        finally:
+            self.stats.signature_verifications += 1
+        claims = _parse_claims(payload)
+
+        now = self._clock()
+        leeway = policy.leeway_seconds
+        _check_issuer(claims, policy.issuer)
+        _check_audience(claims, policy.audiences)
+        _check_token_use(claims, policy.token_use)
+        exp = _check_expiry(claims, now, leeway)
+        _check_not_before(claims, now, leeway)
+        _check_issued_at(claims, now, leeway)
+        subject = _required_string(claims, "sub")
+        token_id = _required_string(claims, "jti")
+
+        caller = Caller(
+            issuer=policy.issuer,
+            subject=subject,
+            username=_username(claims),
+            token_id=token_id,
+            expires_at=int(exp),
+            token_hash=token_hash,
+            token=token,
+        )
+        self._remember(token_hash, _CachedCaller(caller=caller, exp=exp, kid=header.kid))
+        return caller
+
+    # -- verified-token cache -------------------------------------------------------------------------
+
+    def _cached_caller(self, token_hash: str) -> Caller | None:
+        entry = self._verified.get(token_hash)
+        if entry is None:
+            return None
+        if self._clock() >= entry.exp + self._policy.leeway_seconds:
+            del self._verified[token_hash]
+            _reject("token_expired", "token has expired")
+        self._verified.move_to_end(token_hash)
+        self.stats.cache_hits += 1
+        return entry.caller
+
+    def _remember(self, token_hash: str, entry: _CachedCaller) -> None:
+        self._verified[token_hash] = entry
+        self._verified.move_to_end(token_hash)
+        while len(self._verified) > self._cache_max_entries:
+            self._verified.popitem(last=False)
+
+    # -- key set --------------------------------------------------------------------------------------
+
+    async def _key_for(self, header: _Header) -> Any:
+        self._refresh_in_background_when_stale()
+        jwk_dict = self._jwks.get(header.kid)
+        if jwk_dict is None:
+            await self._refetch_for_unknown_kid()
+            jwk_dict = self._jwks.get(header.kid)
+        if jwk_dict is None:
+            if not self.keys_loaded:
+                raise UpstreamUnavailableError(
+                    "the token issuer's key set could not be loaded", retry_after_seconds=self._retry_after()
+                )
+            _reject("unknown_kid", "token is signed by an unknown key")
+        return self._construct_key(header, jwk_dict)
+
+    def _construct_key(self, header: _Header, jwk_dict: Mapping[str, Any]) -> Any:
+        cached = self._keys.get((header.kid, header.alg))
+        if cached is not None:
+            return cached
+        kty, crv = _KEY_SHAPE_BY_ALGORITHM[header.alg]
+        declared_alg = jwk_dict.get("alg")
+        if (
+            jwk_dict.get("kty") != kty
+            or (crv is not None and jwk_dict.get("crv") != crv)
+            or (declared_alg is not None and declared_alg != header.alg)
+        ):
+            _reject("key_mismatch", "token algorithm does not match its signing key")
+        try:
+            key = jwk.construct(dict(jwk_dict), header.alg)
+        except (JOSEError, ValueError, TypeError, KeyError):
+            logger.warning("jwks.key_unusable", extra={"kid": header.kid, "issuer": self._policy.issuer})
+            _reject("key_unusable", "token signing key cannot be used")
+        self._keys[(header.kid, header.alg)] = key
+        return key
+
+    def _cooldown_elapsed(self) -> bool:
+        started = self._last_fetch_started_at
+        return started is None or self._clock() - started >= self._policy.refetch_cooldown_seconds
+
+    def _retry_after(self) -> int:
+        started = self._last_fetch_started_at
+        if started is None:
+            return 1
+        remaining = self._policy.refetch_cooldown_seconds - (self._clock() - started)
+        return max(1, math.ceil(remaining))
+
+    def _refresh_in_flight(self) -> asyncio.Task[bool] | None:
+        task = self._refresh_task
+        return task if task is not None and not task.done() else None
+
+    def _start_refresh(self) -> asyncio.Task[bool]:
+        self._last_fetch_started_at = self._clock()
+        task = asyncio.create_task(self._fetch_keys(), name="jwks.refresh")
+        self._refresh_task = task
+        return task
+
+    def _refresh_in_background_when_stale(self) -> None:
+        fetched_at = self._keys_fetched_at
+        if (
+            fetched_at is not None
+            and self._clock() - fetched_at >= self._policy.jwks_max_age_seconds
+            and self._refresh_in_flight() is None
+            and self._cooldown_elapsed()
+        ):
+            # The current keys keep serving while the refresh runs, so callers never wait for it.
+            self._start_refresh()
+
+    async def _refetch_for_unknown_kid(self) -> None:
+        # One fetch per cooldown, shared by every waiter: an attacker sending random kids must not turn
+        # the broker into a request amplifier against the issuer.
+        task = self._refresh_in_flight()
+        if task is None:
+            if not self._cooldown_elapsed():
+                return
+            task = self._start_refresh()
+        await asyncio.shield(task)
+
+    async def _refresh(self) -> bool:
+        task = self._refresh_in_flight() or self._start_refresh()
+        return await asyncio.shield(task)
+
+    async def _fetch_keys(self) -> bool:
+        self.stats.jwks_fetches += 1
+        url = self._policy.jwks_url
+        try:
+            response = await self._http.get(
+                url, headers={"Accept": "application/json"}, timeout=_JWKS_FETCH_TIMEOUT_SECONDS
+            )
+            response.raise_for_status()
+            jwks = _parse_jwks(response.json())
+        # Any failure keeps the last good keys: an issuer outage must not sign every user out, and a
+        # background refresh must never die with an unhandled exception.
+        except Exception as exc:
+            self.stats.jwks_refresh_failures += 1
+            logger.warning(
+                "jwks.refresh_failed",
+                extra={"jwks_url": url, "error": type(exc).__name__, "keys_kept": len(self._jwks)},
+            )
+            return False
+        removed = self._jwks.keys() - jwks.keys()
+        self._jwks = jwks
+        self._keys = {}
+        self._keys_fetched_at = self._clock()
+        if removed:
+            # A key the issuer withdrew may have been compromised: stop honouring tokens it signed.
+            self._verified = OrderedDict(
+                (token_hash, entry)
+                for token_hash, entry in self._verified.items()
+                if entry.kid not in removed
+            )
+        logger.info("jwks.refreshed", extra={"jwks_url": url, "kids": sorted(jwks)})
+        return True
+
+
+# -- token structure --------------------------------------------------------------------------------------
+
+
+def _b64url_decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _parse_header(token: str, algorithms: frozenset[str]) -> _Header:
+    if not _TOKEN_SHAPE.fullmatch(token):
+        _reject("malformed", "token is not three base64url segments")
+    try:
+        header = json.loads(_b64url_decode(token.split(".", 1)[0]))
+    except ValueError:
+        _reject("malformed_header", "token header is not valid JSON")
+    if not isinstance(header, dict):
+        _reject("malformed_header", "token header is not a JSON object")
+    # The allow-list is checked before any key is touched, so "none" and HMAC never reach a key.
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algorithms:
+        _reject("alg_not_allowed", "token algorithm is not allowed")
+    if "crit" in header:
+        # RFC 7515 §4.1.11: extensions we do not understand must make the token invalid.
+        _reject("crit_unsupported", "token header has unsupported critical extensions")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        _reject("kid_missing", "token header has no key id (kid)")
+    return _Header(alg=alg, kid=kid)
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"non-finite number {name}")
+
+
+def _parse_claims(payload: bytes) -> dict[str, Any]:
+    try:
+        claims = json.loads(payload, parse_constant=_refuse_constant)
+    except ValueError:
+        _reject("malformed_payload", "token payload is not a JSON object")
+    if not isinstance(claims, dict):
+        _reject("malformed_payload", "token payload is not a JSON object")
+    return claims
+
+
+def _parse_jwks(document: Any) -> dict[str, Mapping[str, Any]]:
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("JWKS document has no 'keys' list")  # noqa: TRY004 - caught as a fetch failure
+    jwks: dict[str, Mapping[str, Any]] = {}
+    for entry in document["keys"]:
+        if not isinstance(entry, dict):
+            continue
+        kid = entry.get("kid")
+        if not isinstance(kid, str) or not kid or kid in jwks:
+            continue
+        if entry.get("kty") not in {"RSA", "EC"} or entry.get("use", "sig") != "sig":
+            continue
+        jwks[kid] = entry
+    if not jwks:
+        raise ValueError("JWKS document has no usable signing keys")
+    return jwks
+
+
+# -- claims: one function per rule, all sharing the policy's single leeway ---------------------------------
+
+
+def _number(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        _reject(f"{name}_invalid", f"token claim '{name}' is not a number")
+    return float(value)
+
+
+def _check_issuer(claims: Mapping[str, Any], issuer: str) -> None:
+    if claims.get("iss") != issuer:
+        _reject("wrong_issuer", "token issuer is not trusted")
+
+
+def _check_audience(claims: Mapping[str, Any], audiences: frozenset[str]) -> None:
+    aud = claims.get("aud")
+    # RFC 7519 §4.1.3: a single string or an array of strings; one match is enough.
+    values = [aud] if isinstance(aud, str) else aud
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        _reject("wrong_audience", "token audience is not accepted")
+    if not audiences.intersection(values):
+        _reject("wrong_audience", "token audience is not accepted")
+
+
+def _check_token_use(claims: Mapping[str, Any], token_use: str | None) -> None:
+    if token_use and claims.get("token_use") != token_use:
+        _reject("wrong_token_use", f"token_use must be '{token_use}'")
+
+
+def _check_expiry(claims: Mapping[str, Any], now: float, leeway: int) -> float:
+    exp = _number(claims, "exp")
+    if exp is None:
+        _reject("exp_missing", "token has no expiry (exp)")
+    if now >= exp + leeway:
+        _reject("token_expired", "token has expired")
+    return exp
+
+
+def _check_not_before(claims: Mapping[str, Any], now: float, leeway: int) -> None:
+    nbf = _number(claims, "nbf")
+    if nbf is not None and nbf > now + leeway:
+        _reject("token_not_yet_valid", "token is not valid yet (nbf)")
+
+
+def _check_issued_at(claims: Mapping[str, Any], now: float, leeway: int) -> None:
+    iat = _number(claims, "iat")
+    if iat is None:
+        _reject("iat_missing", "token has no issue time (iat)")
+    if iat > now + leeway:
+        _reject("iat_in_future", "token is issued in the future (iat)")
+
+
+def _required_string(claims: Mapping[str, Any], name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value:
+        _reject(f"{name}_missing", f"token claim '{name}' is missing")
+    return value
+
+
+def _username(claims: Mapping[str, Any]) -> str | None:
+    for name in _USERNAME_CLAIMS:
+        value = claims.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None

@@ -1,0 +1,633 @@
+"""JwksTokenVerifier against a real local HTTP server serving a JWKS; one test per policy branch."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jose import jwk, jws
+
+from service.adapters import oidc
+from service.adapters.oidc import JwksTokenVerifier, OidcPolicy
+from service.domain.errors import InvalidTokenError, UpstreamUnavailableError
+
+ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool"
+CLIENT_ID = "3n4b5urk1ft4fl3mg5e62d9ado"
+NOW = 1_700_000_000.0
+LEEWAY = 60
+
+
+# -- keys and tokens ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    alg: str
+    private_pem: str
+    public_pem: str
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        data: dict[str, Any] = jwk.construct(self.public_pem, self.alg).to_dict()
+        return {**data, "kid": self.kid, "use": "sig"}
+
+
+def _pems(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> tuple[str, str]:
+    private_pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private_pem, public_pem
+
+
+@functools.cache
+def _rsa_pems(name: str) -> tuple[str, str]:
+    return _pems(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+@functools.cache
+def _ec_pems(name: str) -> tuple[str, str]:
+    return _pems(ec.generate_private_key(ec.SECP256R1()))
+
+
+def rsa_key(name: str, kid: str) -> SigningKey:
+    return SigningKey(kid, "RS256", *_rsa_pems(name))
+
+
+def ec_key(name: str, kid: str) -> SigningKey:
+    return SigningKey(kid, "ES256", *_ec_pems(name))
+
+
+KEY_1 = rsa_key("one", "k1")
+KEY_2 = rsa_key("two", "k2")
+ATTACKER_KEY = rsa_key("attacker", "k1")
+EC_KEY = ec_key("ec", "e1")
+
+DROP = object()
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": CLIENT_ID,
+        "token_use": "id",
+        "sub": "6f1d6a2e-5a3b-4c55-9a8e-0c1b2d3e4f50",
+        "jti": "0e2a3c4d-token-id",
+        "cognito:username": "alice",
+        "email": "alice@example.com",
+        "auth_time": int(NOW) - 10,
+        "iat": int(NOW) - 10,
+        "exp": int(NOW) + 3600,
+    }
+    base.update(overrides)
+    return {name: value for name, value in base.items() if value is not DROP}
+
+
+def sign(
+    payload: dict[str, Any] | bytes | None = None,
+    *,
+    key: SigningKey = KEY_1,
+    alg: str | None = None,
+    headers: dict[str, Any] | None = None,
+) -> str:
+    body = (
+        payload
+        if isinstance(payload, bytes)
+        else json.dumps(claims() if payload is None else payload).encode()
+    )
+    extra = {"kid": key.kid} if headers is None else headers
+    algorithm = alg or key.alg
+    token: str = jws.sign(body, _private_key(key.private_pem, algorithm), headers=extra, algorithm=algorithm)
+    return token
+
+
+@functools.cache
+def _private_key(pem: str, algorithm: str) -> Any:
+    # Loading a private PEM re-checks the whole key; doing it once keeps the suite fast.
+    return jwk.construct(pem, algorithm)
+
+
+def b64(data: bytes | str) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unsigned(header: dict[str, Any] | str, payload: dict[str, Any] | None = None, signature: str = "") -> str:
+    head = header if isinstance(header, str) else json.dumps(header)
+    return f"{b64(head)}.{b64(json.dumps(payload or claims()))}.{signature}"
+
+
+def hs256_with_public_key() -> str:
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'kid': 'k1'}))}.{b64(json.dumps(claims()))}"
+    mac = hmac.new(KEY_1.public_pem.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def tamper_payload() -> str:
+    header, _, signature = sign().split(".")
+    return f"{header}.{b64(json.dumps(claims(sub='someone-else')))}.{signature}"
+
+
+def tamper_signature() -> str:
+    header, payload, signature = sign().split(".")
+    flipped = "A" if signature[10] != "A" else "B"
+    return f"{header}.{payload}.{signature[:10]}{flipped}{signature[11:]}"
+
+
+# -- a real JWKS server -----------------------------------------------------------------------------------
+
+
+class JwksServer:
+    """A loopback HTTP server serving a JWKS the test controls, counting the requests it receives."""
+
+    def __init__(self, keys: list[SigningKey]) -> None:
+        self.document: dict[str, Any] = {"keys": [key.public_jwk for key in keys]}
+        self.status = 200
+        self.delay_seconds = 0.0
+        self.hits = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with server._lock:
+                    server.hits += 1
+                    status, body, delay = (
+                        server.status,
+                        json.dumps(server.document).encode(),
+                        server.delay_seconds,
+                    )
+                time.sleep(delay)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/.well-known/jwks.json"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
+        self._thread.start()
+        self._running = True
+
+    def serve(self, keys: list[SigningKey]) -> None:
+        with self._lock:
+            self.document = {"keys": [key.public_jwk for key in keys]}
+
+    def stop(self) -> None:
+        if self._running:
+            self._running = False
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._thread.join(timeout=5)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[JwksServer]:
+    server = JwksServer([KEY_1, EC_KEY])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    # Plain HTTP on loopback: skipping the CA bundle load saves ~80 ms per test.
+    async with httpx.AsyncClient(trust_env=False, verify=False) as client:  # noqa: S501 - http:// only
+        yield client
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+MakeVerifier = Callable[..., JwksTokenVerifier]
+
+
+@pytest.fixture
+async def make_verifier(
+    jwks_server: JwksServer, http: httpx.AsyncClient, clock: FakeClock
+) -> AsyncIterator[MakeVerifier]:
+    created: list[JwksTokenVerifier] = []
+
+    def make(**policy_overrides: Any) -> JwksTokenVerifier:
+        policy = OidcPolicy(
+            issuer=ISSUER,
+            audiences=frozenset({CLIENT_ID, "another-client"}),
+            jwks_url=jwks_server.url,
+            token_use="id",
+            leeway_seconds=LEEWAY,
+        )
+        verifier = JwksTokenVerifier(replace(policy, **policy_overrides), http, clock)
+        created.append(verifier)
+        return verifier
+
+    yield make
+    for verifier in created:
+        await verifier.aclose()
+
+
+@pytest.fixture
+async def verifier(make_verifier: MakeVerifier) -> JwksTokenVerifier:
+    loaded = make_verifier()
+    await loaded.load()
+    assert loaded.keys_loaded
+    return loaded
+
+
+# -- rejected tokens ------------------------------------------------------------------------------------
+
+REJECTED: list[tuple[str, Callable[[], str], str]] = [
+    (
+        "alg_none",
+        lambda: unsigned({"alg": "none", "kid": "k1"}, signature="AAAA"),
+        "algorithm is not allowed",
+    ),
+    ("alg_none_empty_signature", lambda: unsigned({"alg": "none", "kid": "k1"}), "three base64url segments"),
+    ("hs256_signed_with_public_key", hs256_with_public_key, "algorithm is not allowed"),
+    ("alg_rs512_not_allowed", lambda: sign(alg="RS512"), "algorithm is not allowed"),
+    ("alg_missing", lambda: unsigned({"kid": "k1"}, signature="AAAA"), "algorithm is not allowed"),
+    ("expired_beyond_leeway", lambda: sign(claims(exp=int(NOW) - LEEWAY - 1)), "expired"),
+    ("nbf_in_future", lambda: sign(claims(nbf=int(NOW) + LEEWAY + 60)), "not valid yet"),
+    ("iat_in_future", lambda: sign(claims(iat=int(NOW) + LEEWAY + 60)), "issued in the future"),
+    ("exp_missing", lambda: sign(claims(exp=DROP)), "no expiry"),
+    ("exp_not_numeric", lambda: sign(claims(exp="tomorrow")), "'exp' is not a number"),
+    ("exp_boolean", lambda: sign(claims(exp=True)), "'exp' is not a number"),
+    (
+        "exp_infinite",
+        lambda: sign(json.dumps(claims()).replace('"exp": ', '"exp": Infinity, "x": ').encode()),
+        "payload is not a JSON object",
+    ),
+    ("iat_missing", lambda: sign(claims(iat=DROP)), "no issue time"),
+    ("iat_not_numeric", lambda: sign(claims(iat="yesterday")), "'iat' is not a number"),
+    ("iss_wrong", lambda: sign(claims(iss="https://evil.example.com")), "issuer"),
+    ("iss_trailing_slash", lambda: sign(claims(iss=ISSUER + "/")), "issuer"),
+    ("iss_missing", lambda: sign(claims(iss=DROP)), "issuer"),
+    ("aud_wrong", lambda: sign(claims(aud="someone-elses-client")), "audience"),
+    ("aud_list_without_ours", lambda: sign(claims(aud=["x-client", "y-client"])), "audience"),
+    ("aud_list_with_non_string", lambda: sign(claims(aud=[CLIENT_ID, 7])), "audience"),
+    ("access_token", lambda: sign(claims(token_use="access", aud=DROP, client_id=CLIENT_ID)), "audience"),
+    ("token_use_access_with_aud", lambda: sign(claims(token_use="access")), "token_use"),
+    ("token_use_missing", lambda: sign(claims(token_use=DROP)), "token_use"),
+    ("jti_missing", lambda: sign(claims(jti=DROP)), "'jti' is missing"),
+    ("sub_missing", lambda: sign(claims(sub=DROP)), "'sub' is missing"),
+    ("sub_empty", lambda: sign(claims(sub="")), "'sub' is missing"),
+    ("kid_unknown", lambda: sign(key=rsa_key("two", "never-published")), "unknown key"),
+    ("kid_missing", lambda: sign(headers={}), "key id"),
+    ("kid_not_string", lambda: sign(headers={"kid": 1}), "key id"),
+    ("crit_header", lambda: sign(headers={"kid": "k1", "crit": ["exp"]}), "critical"),
+    (
+        "rs256_header_on_ec_key",
+        lambda: sign(key=KEY_1, headers={"kid": "e1"}),
+        "does not match",
+    ),
+    ("payload_tampered", tamper_payload, "signature is invalid"),
+    ("signature_tampered", tamper_signature, "signature is invalid"),
+    ("other_key_same_kid", lambda: sign(key=ATTACKER_KEY), "signature is invalid"),
+    ("oversized", lambda: sign(claims(padding="x" * 20_000)), "larger than"),
+    ("garbage", lambda: "this is not a token", "three base64url segments"),
+    ("two_segments", lambda: ".".join(sign().split(".")[:2]), "three base64url segments"),
+    ("four_segments", lambda: sign() + ".AAAA", "three base64url segments"),
+    ("empty_string", lambda: "", "missing"),
+    ("header_not_json", lambda: f"{b64('{not json')}.{b64('{}')}.AAAA", "header is not valid JSON"),
+    ("header_not_object", lambda: unsigned('["RS256"]', signature="AAAA"), "header is not a JSON object"),
+    ("payload_not_object", lambda: sign(b'["not", "an", "object"]'), "payload is not a JSON object"),
+    ("payload_not_json", lambda: sign(b"not json at all"), "payload is not a JSON object"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make_token", "detail"), [pytest.param(make, detail, id=name) for name, make, detail in REJECTED]
+)
+async def test_verifier_rejects_token(
+    verifier: JwksTokenVerifier, make_token: Callable[[], str], detail: str
+) -> None:
+    token = make_token()
+
+    with pytest.raises(InvalidTokenError, match=detail) as raised:
+        await verifier.verify(token)
+
+    assert raised.value.status == 401
+    assert raised.value.code == "invalid_token"
+    if token:
+        assert token not in raised.value.detail
+
+
+async def test_verifier_rejects_es256_token_when_algorithm_not_allowed(verifier: JwksTokenVerifier) -> None:
+    with pytest.raises(InvalidTokenError, match="algorithm is not allowed"):
+        await verifier.verify(sign(key=EC_KEY))
+
+
+def test_policy_refuses_symmetric_algorithm() -> None:
+    with pytest.raises(ValueError, match="subset"):
+        OidcPolicy(ISSUER, frozenset({CLIENT_ID}), "http://x", "id", algorithms=frozenset({"RS256", "HS256"}))
+
+
+# -- accepted tokens ------------------------------------------------------------------------------------
+
+
+async def test_verifier_returns_caller_when_token_valid(verifier: JwksTokenVerifier) -> None:
+    token = sign()
+
+    caller = await verifier.verify(token)
+
+    assert caller.issuer == ISSUER
+    assert caller.subject == "6f1d6a2e-5a3b-4c55-9a8e-0c1b2d3e4f50"
+    assert caller.username == "alice"
+    assert caller.token_id == "0e2a3c4d-token-id"
+    assert caller.expires_at == int(NOW) + 3600
+    assert caller.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert caller.token == token
+
+
+@pytest.mark.parametrize(
+    ("overrides", "username"),
+    [
+        pytest.param({"cognito:username": DROP, "username": "bob"}, "bob", id="username"),
+        pytest.param({"cognito:username": DROP, "preferred_username": "carol"}, "carol", id="preferred"),
+        pytest.param({"cognito:username": DROP}, "alice@example.com", id="email"),
+        pytest.param({"cognito:username": DROP, "email": DROP}, None, id="none"),
+    ],
+)
+async def test_verifier_falls_back_to_other_username_claims(
+    verifier: JwksTokenVerifier, overrides: dict[str, Any], username: str | None
+) -> None:
+    caller = await verifier.verify(sign(claims(**overrides)))
+
+    assert caller.username == username
+
+
+async def test_verifier_accepts_audience_list_when_one_matches(verifier: JwksTokenVerifier) -> None:
+    caller = await verifier.verify(sign(claims(aud=["x-client", CLIENT_ID])))
+
+    assert caller.subject
+
+
+async def test_verifier_accepts_expired_token_when_within_leeway(verifier: JwksTokenVerifier) -> None:
+    caller = await verifier.verify(sign(claims(exp=int(NOW) - LEEWAY + 5)))
+
+    assert caller.expires_at == int(NOW) - LEEWAY + 5
+
+
+async def test_verifier_accepts_future_iat_and_nbf_when_within_leeway(verifier: JwksTokenVerifier) -> None:
+    caller = await verifier.verify(sign(claims(iat=int(NOW) + 30, nbf=int(NOW) + 30)))
+
+    assert caller.subject
+
+
+async def test_verifier_skips_token_use_check_when_policy_disables_it(make_verifier: MakeVerifier) -> None:
+    verifier = make_verifier(token_use=None)
+
+    caller = await verifier.verify(sign(claims(token_use=DROP)))
+
+    assert caller.subject
+
+
+async def test_verifier_accepts_es256_token_when_algorithm_allowed(make_verifier: MakeVerifier) -> None:
+    verifier = make_verifier(algorithms=frozenset({"RS256", "ES256"}))
+
+    caller = await verifier.verify(sign(key=EC_KEY))
+
+    assert caller.username == "alice"
+
+
+# -- key set: rotation, cooldown, coalescing, outages ------------------------------------------------------
+
+
+async def test_verifier_picks_up_rotated_key_with_one_refetch(
+    verifier: JwksTokenVerifier, jwks_server: JwksServer, clock: FakeClock
+) -> None:
+    jwks_server.serve([KEY_1, KEY_2])
+    clock.now += verifier.policy.refetch_cooldown_seconds
+
+    await verifier.verify(sign(key=KEY_2))
+    await verifier.verify(sign(claims(jti="second"), key=KEY_2))
+
+    assert jwks_server.hits == 2
+
+
+async def test_verifier_refetches_once_when_unknown_kid_repeats_within_cooldown(
+    verifier: JwksTokenVerifier, jwks_server: JwksServer, clock: FakeClock
+) -> None:
+    unknown = rsa_key("two", "unpublished")
+    clock.now += verifier.policy.refetch_cooldown_seconds
+
+    for jti in ("first", "second"):
+        clock.now += 1
+        with pytest.raises(InvalidTokenError, match="unknown key"):
+            await verifier.verify(sign(claims(jti=jti), key=unknown))
+
+    assert jwks_server.hits == 2
+
+
+async def test_verifier_refetches_again_when_cooldown_has_passed(
+    verifier: JwksTokenVerifier, jwks_server: JwksServer, clock: FakeClock
+) -> None:
+    clock.now += verifier.policy.refetch_cooldown_seconds
+    with pytest.raises(InvalidTokenError):
+        await verifier.verify(sign(key=KEY_2))
+    jwks_server.serve([KEY_1, KEY_2])
+    clock.now += verifier.policy.refetch_cooldown_seconds
+
+    await verifier.verify(sign(key=KEY_2))
+
+    assert jwks_server.hits == 3
+
+
+async def test_verifier_coalesces_concurrent_refetches_when_kid_unknown(
+    make_verifier: MakeVerifier, jwks_server: JwksServer
+) -> None:
+    # No cooldown: only coalescing can keep the twenty callers to a single fetch.
+    verifier = make_verifier(refetch_cooldown_seconds=0)
+    await verifier.load()
+    jwks_server.serve([KEY_1, KEY_2])
+    jwks_server.delay_seconds = 0.2
+    tokens = [sign(claims(jti=f"jti-{n}"), key=KEY_2) for n in range(20)]
+
+    callers = await asyncio.gather(*(verifier.verify(token) for token in tokens))
+
+    assert [caller.token_id for caller in callers] == [f"jti-{n}" for n in range(20)]
+    assert jwks_server.hits == 2
+
+
+async def test_verifier_keeps_serving_last_good_keys_when_issuer_down(
+    verifier: JwksTokenVerifier, jwks_server: JwksServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    jwks_server.stop()
+    clock.now += verifier.policy.refetch_cooldown_seconds
+    caplog.set_level(logging.INFO, logger="service.oidc")
+
+    with pytest.raises(InvalidTokenError, match="unknown key"):
+        await verifier.verify(sign(key=KEY_2))
+    caller = await verifier.verify(sign())
+
+    assert caller.subject
+    assert "jwks.refresh_failed" in [record.getMessage() for record in caplog.records]
+
+
+async def test_verifier_keeps_serving_last_good_keys_when_issuer_answers_500(
+    verifier: JwksTokenVerifier, jwks_server: JwksServer, clock: FakeClock
+) -> None:
+    jwks_server.status = 500
+    clock.now += verifier.policy.jwks_max_age_seconds
+
+    await verifier.verify(sign())
+    await verifier.load()  # joins the refresh the verification started
+    caller = await verifier.verify(sign(claims(jti="after-failed-refresh")))
+
+    assert caller.token_id == "after-failed-refresh"
+    assert verifier.stats.jwks_refresh_failures == 1
+    assert jwks_server.hits == 2
+
+
+async def test_verifier_raises_upstream_unavailable_when_keys_never_loaded(
+    make_verifier: MakeVerifier, jwks_server: JwksServer
+) -> None:
+    jwks_server.stop()
+    verifier = make_verifier()
+    await verifier.load()
+
+    with pytest.raises(UpstreamUnavailableError) as raised:
+        await verifier.verify(sign())
+
+    assert not verifier.keys_loaded
+    assert raised.value.status == 503
+    assert raised.value.retry_after_seconds >= 1
+
+
+async def test_verifier_refreshes_keys_in_background_when_older_than_max_age(
+    verifier: JwksTokenVerifier, jwks_server: JwksServer, clock: FakeClock
+) -> None:
+    jwks_server.serve([KEY_1, KEY_2])
+    clock.now += verifier.policy.jwks_max_age_seconds
+
+    await verifier.verify(sign())
+    await verifier.load()  # joins the refresh the verification started
+    assert jwks_server.hits == 2
+    caller = await verifier.verify(sign(key=KEY_2))
+
+    assert caller.subject
+    assert jwks_server.hits == 2
+
+
+async def test_verifier_forgets_cached_tokens_when_their_key_is_removed(
+    verifier: JwksTokenVerifier, jwks_server: JwksServer
+) -> None:
+    token = sign()
+    await verifier.verify(token)
+    jwks_server.serve([KEY_2])
+
+    await verifier.load()
+
+    with pytest.raises(InvalidTokenError, match="unknown key"):
+        await verifier.verify(token)
+
+
+# -- verified-token cache -----------------------------------------------------------------------------------
+
+
+async def test_verifier_checks_signature_once_when_same_token_verified_twice(
+    verifier: JwksTokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real = oidc.verify_jws_signature
+
+    def counting(token: str, key: Any, algorithm: str) -> bytes:
+        calls.append(algorithm)
+        return real(token, key, algorithm)
+
+    monkeypatch.setattr(oidc, "verify_jws_signature", counting)
+    token = sign()
+
+    first = await verifier.verify(token)
+    second = await verifier.verify(token)
+
+    assert second == first
+    assert calls == ["RS256"]
+    assert verifier.stats.cache_hits == 1
+
+
+async def test_verifier_rejects_cached_token_when_clock_passes_exp(
+    verifier: JwksTokenVerifier, clock: FakeClock
+) -> None:
+    token = sign(claims(exp=int(NOW) + 120))
+    await verifier.verify(token)
+    clock.now = NOW + 120 + LEEWAY
+
+    with pytest.raises(InvalidTokenError, match="expired"):
+        await verifier.verify(token)
+
+    assert verifier.stats.signature_verifications == 1
+
+
+async def test_verifier_evicts_oldest_cached_token_when_cache_full(
+    jwks_server: JwksServer, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    policy = OidcPolicy(ISSUER, frozenset({CLIENT_ID}), jwks_server.url, "id")
+    verifier = JwksTokenVerifier(policy, http, clock, cache_max_entries=2)
+    first, second, third = (sign(claims(jti=f"jti-{n}")) for n in range(3))
+
+    for token in (first, second, third, third, first):
+        await verifier.verify(token)
+
+    assert verifier.stats.signature_verifications == 4
+    assert verifier.stats.cache_hits == 1
+
+
+# -- logging ---------------------------------------------------------------------------------------------
+
+
+async def test_verifier_never_logs_the_token_when_rejecting(
+    make_verifier: MakeVerifier, jwks_server: JwksServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    verifier = make_verifier(refetch_cooldown_seconds=0)  # every unknown kid reaches the failing fetch
+    await verifier.load()
+    jwks_server.status = 500
+    tokens = [token for token in (make() for _, make, _ in REJECTED) if token]
+    caplog.set_level(logging.DEBUG)
+
+    for token in tokens:
+        with pytest.raises(InvalidTokenError):
+            await verifier.verify(token)
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages.count("token.rejected") == len(tokens)
+    assert "jwks.refresh_failed" in messages
+    for record in caplog.records:
+        rendered = repr(record.__dict__)
+        for token in tokens:
+            assert token not in rendered
+            signature = token.rsplit(".", 1)[-1]
+            assert len(signature) < 20 or signature not in rendered
