@@ -1,0 +1,157 @@
+"""Presign routes over ASGI: single URL, batch with per-item errors, POST forms, and expiry capping."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+from tests.api.conftest import World
+
+
+async def test_create_presigned_url_signs_get_with_vended_credentials(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign",
+        json={"bucket": "data", "key": "users/alice/a b.txt", "method": "GET", "expires_in": 300},
+        headers=world.auth(),
+    )
+    assert response.status_code == 200
+    body = response.json()
+    query = parse_qs(urlsplit(body["url"]).query)
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert query["X-Amz-Credential"][0].startswith("ASIAVENDED")
+    assert query["X-Amz-Expires"] == ["300"]
+    assert "X-Amz-Security-Token" in query
+    assert body["method"] == "GET"
+    assert body["headers"] == {}
+
+
+async def test_create_presigned_url_put_returns_signed_content_type_header(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign",
+        json={"bucket": "data", "key": "users/alice/up.txt", "method": "PUT", "content_type": "text/plain"},
+        headers=world.auth(),
+    )
+    assert response.status_code == 200
+    assert response.json()["headers"] == {"Content-Type": "text/plain"}
+    assert world.vendor.calls[0].permission.value == "WRITE"
+
+
+async def test_create_presigned_url_expires_at_never_exceeds_credentials(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign",
+        json={"bucket": "data", "key": "users/alice/a", "method": "GET", "expires_in": 604800},
+        headers=world.auth(),
+    )
+    body = response.json()
+    expires_at = datetime.fromisoformat(body["expires_at"])
+    assert expires_at == world.clock.now() + timedelta(seconds=3600)
+
+
+async def test_create_presigned_url_expires_at_is_requested_when_shorter(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign",
+        json={"bucket": "data", "key": "users/alice/a", "method": "GET", "expires_in": 60},
+        headers=world.auth(),
+    )
+    assert datetime.fromisoformat(response.json()["expires_at"]) == world.clock.now() + timedelta(seconds=60)
+
+
+async def test_create_presigned_url_denied_is_403(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign",
+        json={"bucket": "data", "key": "users/bob/a", "method": "GET"},
+        headers=world.auth(),
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "access_denied"
+
+
+async def test_create_presigned_url_rejects_unknown_method(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign", json={"bucket": "data", "key": "k", "method": "PATCH"}, headers=world.auth()
+    )
+    assert response.status_code == 422
+
+
+async def test_create_presigned_url_rejects_expiry_over_a_week(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign",
+        json={"bucket": "data", "key": "k", "method": "GET", "expires_in": 604801},
+        headers=world.auth(),
+    )
+    assert response.status_code == 422
+
+
+async def test_create_presigned_url_rejects_invalid_bucket(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign", json={"bucket": "no/slash", "key": "k", "method": "GET"}, headers=world.auth()
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_request"
+
+
+async def test_create_presigned_urls_batch_keeps_order_and_item_errors(world: World) -> None:
+    items = [
+        {"bucket": "data", "key": "users/alice/1", "method": "GET"},
+        {"bucket": "data", "key": "users/bob/2", "method": "GET"},
+        {"bucket": "data", "key": "shared/3", "method": "GET"},
+        {"bucket": "data", "key": "shared/4", "method": "PUT"},
+    ]
+    response = await world.client.post("/v1/presign/batch", json={"items": items}, headers=world.auth())
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert "url" in results[0]
+    assert results[1] == {
+        "error": {
+            "code": "access_denied",
+            "detail": "no S3 Access Grant gives you READ on s3://data/users/bob/2",
+        }
+    }
+    assert "url" in results[2]
+    assert results[3]["error"]["code"] == "access_denied"
+
+
+async def test_create_presigned_urls_thousand_keys_under_one_grant_make_one_upstream_call(
+    world: World,
+) -> None:
+    items = [{"bucket": "data", "key": f"users/alice/photos/{i}.jpg", "method": "GET"} for i in range(1000)]
+    response = await world.client.post("/v1/presign/batch", json={"items": items}, headers=world.auth())
+    results = response.json()["results"]
+    assert len(results) == 1000
+    assert all("url" in r for r in results)
+    assert len(world.vendor.calls) == 1
+    assert len({parse_qs(urlsplit(r["url"]).query)["X-Amz-Credential"][0] for r in results}) == 1
+
+
+async def test_create_presigned_urls_rejects_more_than_thousand_items(world: World) -> None:
+    items = [{"bucket": "data", "key": f"k{i}", "method": "GET"} for i in range(1001)]
+    response = await world.client.post("/v1/presign/batch", json={"items": items}, headers=world.auth())
+    assert response.status_code == 422
+
+
+async def test_create_presigned_post_returns_policy_fields(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign/post",
+        json={
+            "bucket": "data",
+            "key_prefix": "users/alice/uploads/",
+            "content_type": "image/png",
+            "max_bytes": 1024,
+        },
+        headers=world.auth(),
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert {"policy", "x-amz-signature", "x-amz-credential", "x-amz-security-token", "key"} <= set(
+        body["fields"]
+    )
+    assert body["fields"]["key"] == "users/alice/uploads/${filename}"
+    assert world.vendor.calls[0].target.uri == "s3://data/users/alice/uploads/*"
+
+
+async def test_create_presigned_post_needs_exactly_one_of_key_and_prefix(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign/post", json={"bucket": "data", "key": "a", "key_prefix": "b/"}, headers=world.auth()
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_request"

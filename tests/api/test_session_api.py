@@ -1,0 +1,68 @@
+"""Grants, me, session, health, readiness and metrics routes over ASGI."""
+
+from __future__ import annotations
+
+from tests.api.conftest import World
+
+
+async def test_list_grants_returns_the_callers_grants(world: World) -> None:
+    response = await world.client.get("/v1/grants", headers=world.auth())
+    assert response.status_code == 200
+    scopes = {g["grant_scope"] for g in response.json()["grants"]}
+    assert scopes == {"s3://data/users/alice/*", "s3://data/shared/*"}
+
+
+async def test_list_grants_filters_by_prefix(world: World) -> None:
+    response = await world.client.get(
+        "/v1/grants", params={"prefix": "s3://data/shared"}, headers=world.auth()
+    )
+    assert [g["grant_scope"] for g in response.json()["grants"]] == ["s3://data/shared/*"]
+
+
+async def test_list_grants_rejects_prefix_without_scheme(world: World) -> None:
+    response = await world.client.get("/v1/grants", params={"prefix": "data/"}, headers=world.auth())
+    assert response.status_code == 422
+
+
+async def test_whoami_reports_identity_center_user(world: World) -> None:
+    response = await world.client.get("/v1/me", headers=world.auth("bob", "j-bob"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["subject"] == "bob"
+    assert body["idc_user_id"] == "idc-bob"
+    assert body["issuer"] == "https://issuer.test/pool"
+    assert world.assumer.calls[0][1] == "tip-idc-bob"
+
+
+async def test_end_session_requires_a_token(world: World) -> None:
+    response = await world.client.delete("/v1/session")
+    assert response.status_code == 401
+
+
+async def test_healthz_is_ok(world: World) -> None:
+    response = await world.client.get("/healthz")
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_reports_each_check(world: World) -> None:
+    response = await world.client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"cache": "ok", "jwks": "ok", "configuration": "ok"}
+
+
+async def test_metrics_counts_requests_by_route(world: World) -> None:
+    await world.client.get("/healthz")
+    response = await world.client.get("/metrics")
+    assert 'tipb_http_requests_total{route="/healthz",status="200"} 1' in response.text
+
+
+async def test_unknown_route_is_problem_json(world: World) -> None:
+    response = await world.client.get("/v2/nothing")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "not_found"
+
+
+async def test_request_id_is_echoed_when_sent(world: World) -> None:
+    response = await world.client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
