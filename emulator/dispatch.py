@@ -168,9 +168,8 @@ class Dispatcher:
         req.service = service
         protocol: Protocol = PROTOCOLS.get(service, "json")
         handler = self._handler_for(service, req)
-        if handler is None:
-            req.operation = _operation_hint(service, req)
-        fault = self._take_fault(req.operation if handler is None else self._peek_operation(service, req), service)
+        req.operation = _operation_hint(service, req) if handler is None else self._peek_operation(service, req)
+        fault = self._take_fault(req.operation, service)
         if fault is not None:
             response = error_response(protocol, fault)
             self._record(req, response.status_code, fault.code)

@@ -205,6 +205,12 @@ class S3Guard:
         form_req = Request(
             {**req.environ, "wsgi.input": io.BytesIO(req.body), "CONTENT_LENGTH": str(len(req.body))}
         )
+        try:
+            self._check_post_form(req, op, form_req)
+        finally:
+            form_req.close()
+
+    def _check_post_form(self, req: AwsRequest, op: S3Operation, form_req: Request) -> None:
         fields = {k.lower(): v for k, v in form_req.form.items()}
         upload = form_req.files.get("file")
         policy_b64 = fields.get("policy", "")

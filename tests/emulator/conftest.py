@@ -16,7 +16,7 @@ from emulator.server import EmulatorServer
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 IDC_PROVIDER = "arn:aws:iam::aws:contextProvider/IdentityCenter"
-S3_CONFIG = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1})
+S3_CONFIG = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1})
 
 
 def strip_account_prefix(request: Any, **_: Any) -> None:
@@ -50,6 +50,24 @@ def admin_call(emulator: EmulatorServer, method: str, path: str, body: Any = Non
     req = urllib.request.Request(emulator.url + path, data=data, method=method)  # noqa: S310
     with urllib.request.urlopen(req) as resp:  # noqa: S310 - loopback test server
         return json.loads(resp.read())
+
+
+class AdminApi:
+    """JSON calls to the emulator's `/_emulator/` surface."""
+
+    def __init__(self, emulator: EmulatorServer) -> None:
+        self.emulator = emulator
+
+    def get(self, path: str) -> Any:
+        return admin_get(self.emulator, path)
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        return admin_call(self.emulator, method, path, body)
+
+
+@pytest.fixture(scope="module")
+def admin_api(emulator: EmulatorServer) -> AdminApi:
+    return AdminApi(emulator)
 
 
 def session_for(config: dict[str, Any], key: str, secret: str, token: str | None = None) -> boto3.session.Session:
@@ -87,7 +105,7 @@ def client_for(emulator: EmulatorServer) -> Callable[..., Any]:
         if service == "s3":
             kwargs.setdefault("config", S3_CONFIG)
         else:
-            kwargs.setdefault("config", Config(retries={"max_attempts": 1}))
+            kwargs.setdefault("config", Config(retries={"total_max_attempts": 1}))
         client = session.client(service, endpoint_url=emulator.url, **kwargs)
         if service == "s3control":
             client.meta.events.register("before-sign.s3-control", strip_account_prefix)
