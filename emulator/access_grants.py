@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-import xml.etree.ElementTree as ET  # noqa: N817 - the conventional alias
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
@@ -60,7 +60,7 @@ def specificity(scope: str) -> int:
 
 def permission_ok(granted: str, requested: str) -> bool:
     """READWRITE grants satisfy READ and WRITE requests."""
-    return granted == requested or granted == "READWRITE"
+    return granted in (requested, "READWRITE")
 
 
 @dataclass(frozen=True)
@@ -122,21 +122,44 @@ class AccessGrantsHandler:
             ("GET", r"/accessgrantsinstance", "GetAccessGrantsInstance", self._get_instance),
             ("DELETE", r"/accessgrantsinstance", "DeleteAccessGrantsInstance", self._delete_instance),
             ("GET", r"/accessgrantsinstances", "ListAccessGrantsInstances", self._list_instances),
-            ("POST", r"/accessgrantsinstance/identitycenter", "AssociateAccessGrantsIdentityCenter", self._associate),
-            ("DELETE", r"/accessgrantsinstance/identitycenter", "DissociateAccessGrantsIdentityCenter",
-             self._dissociate),
+            (
+                "POST",
+                r"/accessgrantsinstance/identitycenter",
+                "AssociateAccessGrantsIdentityCenter",
+                self._associate,
+            ),
+            (
+                "DELETE",
+                r"/accessgrantsinstance/identitycenter",
+                "DissociateAccessGrantsIdentityCenter",
+                self._dissociate,
+            ),
             ("POST", r"/accessgrantsinstance/location", "CreateAccessGrantsLocation", self._create_location),
             ("GET", r"/accessgrantsinstance/locations", "ListAccessGrantsLocations", self._list_locations),
             ("GET", r"/accessgrantsinstance/location/([^/]+)", "GetAccessGrantsLocation", self._get_location),
-            ("DELETE", r"/accessgrantsinstance/location/([^/]+)", "DeleteAccessGrantsLocation",
-             self._delete_location),
+            (
+                "DELETE",
+                r"/accessgrantsinstance/location/([^/]+)",
+                "DeleteAccessGrantsLocation",
+                self._delete_location,
+            ),
             ("POST", r"/accessgrantsinstance/grant", "CreateAccessGrant", self._create_grant),
             ("GET", r"/accessgrantsinstance/grants", "ListAccessGrants", self._list_grants),
             ("GET", r"/accessgrantsinstance/grant/([^/]+)", "GetAccessGrant", self._get_grant),
             ("DELETE", r"/accessgrantsinstance/grant/([^/]+)", "DeleteAccessGrant", self._delete_grant),
-            ("GET", r"/accessgrantsinstance/prefix", "GetAccessGrantsInstanceForPrefix", self._instance_for_prefix),
+            (
+                "GET",
+                r"/accessgrantsinstance/prefix",
+                "GetAccessGrantsInstanceForPrefix",
+                self._instance_for_prefix,
+            ),
             ("GET", r"/accessgrantsinstance/dataaccess", "GetDataAccess", self._get_data_access),
-            ("GET", r"/accessgrantsinstance/caller/grants", "ListCallerAccessGrants", self._list_caller_grants),
+            (
+                "GET",
+                r"/accessgrantsinstance/caller/grants",
+                "ListCallerAccessGrants",
+                self._list_caller_grants,
+            ),
         ]
         self.routes = [(m, re.compile(PREFIX + p + "/?"), op, fn) for m, p, op, fn in routes]
 
@@ -150,21 +173,24 @@ class AccessGrantsHandler:
     def handle(self, req: AwsRequest) -> Response:
         """Authenticate, route and render one Access Grants request."""
         try:
-            for m, pattern, op, fn in self.routes:
-                match = pattern.fullmatch(req.path)
-                if m == req.method and match:
-                    req.operation = op
-                    caller = authenticate(self.state, req, S3_AUTH)
-                    if caller.kind == "vended" or (caller.kind != "iam_user" and op not in CALLER_OPERATIONS):
-                        raise _denied()
-                    account = req.headers.get("x-amz-account-id", "")
-                    if not ACCOUNT_RE.fullmatch(account):
-                        raise _invalid("Invalid account id")
-                    return fn(req, account, match.group(1) if match.groups() else None)
-            raise AwsError("NotImplemented", f"{req.method} {req.path} is not emulated", 501)
+            return self._serve(req)
         except AwsError as err:
             req.annotations["error"] = err.code
             return error_response("s3-xml", err)
+
+    def _serve(self, req: AwsRequest) -> Response:
+        for m, pattern, op, fn in self.routes:
+            match = pattern.fullmatch(req.path)
+            if m == req.method and match:
+                req.operation = op
+                caller = authenticate(self.state, req, S3_AUTH)
+                if caller.kind == "vended" or (caller.kind != "iam_user" and op not in CALLER_OPERATIONS):
+                    raise _denied()
+                account = req.headers.get("x-amz-account-id", "")
+                if not ACCOUNT_RE.fullmatch(account):
+                    raise _invalid("Invalid account id")
+                return fn(req, account, match.group(1) if match.groups() else None)
+        raise AwsError("NotImplemented", f"{req.method} {req.path} is not emulated", 501)
 
     # --- instance ---------------------------------------------------------------------------------
 
@@ -178,7 +204,9 @@ class AccessGrantsHandler:
         """Create the account's `default` instance (also used by scenario seeding)."""
         with self.state.lock:
             if account in self.state.grants_instances:
-                raise AwsError("AccessGrantsInstanceAlreadyExists", "Access Grants Instance already exists", 409)
+                raise AwsError(
+                    "AccessGrantsInstanceAlreadyExists", "Access Grants Instance already exists", 409
+                )
             instance = GrantsInstance(
                 account_id=account,
                 arn=f"arn:aws:s3:{self.state.region}:{account}:access-grants/default",
@@ -220,14 +248,21 @@ class AccessGrantsHandler:
         self._instance(account)
         with self.state.lock:
             if self.state.locations.get(account):
-                raise AwsError("AccessGrantsInstanceNotEmptyError", "Access Grants Instance is not empty", 400)
+                raise AwsError(
+                    "AccessGrantsInstanceNotEmptyError", "Access Grants Instance is not empty", 400
+                )
             del self.state.grants_instances[account]
         return Response(status=204)
 
     def _list_instances(self, req: AwsRequest, account: str, _: str | None) -> Response:
         instance = self.state.grants_instances.get(account)
-        inner = f"<AccessGrantsInstance>{self._instance_xml(instance)}</AccessGrantsInstance>" if instance else ""
-        return _xml("ListAccessGrantsInstancesResult", f"<AccessGrantsInstancesList>{inner}</AccessGrantsInstancesList>")
+        inner = (
+            f"<AccessGrantsInstance>{self._instance_xml(instance)}</AccessGrantsInstance>" if instance else ""
+        )
+        return _xml(
+            "ListAccessGrantsInstancesResult",
+            f"<AccessGrantsInstancesList>{inner}</AccessGrantsInstancesList>",
+        )
 
     def _associate(self, req: AwsRequest, account: str, _: str | None) -> Response:
         instance = self._instance(account)
@@ -257,9 +292,12 @@ class AccessGrantsHandler:
                 if not loc_bucket or loc_bucket == bucket:
                     return _xml(
                         "GetAccessGrantsInstanceForPrefixResult",
-                        _tag("AccessGrantsInstanceArn", instance.arn) + _tag("AccessGrantsInstanceId", "default"),
+                        _tag("AccessGrantsInstanceArn", instance.arn)
+                        + _tag("AccessGrantsInstanceId", "default"),
                     )
-        raise AwsError("AccessGrantsInstanceNotExistsError", "No Access Grants instance registers that prefix", 404)
+        raise AwsError(
+            "AccessGrantsInstanceNotExistsError", "No Access Grants instance registers that prefix", 404
+        )
 
     # --- locations --------------------------------------------------------------------------------
 
@@ -272,7 +310,9 @@ class AccessGrantsHandler:
             raise _invalid("IAMRoleArn is invalid")
         location_id = "default" if scope == "s3://" else new_id()
         instance_arn = self.state.grants_instances[account].arn
-        location = GrantsLocation(location_id, f"{instance_arn}/location/{location_id}", scope, iam_role_arn, time.time())
+        location = GrantsLocation(
+            location_id, f"{instance_arn}/location/{location_id}", scope, iam_role_arn, time.time()
+        )
         with self.state.lock:
             self.state.locations[account][location_id] = location
         return location
@@ -295,7 +335,9 @@ class AccessGrantsHandler:
 
     def _create_location(self, req: AwsRequest, account: str, _: str | None) -> Response:
         root = _parse_xml(req.body)
-        location = self.create_location(account, _text(root, "LocationScope") or "", _text(root, "IAMRoleArn") or "")
+        location = self.create_location(
+            account, _text(root, "LocationScope") or "", _text(root, "IAMRoleArn") or ""
+        )
         return _xml("CreateAccessGrantsLocationResult", self._location_xml(location))
 
     def _get_location(self, req: AwsRequest, account: str, location_id: str | None) -> Response:
@@ -304,7 +346,9 @@ class AccessGrantsHandler:
     def _delete_location(self, req: AwsRequest, account: str, location_id: str | None) -> Response:
         location = self._location(account, location_id)
         with self.state.lock:
-            if any(g.location_id == location.location_id for g in self.state.grants.get(account, {}).values()):
+            if any(
+                g.location_id == location.location_id for g in self.state.grants.get(account, {}).values()
+            ):
                 raise AwsError("AccessGrantsLocationNotEmptyError", "Access Grants Location has grants", 400)
             del self.state.locations[account][location.location_id]
         return Response(status=204)
@@ -313,10 +357,17 @@ class AccessGrantsHandler:
         self._instance(account)
         wanted = req.arg("locationscope")
         items = [
-            loc for loc in self.state.locations.get(account, {}).values() if wanted is None or loc.scope == wanted
+            loc
+            for loc in self.state.locations.get(account, {}).values()
+            if wanted is None or loc.scope == wanted
         ]
-        inner = "".join(f"<AccessGrantsLocation>{self._location_xml(loc)}</AccessGrantsLocation>" for loc in items)
-        return _xml("ListAccessGrantsLocationsResult", f"<AccessGrantsLocationsList>{inner}</AccessGrantsLocationsList>")
+        inner = "".join(
+            f"<AccessGrantsLocation>{self._location_xml(loc)}</AccessGrantsLocation>" for loc in items
+        )
+        return _xml(
+            "ListAccessGrantsLocationsResult",
+            f"<AccessGrantsLocationsList>{inner}</AccessGrantsLocationsList>",
+        )
 
     # --- grants -----------------------------------------------------------------------------------
 
@@ -324,6 +375,7 @@ class AccessGrantsHandler:
         self,
         account: str,
         location_id: str,
+        *,
         sub_prefix: str | None,
         grantee_type: str,
         grantee_identifier: str,
@@ -386,12 +438,12 @@ class AccessGrantsHandler:
         grant = self.create_grant(
             account,
             _text(root, "AccessGrantsLocationId") or "",
-            _text(root, "AccessGrantsLocationConfiguration/S3SubPrefix"),
-            _text(root, "Grantee/GranteeType") or "",
-            _text(root, "Grantee/GranteeIdentifier") or "",
-            _text(root, "Permission") or "",
-            _text(root, "ApplicationArn"),
-            _text(root, "S3PrefixType"),
+            sub_prefix=_text(root, "AccessGrantsLocationConfiguration/S3SubPrefix"),
+            grantee_type=_text(root, "Grantee/GranteeType") or "",
+            grantee_identifier=_text(root, "Grantee/GranteeIdentifier") or "",
+            permission=_text(root, "Permission") or "",
+            application_arn=_text(root, "ApplicationArn"),
+            s3_prefix_type=_text(root, "S3PrefixType"),
         )
         return _xml("CreateAccessGrantResult", self._grant_xml(grant))
 
@@ -412,7 +464,7 @@ class AccessGrantsHandler:
 
     def _list_grants(self, req: AwsRequest, account: str, _: str | None) -> Response:
         self._instance(account)
-        filters = {
+        filters: dict[str, Callable[[AccessGrant], str | None]] = {
             "granteetype": lambda g: g.grantee_type,
             "granteeidentifier": lambda g: g.grantee_identifier,
             "permission": lambda g: g.permission,
@@ -426,7 +478,10 @@ class AccessGrantsHandler:
         ]
         page, token = _page(items, req)
         inner = "".join(f"<AccessGrant>{self._grant_xml(g)}</AccessGrant>" for g in page)
-        return _xml("ListAccessGrantsResult", _tag("NextToken", token) + f"<AccessGrantsList>{inner}</AccessGrantsList>")
+        return _xml(
+            "ListAccessGrantsResult",
+            _tag("NextToken", token) + f"<AccessGrantsList>{inner}</AccessGrantsList>",
+        )
 
     # --- caller operations ------------------------------------------------------------------------
 
@@ -466,7 +521,9 @@ class AccessGrantsHandler:
         candidates = [
             g
             for g in self.state.grants.get(account, {}).values()
-            if ids.holds(g) and ids.application_allows(g) and permission_ok(g.permission, permission)
+            if ids.holds(g)
+            and ids.application_allows(g)
+            and permission_ok(g.permission, permission)
             and covers(g.scope, target)
         ]
         directory = [g for g in candidates if g.grantee_type != "IAM"]

@@ -102,7 +102,9 @@ class AdminApp:
         body = request.get_json(silent=True, force=True) or {}
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
-            return _json({"error": "invalid_request", "error_description": "username and password required"}, 400)
+            return _json(
+                {"error": "invalid_request", "error_description": "username and password required"}, 400
+            )
         backend = cognitoidp_backends[self.state.account_id][self.state.region]
         try:
             result = backend.initiate_auth(

@@ -19,7 +19,7 @@ from werkzeug.wsgi import get_input_stream
 from emulator import sigv4
 from emulator.access_grants import AccessGrantsHandler
 from emulator.identity_center import IdentityCenterHandler
-from emulator.s3_guard import S3Guard
+from emulator.s3_guard import S3Guard, classify
 from emulator.state import EmulatorState, Fault
 from emulator.sts import EMULATED_ACTIONS, StsHandler, form_params
 from emulator.wire import AwsError, AwsRequest, Protocol, error_response
@@ -42,8 +42,14 @@ PROTOCOLS: dict[str, Protocol] = {
     "s3control": "s3-xml",
 }
 WELL_KNOWN_RE = re.compile(r"/[^/]+/\.well-known/(jwks\.json|openid-configuration)")
-THROTTLING = {"Throttling", "ThrottlingException", "SlowDown", "SlowDownException", "TooManyRequestsException",
-              "RequestLimitExceeded"}
+THROTTLING = {
+    "Throttling",
+    "ThrottlingException",
+    "SlowDown",
+    "SlowDownException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+}
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
@@ -98,9 +104,13 @@ def detect_service(req: AwsRequest) -> str:
         return "cognito-idp"
     if req.path in ("/token", "/client/register", "/device_authorization"):
         return "sso-oidc"
-    if req.method == "POST" and req.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        if form_params(req).get("Action") in ("AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"):
-            return "sts"
+    is_form = req.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+    if (
+        req.method == "POST"
+        and is_form
+        and form_params(req).get("Action") in ("AssumeRoleWithWebIdentity", "AssumeRoleWithSAML")
+    ):
+        return "sts"
     return "s3"
 
 
@@ -120,8 +130,10 @@ def fault_error(service: str, error: str | int | None) -> AwsError:
     """Build the injected error in the way the service reports it."""
     if isinstance(error, int):
         status = error
-        code = "InternalServerException" if service == "sso-oidc" else (
-            "InternalError" if PROTOCOLS.get(service) == "s3-xml" else "InternalFailure"
+        code = (
+            "InternalServerException"
+            if service == "sso-oidc"
+            else ("InternalError" if PROTOCOLS.get(service) == "s3-xml" else "InternalFailure")
         )
         if status == 503:
             code = "SlowDown" if PROTOCOLS.get(service) == "s3-xml" else "ServiceUnavailable"
@@ -156,7 +168,8 @@ class Dispatcher:
         """Return (creating once) moto's Flask app for a backend."""
         with self._moto_lock:
             if service not in self._moto_apps:
-                self._moto_apps[service] = create_backend_app(service)
+                backend_name: Any = service  # checked by moto at runtime; unknown names raise
+                self._moto_apps[service] = create_backend_app(backend_name)
             return self._moto_apps[service]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -168,17 +181,19 @@ class Dispatcher:
         req.service = service
         protocol: Protocol = PROTOCOLS.get(service, "json")
         handler = self._handler_for(service, req)
-        req.operation = _operation_hint(service, req) if handler is None else self._peek_operation(service, req)
+        req.operation = (
+            _operation_hint(service, req) if handler is None else self._peek_operation(service, req)
+        )
         fault = self._take_fault(req.operation, service)
         if fault is not None:
             response = error_response(protocol, fault)
             self._record(req, response.status_code, fault.code)
             return response(environ, start_response)
         if handler is not None:
-            response = handler(req)
-            if response is not None:
-                self._record(req, response.status_code, req.annotations.get("error"))
-                return response(environ, start_response)
+            handled = handler(req)
+            if handled is not None:
+                self._record(req, handled.status_code, req.annotations.get("error"))
+                return handled(environ, start_response)
         return self._forward(service, req, start_response)
 
     def _peek_operation(self, service: str, req: AwsRequest) -> str:
@@ -188,8 +203,6 @@ class Dispatcher:
             return form_params(req).get("Action", "Unknown")
         if service == "s3control":
             return self.access_grants.operation_for(req.method, req.path) or "Unknown"
-        from emulator.s3_guard import classify
-
         return classify(req).name
 
     def _handler_for(self, service: str, req: AwsRequest) -> Callable[[AwsRequest], Response | None] | None:
@@ -232,7 +245,12 @@ class Dispatcher:
         caller = req.caller.arn if req.caller is not None else None
         decision = "Allow" if status < 400 else "Deny"
         self.state.record(
-            req.service, req.operation, caller, decision, error_code, req.annotations.get("on_behalf_of")
+            req.service,
+            req.operation,
+            caller=caller,
+            decision=decision,
+            error_code=error_code,
+            on_behalf_of=req.annotations.get("on_behalf_of"),
         )
 
     def _forward(self, service: str, req: AwsRequest, start_response: StartResponse) -> Iterable[bytes]:

@@ -64,7 +64,9 @@ class JwksFetcher:
             return cached[1]
         jwks_url = issuer.jwks_url
         if jwks_url is None:
-            discovery_url = issuer.discovery_url or issuer.issuer_url.rstrip("/") + "/.well-known/openid-configuration"
+            discovery_url = (
+                issuer.discovery_url or issuer.issuer_url.rstrip("/") + "/.well-known/openid-configuration"
+            )
             discovery = _get_json(discovery_url)
             jwks_url = str(discovery.get("jwks_uri", ""))
             if not jwks_url:
@@ -104,9 +106,8 @@ def find_users(state: EmulatorState, attribute_path: str, value: str) -> list[st
     path = attribute_path.lower()
     matches: list[str] = []
     for user_id, user in _store_users(state).items():
-        if path == "username" and user.UserName == value:
-            matches.append(user_id)
-        elif path == "emails.value" and any(e.get("Value") == value for e in user.Emails or []):
+        emails = {e.get("Value") for e in user.Emails or []}
+        if (path == "username" and user.UserName == value) or (path == "emails.value" and value in emails):
             matches.append(user_id)
     return matches
 
@@ -143,13 +144,16 @@ class IdentityCenterHandler:
         """Dispatch a sso-oidc request."""
         req.operation = "CreateTokenWithIAM" if req.arg("aws_iam") == "t" else "CreateToken"
         try:
-            if req.method != "POST" or req.path != "/token" or req.arg("aws_iam") != "t":
-                raise AwsError("InvalidRequestException", "Only CreateTokenWithIAM is emulated", 400)
-            authenticate(self.state, req, OIDC_AUTH)
-            return self._create_token_with_iam(req)
+            return self._serve(req)
         except AwsError as err:
             req.annotations["error"] = err.code
             return error_response("oauth-json", err)
+
+    def _serve(self, req: AwsRequest) -> Response:
+        if req.method != "POST" or req.path != "/token" or req.arg("aws_iam") != "t":
+            raise AwsError("InvalidRequestException", "Only CreateTokenWithIAM is emulated", 400)
+        authenticate(self.state, req, OIDC_AUTH)
+        return self._create_token_with_iam(req)
 
     def _create_token_with_iam(self, req: AwsRequest) -> Response:
         try:
@@ -169,7 +173,9 @@ class IdentityCenterHandler:
             user_id = self._validate_assertion(app, body.get("assertion"))
         elif grant_type == REFRESH_TOKEN:
             if not app.refresh_token_grant:
-                raise AwsError("UnauthorizedClientException", "The application has no refresh token grant", 400)
+                raise AwsError(
+                    "UnauthorizedClientException", "The application has no refresh token grant", 400
+                )
             user_id = self._redeem_refresh_token(app, body.get("refreshToken"))
         elif grant_type in KNOWN_GRANTS:
             raise AwsError("UnsupportedGrantTypeException", f"Grant type {grant_type} is not emulated", 400)
@@ -182,9 +188,16 @@ class IdentityCenterHandler:
         caller = req.caller
         if app.actor_principals is None or caller is None:
             return
-        identities = {caller.arn, caller.role_arn, caller.account_id, f"arn:aws:iam::{caller.account_id}:root"}
+        identities = {
+            caller.arn,
+            caller.role_arn,
+            caller.account_id,
+            f"arn:aws:iam::{caller.account_id}:root",
+        }
         if not identities.intersection(app.actor_principals):
-            raise AwsError("AccessDeniedException", "The caller is not allowed by the application's ActorPolicy", 400)
+            raise AwsError(
+                "AccessDeniedException", "The caller is not allowed by the application's ActorPolicy", 400
+            )
 
     def _validate_assertion(self, app: Application, assertion: Any) -> str:
         if not isinstance(assertion, str) or not assertion:
@@ -219,8 +232,14 @@ class IdentityCenterHandler:
                 assertion,
                 keys,
                 algorithms=["RS256"],
-                options={"verify_aud": False, "verify_iss": False, "verify_exp": False, "verify_iat": False,
-                         "verify_nbf": False, "verify_at_hash": False},
+                options={
+                    "verify_aud": False,
+                    "verify_iss": False,
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "verify_at_hash": False,
+                },
             )
         except JWTError as exc:
             raise _invalid_grant("The token signature could not be verified") from exc
@@ -249,7 +268,9 @@ class IdentityCenterHandler:
 
     def _redeem_refresh_token(self, app: Application, token: Any) -> str:
         if not isinstance(token, str) or not token:
-            raise AwsError("InvalidRequestException", "refreshToken is required for the refresh_token grant", 400)
+            raise AwsError(
+                "InvalidRequestException", "refreshToken is required for the refresh_token grant", 400
+            )
         with self.state.lock:
             ctx = self.state.refresh_tokens.get(token)
         if ctx is None or ctx.application_arn != app.arn:

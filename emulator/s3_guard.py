@@ -1,4 +1,4 @@
-"""S3 guard in front of moto's storage: authenticates S3 requests and confines vended credentials to their grant."""
+"""S3 guard in front of moto's storage: authenticates requests, confines vended credentials to their grant."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import hmac
 import io
 import json
 import time
-import xml.etree.ElementTree as ET  # noqa: N817 - the conventional alias
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,66 +41,84 @@ def _has(req: AwsRequest, name: str) -> bool:
     return any(k == name for k, _ in req.query)
 
 
+# (method, sub-resource query parameter) → (operation, permission needed; None = never via a grant).
+_OBJECT_SUBRESOURCES: dict[tuple[str, str], tuple[str, str | None]] = {
+    ("GET", "uploadId"): ("ListParts", READ),
+    ("GET", "acl"): ("GetObjectAcl", READ),
+    ("GET", "attributes"): ("GetObjectAttributes", READ),
+    ("GET", "tagging"): ("GetObjectTagging", None),
+    ("PUT", "uploadId"): ("UploadPart", WRITE),
+    ("PUT", "acl"): ("PutObjectAcl", WRITE),
+    ("PUT", "tagging"): ("PutObjectTagging", None),
+    ("PUT", "retention"): ("PutObjectRetention", None),
+    ("PUT", "legal-hold"): ("PutObjectLegalHold", None),
+    ("POST", "uploads"): ("CreateMultipartUpload", WRITE),
+    ("POST", "uploadId"): ("CompleteMultipartUpload", WRITE),
+    ("DELETE", "uploadId"): ("AbortMultipartUpload", WRITE),
+}
+_OBJECT_DEFAULTS: dict[str, tuple[str, str | None]] = {
+    "GET": ("GetObject", READ),
+    "HEAD": ("HeadObject", READ),
+    "PUT": ("PutObject", WRITE),
+    "DELETE": ("DeleteObject", WRITE),
+}
+_LIST_PARAMS = frozenset(
+    {
+        "list-type",
+        "prefix",
+        "delimiter",
+        "max-keys",
+        "marker",
+        "continuation-token",
+        "start-after",
+        "encoding-type",
+        "fetch-owner",
+    }
+)
+_BUCKET_LISTS = {"uploads": "ListMultipartUploads", "versions": "ListObjectVersions"}
+
+
 def classify(req: AwsRequest) -> S3Operation:
     """Name the S3 operation of a path-style request and the permission it needs (None = not grantable)."""
-    path = req.raw_path.lstrip("/")
-    bucket_raw, _, key_raw = path.partition("/")
-    bucket = unquote(bucket_raw) or None
-    key = unquote(key_raw)
-    m = req.method
-    if bucket is None:
+    bucket_raw, _, key_raw = req.raw_path.lstrip("/").partition("/")
+    bucket = unquote(bucket_raw)
+    if not bucket:
         return S3Operation("ListBuckets", None, (), None)
-    if not key:
-        if m == "HEAD":
-            return S3Operation("HeadBucket", bucket, (), READ)
-        if m == "GET" and _has(req, "uploads"):
-            return S3Operation("ListMultipartUploads", bucket, (), READ, req.arg("prefix") or "")
-        if m == "GET" and _has(req, "versions"):
-            return S3Operation("ListObjectVersions", bucket, (), READ, req.arg("prefix") or "")
-        if m == "GET" and _has(req, "location"):
+    if key_raw:
+        return _classify_object(req, bucket, unquote(key_raw))
+    return _classify_bucket(req, bucket)
+
+
+def _classify_bucket(req: AwsRequest, bucket: str) -> S3Operation:
+    m = req.method
+    if m == "HEAD":
+        return S3Operation("HeadBucket", bucket, (), READ)
+    if m == "GET":
+        for param, name in _BUCKET_LISTS.items():
+            if _has(req, param):
+                return S3Operation(name, bucket, (), READ, req.arg("prefix") or "")
+        if _has(req, "location"):
             return S3Operation("GetBucketLocation", bucket, (), READ)
-        if m == "GET" and not [k for k, _ in req.query if k not in {"list-type", "prefix", "delimiter",
-                                                                      "max-keys", "marker", "continuation-token",
-                                                                      "start-after", "encoding-type",
-                                                                      "fetch-owner"}]:
+        if all(k in _LIST_PARAMS for k, _ in req.query):
             name = "ListObjectsV2" if req.arg("list-type") == "2" else "ListObjects"
             return S3Operation(name, bucket, (), READ, req.arg("prefix") or "")
-        if m == "POST" and _has(req, "delete"):
-            return S3Operation("DeleteObjects", bucket, _delete_keys(req.body), WRITE)
-        if m == "POST" and req.headers.get("content-type", "").startswith("multipart/form-data"):
-            return S3Operation("PostObject", bucket, (), WRITE)
-        names = {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "GET": "GetBucketSubresource"}
-        return S3Operation(names.get(m, "BucketOperation"), bucket, (), None)
-    if m in ("GET", "HEAD"):
-        if _has(req, "uploadId"):
-            return S3Operation("ListParts", bucket, (key,), READ)
-        if _has(req, "acl"):
-            return S3Operation("GetObjectAcl", bucket, (key,), READ)
-        if _has(req, "attributes"):
-            return S3Operation("GetObjectAttributes", bucket, (key,), READ)
-        if _has(req, "tagging"):
-            return S3Operation("GetObjectTagging", bucket, (key,), None)
-        return S3Operation("HeadObject" if m == "HEAD" else "GetObject", bucket, (key,), READ)
-    if m == "PUT":
-        if _has(req, "partNumber") and _has(req, "uploadId"):
-            return S3Operation("UploadPart", bucket, (key,), WRITE)
-        if _has(req, "acl"):
-            return S3Operation("PutObjectAcl", bucket, (key,), WRITE)
-        if _has(req, "tagging") or _has(req, "retention") or _has(req, "legal-hold"):
-            return S3Operation("PutObjectSubresource", bucket, (key,), None)
-        if "x-amz-copy-source" in req.headers:
-            return S3Operation("CopyObject", bucket, (key,), WRITE)
-        return S3Operation("PutObject", bucket, (key,), WRITE)
-    if m == "POST":
-        if _has(req, "uploads"):
-            return S3Operation("CreateMultipartUpload", bucket, (key,), WRITE)
-        if _has(req, "uploadId"):
-            return S3Operation("CompleteMultipartUpload", bucket, (key,), WRITE)
-        return S3Operation("PostObjectSubresource", bucket, (key,), None)
-    if m == "DELETE":
-        name = "AbortMultipartUpload" if _has(req, "uploadId") else "DeleteObject"
-        return S3Operation(name, bucket, (key,), WRITE)
-    return S3Operation(f"{m}Object", bucket, (key,), None)
+    if m == "POST" and _has(req, "delete"):
+        return S3Operation("DeleteObjects", bucket, _delete_keys(req.body), WRITE)
+    if m == "POST" and req.headers.get("content-type", "").startswith("multipart/form-data"):
+        return S3Operation("PostObject", bucket, (), WRITE)
+    names = {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "GET": "GetBucketSubresource"}
+    return S3Operation(names.get(m, "BucketOperation"), bucket, (), None)
+
+
+def _classify_object(req: AwsRequest, bucket: str, key: str) -> S3Operation:
+    method = "GET" if req.method == "HEAD" else req.method
+    for (m, param), (name, needs) in _OBJECT_SUBRESOURCES.items():
+        if m == method and _has(req, param):
+            return S3Operation(name, bucket, (key,), needs)
+    if req.method == "PUT" and "x-amz-copy-source" in req.headers:
+        return S3Operation("CopyObject", bucket, (key,), WRITE)
+    name, needs = _OBJECT_DEFAULTS.get(req.method, (f"{req.method}Object", None))
+    return S3Operation(name, bucket, (key,), needs)
 
 
 def _delete_keys(body: bytes) -> tuple[str, ...]:
@@ -123,7 +141,7 @@ def _scope_bucket(scope: str) -> str:
 
 
 def _permits(granted: str | None, needs: str) -> bool:
-    return granted == needs or granted == "READWRITE"
+    return granted in (needs, "READWRITE")
 
 
 class S3Guard:
@@ -154,20 +172,24 @@ class S3Guard:
         try:
             expires = int(req.arg("X-Amz-Expires") or "")
         except ValueError as exc:
-            raise AwsError("AuthorizationQueryParametersError", "X-Amz-Expires should be a number", 400) from exc
+            raise AwsError(
+                "AuthorizationQueryParametersError", "X-Amz-Expires should be a number", 400
+            ) from exc
         if expires < 1:
             raise AwsError("AuthorizationQueryParametersError", "X-Amz-Expires must be non-negative", 400)
         if expires > MAX_PRESIGN_EXPIRES:
             raise AwsError(
                 "AuthorizationQueryParametersError",
-                "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be "
-                "less than 604800 seconds",
+                "X-Amz-Expires must be less than a week (in seconds); "
+                "that is, the given X-Amz-Expires must be less than 604800 seconds",
                 400,
             )
         try:
             signed_at = datetime.strptime(req.arg("X-Amz-Date") or "", "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         except ValueError as exc:
-            raise AwsError("AuthorizationQueryParametersError", "X-Amz-Date must be in ISO 8601 format", 400) from exc
+            raise AwsError(
+                "AuthorizationQueryParametersError", "X-Amz-Date must be in ISO 8601 format", 400
+            ) from exc
         if time.time() > signed_at.timestamp() + expires:
             raise AwsError("AccessDenied", "Request has expired", 403)
 
@@ -181,7 +203,7 @@ class S3Guard:
         scope = caller.scope or ""
         if op.needs is None or op.bucket is None or not _permits(caller.permission, op.needs):
             raise AwsError("AccessDenied", "Access Denied", 403)
-        if op.name == "HeadBucket" or op.name == "GetBucketLocation":
+        if op.name in {"HeadBucket", "GetBucketLocation"}:
             if _scope_bucket(scope) != op.bucket:
                 raise AwsError("AccessDenied", "Access Denied", 403)
             return
@@ -223,7 +245,9 @@ class S3Guard:
             raise AwsError("InvalidArgument", exc.message, 400) from exc
         caller = self.state.lookup(scope.access_key)
         if caller is None:
-            raise AwsError("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", 403)
+            raise AwsError(
+                "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", 403
+            )
         if caller.session_token is not None and fields.get("x-amz-security-token") != caller.session_token:
             raise AwsError("InvalidToken", "The provided token is malformed or otherwise invalid.", 400)
         if caller.expired():
@@ -262,9 +286,14 @@ class S3Guard:
                 kind, subject, value = condition
                 if kind == "content-length-range":
                     if not int(subject) <= size <= int(value):
-                        raise AwsError("EntityTooLarge" if size > int(value) else "EntityTooSmall",
-                                       "Your proposed upload size is outside the allowed range", 400)
+                        raise AwsError(
+                            "EntityTooLarge" if size > int(value) else "EntityTooSmall",
+                            "Your proposed upload size is outside the allowed range",
+                            400,
+                        )
                     continue
                 actual = fields.get(str(subject).lstrip("$").lower(), "")
-                if (kind == "eq" and actual != value) or (kind == "starts-with" and not actual.startswith(value)):
+                if (kind == "eq" and actual != value) or (
+                    kind == "starts-with" and not actual.startswith(value)
+                ):
                     raise failed

@@ -107,167 +107,201 @@ def new_state(data: dict[str, Any]) -> EmulatorState:
 
 def seed(state: EmulatorState, access_grants: AccessGrantsHandler) -> Seeded:
     """Create every resource of the scenario; `state.endpoint_url` must already be set."""
-    data = state.scenario
-    account, region = state.account_id, state.region
-    ic = state.identity_center
-    instance_id = ic.instance_arn.rsplit("/", 1)[-1]
-    iam = iam_backends[account]["aws"]
+    return _Seeder(state, access_grants).run()
 
-    principals: dict[str, Credential] = {}
-    for role_name in ("broker", "admin"):
-        spec = data.get(role_name) or {}
-        user_name = str(spec.get("user_name", f"tip-{role_name}"))
-        iam.create_user(region, user_name)
-        arn = f"arn:aws:iam::{account}:user/{user_name}"
-        principals[role_name] = state.register(
-            Credential(
-                access_key=str(spec.get("access_key_id") or f"AKIA{_rand(string.ascii_uppercase, 16)}"),
-                secret_key=str(spec.get("secret_access_key") or secrets.token_urlsafe(30)),
-                kind="iam_user",
-                arn=arn,
-                user_id=f"AIDA{_rand(string.ascii_uppercase + string.digits, 17)}",
-                account_id=account,
+
+class _Seeder:
+    """One seeding run; each method creates one kind of resource."""
+
+    def __init__(self, state: EmulatorState, access_grants: AccessGrantsHandler) -> None:
+        self.state = state
+        self.access_grants = access_grants
+        self.data = state.scenario
+        self.account, self.region = state.account_id, state.region
+        self.ic = state.identity_center
+        self.instance_id = self.ic.instance_arn.rsplit("/", 1)[-1]
+        self.iam = iam_backends[self.account]["aws"]
+        self.principals: dict[str, Credential] = {}
+        self.user_ids: dict[str, str] = {}
+        self.role_arns: dict[str, str] = {}
+
+    def run(self) -> Seeded:
+        self._principals()
+        app_spec = self.data.get("application") or {}
+        app_id = str(app_spec.get("id") or f"apl-{_rand(_HEX, 16)}")
+        self.app_arn = f"arn:aws:sso::{self.account}:application/{self.instance_id}/{app_id}"
+        variables = {
+            "account_id": self.account,
+            "region": self.region,
+            "broker_arn": self.principals["broker"].arn,
+            "admin_arn": self.principals["admin"].arn,
+            "instance_arn": self.ic.instance_arn,
+            "application_arn": self.app_arn,
+            "identity_store_arn": self.ic.identity_store_arn,
+        }
+        self.data = _substitute(self.data, variables)
+        self.seeded = self._cognito()
+        self._directory()
+        self._application()
+        self._roles()
+        self._storage()
+        self._access_grants()
+        return self.seeded
+
+    def _principals(self) -> None:
+        for role_name in ("broker", "admin"):
+            spec = self.data.get(role_name) or {}
+            user_name = str(spec.get("user_name", f"tip-{role_name}"))
+            self.iam.create_user(self.region, user_name)
+            self.principals[role_name] = self.state.register(
+                Credential(
+                    access_key=str(spec.get("access_key_id") or f"AKIA{_rand(string.ascii_uppercase, 16)}"),
+                    secret_key=str(spec.get("secret_access_key") or secrets.token_urlsafe(30)),
+                    kind="iam_user",
+                    arn=f"arn:aws:iam::{self.account}:user/{user_name}",
+                    user_id=f"AIDA{_rand(string.ascii_uppercase + string.digits, 17)}",
+                    account_id=self.account,
+                )
             )
-        )
 
-    app_spec = data.get("application") or {}
-    app_id = str(app_spec.get("id") or f"apl-{_rand(_HEX, 16)}")
-    app_arn = f"arn:aws:sso::{account}:application/{instance_id}/{app_id}"
-    variables = {
-        "account_id": account,
-        "region": region,
-        "broker_arn": principals["broker"].arn,
-        "admin_arn": principals["admin"].arn,
-        "instance_arn": ic.instance_arn,
-        "application_arn": app_arn,
-        "identity_store_arn": ic.identity_store_arn,
-    }
-    data = _substitute(data, variables)
-    app_spec = data.get("application") or {}
-
-    # Cognito: the IdP whose ID tokens the application trusts.
-    cog_spec = data.get("cognito") or {}
-    cognito = cognitoidp_backends[account][region]
-    pool = cognito.create_user_pool(str(cog_spec.get("pool_name", "tip-demo")), {})
-    client = cognito.create_user_pool_client(
-        pool.id,
-        False,
-        {
+    def _cognito(self) -> Seeded:
+        """Create the Cognito user pool (the IdP whose ID tokens the application trusts) and its client."""
+        cog_spec = self.data.get("cognito") or {}
+        self.cognito = cognitoidp_backends[self.account][self.region]
+        self.pool = self.cognito.create_user_pool(str(cog_spec.get("pool_name", "tip-demo")), {})
+        client_config: dict[str, Any] = {
             "ClientName": str(cog_spec.get("client_name", "tip-broker")),
             "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
             "ReadAttributes": ["email", "email_verified", "preferred_username", "name"],
-        },
-    )
-    issuer_url = f"https://cognito-idp.{region}.amazonaws.com/{pool.id}"
-
-    # Identity Store groups and users (moto's identitystore backend).
-    store = identitystore_backends[account][region]
-    seeded = Seeded(
-        user_pool_id=pool.id,
-        client_id=client.id,
-        issuer_url=issuer_url,
-        application_arn=app_arn,
-        bearer_role_arn="",
-        broker_access_key=principals["broker"].access_key,
-        broker_secret_key=principals["broker"].secret_key,
-        admin_access_key=principals["admin"].access_key,
-        admin_secret_key=principals["admin"].secret_key,
-    )
-    for group in data.get("groups") or []:
-        name = str(group["name"] if isinstance(group, dict) else group)
-        group_id, _ = store.create_group(ic.identity_store_id, name, f"{name} group")
-        seeded.group_ids[name] = group_id
-    user_ids: dict[str, str] = {}
-    for user in data.get("users") or []:
-        username, email, password = str(user["username"]), str(user["email"]), str(user["password"])
-        given = str(user.get("given_name", username.capitalize()))
-        family = str(user.get("family_name", "Example"))
-        user_id, _ = store.create_user(
-            ic.identity_store_id, username, {"GivenName": given, "FamilyName": family}, f"{given} {family}", "",
-            "", [{"Value": email, "Type": "work", "Primary": True}], [], [], "", "", "", "", "",
+        }
+        self.client = self.cognito.create_user_pool_client(self.pool.id, False, client_config)
+        return Seeded(
+            user_pool_id=self.pool.id,
+            client_id=self.client.id,
+            issuer_url=f"https://cognito-idp.{self.region}.amazonaws.com/{self.pool.id}",
+            application_arn=self.app_arn,
+            bearer_role_arn="",
+            broker_access_key=self.principals["broker"].access_key,
+            broker_secret_key=self.principals["broker"].secret_key,
+            admin_access_key=self.principals["admin"].access_key,
+            admin_secret_key=self.principals["admin"].secret_key,
         )
-        user_ids[username] = user_id
-        groups = [str(g) for g in user.get("groups") or []]
-        for g in groups:
-            if g not in seeded.group_ids:
-                raise ScenarioError(f"user {username}: unknown group {g}")
-            store.create_group_membership(ic.identity_store_id, seeded.group_ids[g], {"UserId": user_id})
-        cognito.admin_create_user(
-            pool.id, username, "SUPPRESS", password,
-            [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"},
-             {"Name": "preferred_username", "Value": username}],
+
+    def _directory(self) -> None:
+        """Create Identity Store groups and users (moto identitystore) and the matching Cognito users."""
+        store = identitystore_backends[self.account][self.region]
+        store_id = self.ic.identity_store_id
+        for group in self.data.get("groups") or []:
+            name = str(group["name"] if isinstance(group, dict) else group)
+            group_id, _ = store.create_group(store_id, name, f"{name} group")
+            self.seeded.group_ids[name] = group_id
+        for user in self.data.get("users") or []:
+            username, email, password = str(user["username"]), str(user["email"]), str(user["password"])
+            given = str(user.get("given_name", username.capitalize()))
+            family = str(user.get("family_name", "Example"))
+            emails = [{"Value": email, "Type": "work", "Primary": True}]
+            full_name = {"GivenName": given, "FamilyName": family}
+            user_id, _ = store.create_user(
+                store_id, username, full_name, f"{given} {family}", "", "", emails, [], [], "", "", "", "", ""
+            )
+            self.user_ids[username] = user_id
+            groups = [str(g) for g in user.get("groups") or []]
+            for g in groups:
+                if g not in self.seeded.group_ids:
+                    raise ScenarioError(f"user {username}: unknown group {g}")
+                store.create_group_membership(store_id, self.seeded.group_ids[g], {"UserId": user_id})
+            attributes = [
+                {"Name": "email", "Value": email},
+                {"Name": "email_verified", "Value": "true"},
+                {"Name": "preferred_username", "Value": username},
+            ]
+            self.cognito.admin_create_user(self.pool.id, username, "SUPPRESS", password, attributes)
+            self.cognito.admin_set_user_password(self.pool.id, username, password, True)
+            self.seeded.users.append(SeededUser(username, email, password, user_id, groups))
+
+    def _application(self) -> None:
+        """Create the IdC application with its JWT-bearer grant and trusted token issuer."""
+        app_spec = self.data.get("application") or {}
+        tti_spec = app_spec.get("trusted_token_issuer") or {}
+        tti_arn = f"arn:aws:sso::{self.account}:trustedTokenIssuer/{self.instance_id}/tti-{new_id()}"
+        pool_url = f"{self.state.endpoint_url}/{self.pool.id}"
+        self.ic.issuers[tti_arn] = TrustedTokenIssuer(
+            arn=tti_arn,
+            name=str(tti_spec.get("name", "cognito")),
+            issuer_url=str(tti_spec.get("issuer_url") or self.seeded.issuer_url),
+            claim_attribute_path=str(tti_spec.get("claim", "email")),
+            identity_store_attribute_path=str(tti_spec.get("identity_store_attribute", "emails.value")),
+            discovery_url=tti_spec.get("discovery_url") or f"{pool_url}/.well-known/openid-configuration",
+            jwks_url=tti_spec.get("jwks_url"),
         )
-        cognito.admin_set_user_password(pool.id, username, password, True)
-        seeded.users.append(SeededUser(username, email, password, user_id, groups))
+        audiences = tuple(str(a) for a in tti_spec.get("authorized_audiences") or [self.client.id])
+        actors = app_spec.get("actor_principals")
+        self.ic.applications[self.app_arn] = Application(
+            arn=self.app_arn,
+            name=str(app_spec.get("name", "tip-broker")),
+            client_id=_rand(string.ascii_letters + string.digits, 22),
+            jwt_bearer=[AuthorizedIssuer(tti_arn, audiences)],
+            refresh_token_grant=bool(app_spec.get("refresh_token", True)),
+            actor_principals=[str(a) for a in actors]
+            if actors is not None
+            else [self.principals["broker"].arn],
+            scopes=[str(s) for s in app_spec.get("scopes") or ["s3:access_grants:read_write"]],
+        )
 
-    # The IdC application, its trusted token issuer and grants.
-    tti_spec = app_spec.get("trusted_token_issuer") or {}
-    tti_arn = f"arn:aws:sso::{account}:trustedTokenIssuer/{instance_id}/tti-{new_id()}"
-    pool_url = f"{state.endpoint_url}/{pool.id}"
-    ic.issuers[tti_arn] = TrustedTokenIssuer(
-        arn=tti_arn,
-        name=str(tti_spec.get("name", "cognito")),
-        issuer_url=str(tti_spec.get("issuer_url") or issuer_url),
-        claim_attribute_path=str(tti_spec.get("claim", "email")),
-        identity_store_attribute_path=str(tti_spec.get("identity_store_attribute", "emails.value")),
-        discovery_url=tti_spec.get("discovery_url") or f"{pool_url}/.well-known/openid-configuration",
-        jwks_url=tti_spec.get("jwks_url"),
-    )
-    audiences = tuple(str(a) for a in tti_spec.get("authorized_audiences") or [client.id])
-    actors = app_spec.get("actor_principals")
-    ic.applications[app_arn] = Application(
-        arn=app_arn,
-        name=str(app_spec.get("name", "tip-broker")),
-        client_id=_rand(string.ascii_letters + string.digits, 22),
-        jwt_bearer=[AuthorizedIssuer(tti_arn, audiences)],
-        refresh_token_grant=bool(app_spec.get("refresh_token", True)),
-        actor_principals=[str(a) for a in actors] if actors is not None else [principals["broker"].arn],
-        scopes=[str(s) for s in app_spec.get("scopes") or ["s3:access_grants:read_write"]],
-    )
+    def _roles(self) -> None:
+        """Create IAM roles: the identity-bearer role and the Access Grants location roles."""
+        for role in self.data.get("roles") or []:
+            name = str(role["name"])
+            trust = role.get("trust_policy") or {}
+            max_duration = int(role.get("max_session_duration", 3600))
+            description = str(role.get("description", ""))
+            moto_role = self.iam.create_role(
+                name, json.dumps(trust), "/", None, description, [], str(max_duration)
+            )
+            arn = f"arn:aws:iam::{self.account}:role/{name}"
+            self.state.roles[arn] = Role(arn, name, moto_role.id, trust, max_duration)
+            self.role_arns[name] = arn
+            if role.get("identity_bearer"):
+                self.seeded.bearer_role_arn = arn
 
-    # IAM roles: the identity-bearer role and the Access Grants location roles.
-    role_arns: dict[str, str] = {}
-    for role in data.get("roles") or []:
-        name = str(role["name"])
-        trust = role.get("trust_policy") or {}
-        max_duration = int(role.get("max_session_duration", 3600))
-        moto_role = iam.create_role(name, json.dumps(trust), "/", None, str(role.get("description", "")), [],
-                                    str(max_duration))
-        arn = f"arn:aws:iam::{account}:role/{name}"
-        state.roles[arn] = Role(arn, name, moto_role.id, trust, max_duration)
-        role_arns[name] = arn
-        if role.get("identity_bearer"):
-            seeded.bearer_role_arn = arn
+    def _storage(self) -> None:
+        """Create S3 buckets and objects in moto's storage."""
+        s3 = s3_backends[self.account]["aws"]
+        for bucket in self.data.get("buckets") or []:
+            s3.create_bucket(str(bucket["name"]), self.region)
+            for key, body in (bucket.get("objects") or {}).items():
+                s3.put_object(str(bucket["name"]), str(key), str(body).encode())
 
-    # S3 buckets and objects (moto storage).
-    s3 = s3_backends[account]["aws"]
-    for bucket in data.get("buckets") or []:
-        s3.create_bucket(str(bucket["name"]), region)
-        for key, body in (bucket.get("objects") or {}).items():
-            s3.put_object(str(bucket["name"]), str(key), str(body).encode())
-
-    # Access Grants instance, locations, grants.
-    ag = data.get("access_grants")
-    if ag:
-        access_grants.create_instance(account, ic.instance_arn if ag.get("identity_center", True) else None)
+    def _access_grants(self) -> None:
+        """Create the Access Grants instance, locations and grants."""
+        ag = self.data.get("access_grants")
+        if not ag:
+            return
+        idc_arn = self.ic.instance_arn if ag.get("identity_center", True) else None
+        self.access_grants.create_instance(self.account, idc_arn)
         location_ids: dict[str, str] = {}
         for loc in ag.get("locations") or []:
-            role_arn = role_arns.get(str(loc["role"]), str(loc["role"]))
-            created = access_grants.create_location(account, str(loc["scope"]), role_arn)
+            role_arn = self.role_arns.get(str(loc["role"]), str(loc["role"]))
+            created = self.access_grants.create_location(self.account, str(loc["scope"]), role_arn)
             location_ids[str(loc.get("name", loc["scope"]))] = created.location_id
         for grant in ag.get("grants") or []:
-            gtype, gid = _grantee(grant.get("grantee") or {}, user_ids, seeded.group_ids, role_arns, principals)
-            access_grants.create_grant(
-                account,
-                location_ids[str(grant["location"])],
-                grant.get("sub_prefix"),
-                gtype,
-                gid,
-                str(grant["permission"]),
-                app_arn if grant.get("application_only") else None,
-                grant.get("s3_prefix_type"),
+            gtype, gid = _grantee(
+                grant.get("grantee") or {},
+                self.user_ids,
+                self.seeded.group_ids,
+                self.role_arns,
+                self.principals,
             )
-    return seeded
+            self.access_grants.create_grant(
+                self.account,
+                location_ids[str(grant["location"])],
+                sub_prefix=grant.get("sub_prefix"),
+                grantee_type=gtype,
+                grantee_identifier=gid,
+                permission=str(grant["permission"]),
+                application_arn=self.app_arn if grant.get("application_only") else None,
+                s3_prefix_type=grant.get("s3_prefix_type"),
+            )
 
 
 def _grantee(

@@ -17,7 +17,7 @@ from emulator.scenario import Seeded
 from emulator.state import EmulatorState
 
 
-class QuietRequestHandler(MotoRequestHandler):  # type: ignore[misc]
+class QuietRequestHandler(MotoRequestHandler):
     """moto's request handler without per-request access logging."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -56,7 +56,10 @@ class EmulatorServer:
         state = scenario.new_state(data)
         dispatcher = Dispatcher(state, admin=_not_ready)
         self._server = make_server(
-            self.host, self.port, dispatcher, threaded=True,
+            self.host,
+            self.port,
+            dispatcher,
+            threaded=True,
             request_handler=MotoRequestHandler if self.access_log else QuietRequestHandler,
         )
         self.port = int(self._server.server_port)

@@ -62,6 +62,17 @@ class SignedRequest:
         return datetime.strptime(self.amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class HttpMessage:
+    """The parts of a received request that SigV4 covers (raw path and query, lower-case header names)."""
+
+    method: str
+    raw_path: str
+    raw_query: str
+    headers: dict[str, str]
+    body: bytes
+
+
 def parse_credential(value: str) -> CredentialScope:
     """Split `AKID/date/region/service/aws4_request`."""
     parts = value.split("/")
@@ -90,7 +101,9 @@ def parse_request(headers: dict[str, str], query: list[tuple[str, str]]) -> Sign
             raise SignatureError("AuthorizationHeaderMalformed", "Unsupported Authorization header")
         amz_date = headers.get("x-amz-date", "")
         if not amz_date:
-            raise SignatureError("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+            raise SignatureError(
+                "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header"
+            )
         return SignedRequest(
             credential=parse_credential(match.group("cred")),
             signed_headers=tuple(match.group("sh").split(";")),
@@ -104,7 +117,9 @@ def parse_request(headers: dict[str, str], query: list[tuple[str, str]]) -> Sign
     if "X-Amz-Credential" not in params:
         return None
     if params.get("X-Amz-Algorithm") != ALGORITHM:
-        raise SignatureError("AuthorizationQueryParametersError", "X-Amz-Algorithm only supports AWS4-HMAC-SHA256")
+        raise SignatureError(
+            "AuthorizationQueryParametersError", "X-Amz-Algorithm only supports AWS4-HMAC-SHA256"
+        )
     try:
         expires = int(params["X-Amz-Expires"])
     except (KeyError, ValueError) as exc:
@@ -160,13 +175,11 @@ def _hmac(key: bytes, msg: str) -> bytes:
 def expected_signature(
     signed: SignedRequest,
     secret_key: str,
-    method: str,
-    raw_path: str,
-    raw_query: str,
-    headers: dict[str, str],
-    body: bytes,
+    message: HttpMessage,
 ) -> str:
     """Compute the signature the request should carry if signed with `secret_key`."""
+    method, raw_path, raw_query = message.method, message.raw_path, message.raw_query
+    headers, body = message.headers, message.body
     service = signed.credential.service
     if signed.presigned:
         payload_hash = dict(parse_qsl(raw_query)).get("X-Amz-Content-Sha256", UNSIGNED_PAYLOAD)
@@ -195,23 +208,22 @@ def expected_signature(
             hashlib.sha256(canonical_request.encode()).hexdigest(),
         ]
     )
-    return hmac.new(signing_key(secret_key, signed.credential), string_to_sign.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        signing_key(secret_key, signed.credential), string_to_sign.encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def verify(
     signed: SignedRequest,
     secret_key: str,
-    method: str,
-    raw_path: str,
-    raw_query: str,
-    headers: dict[str, str],
-    body: bytes,
+    message: HttpMessage,
 ) -> None:
     """Raise SignatureError unless the signature and the declared payload hash verify.
 
     Raises:
         SignatureError: `SignatureDoesNotMatch` or `XAmzContentSHA256Mismatch`.
     """
+    headers, body = message.headers, message.body
     if "host" not in signed.signed_headers:
         raise SignatureError("AccessDenied", "The host header must be signed")
     declared = headers.get("x-amz-content-sha256")
@@ -222,9 +234,10 @@ def verify(
         and hashlib.sha256(body).hexdigest() != declared
     ):
         raise SignatureError(
-            "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed."
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
         )
-    expected = expected_signature(signed, secret_key, method, raw_path, raw_query, headers, body)
+    expected = expected_signature(signed, secret_key, message)
     if not hmac.compare_digest(expected, signed.signature):
         raise SignatureError(
             "SignatureDoesNotMatch",

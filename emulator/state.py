@@ -233,6 +233,7 @@ class EmulatorState:
         self,
         service: str,
         operation: str,
+        *,
         caller: str | None,
         decision: str,
         error_code: str | None = None,

@@ -13,7 +13,16 @@ from xml.sax.saxutils import escape
 from werkzeug.wrappers import Response
 
 from emulator.state import Credential, EmulatorState, IdentityContext, Role, new_access_key, new_secret
-from emulator.wire import STS_AUTH, STS_NS, AwsError, AwsRequest, authenticate, error_response, iso8601, request_id
+from emulator.wire import (
+    STS_AUTH,
+    STS_NS,
+    AwsError,
+    AwsRequest,
+    authenticate,
+    error_response,
+    iso8601,
+    request_id,
+)
 
 IDC_PROVIDER_ARN = "arn:aws:iam::aws:contextProvider/IdentityCenter"
 SESSION_NAME_RE = re.compile(r"[\w+=,.@-]{2,64}")
@@ -48,7 +57,12 @@ def _principal_matches(principal: Any, caller: Credential) -> bool:
         return True
     if not isinstance(principal, dict):
         return False
-    candidates = {principal_arn(caller), caller.arn, caller.account_id, f"arn:aws:iam::{caller.account_id}:root"}
+    candidates = {
+        principal_arn(caller),
+        caller.arn,
+        caller.account_id,
+        f"arn:aws:iam::{caller.account_id}:root",
+    }
     return any(p == "*" or p in candidates for p in _as_list(principal.get("AWS", [])))
 
 
@@ -131,7 +145,11 @@ class StsHandler:
 
     def _provided_context(self, params: dict[str, str]) -> IdentityContext | None:
         indexes = sorted(
-            {int(m.group(1)) for k in params if (m := re.fullmatch(r"ProvidedContexts\.member\.(\d+)\.\w+", k))}
+            {
+                int(m.group(1))
+                for k in params
+                if (m := re.fullmatch(r"ProvidedContexts\.member\.(\d+)\.\w+", k))
+            }
         )
         if not indexes:
             return None
@@ -142,7 +160,9 @@ class StsHandler:
             provider = params.get(f"ProvidedContexts.member.{i}.ProviderArn", "")
             assertion = params.get(f"ProvidedContexts.member.{i}.ContextAssertion", "")
             if provider != IDC_PROVIDER_ARN:
-                raise AwsError("InvalidContextAssertion", "The provided context provider is not trusted.", 400)
+                raise AwsError(
+                    "InvalidContextAssertion", "The provided context provider is not trusted.", 400
+                )
             with self.state.lock:
                 ctx = self.state.contexts.get(assertion)
             if ctx is None:
@@ -178,7 +198,10 @@ class StsHandler:
         )
         if role is None:
             raise denied
-        cond: dict[str, str] = {"aws:PrincipalArn": principal_arn(caller), "aws:PrincipalAccount": caller.account_id}
+        cond: dict[str, str] = {
+            "aws:PrincipalArn": principal_arn(caller),
+            "aws:PrincipalAccount": caller.account_id,
+        }
         if context is not None:
             cond.update(
                 {
@@ -198,10 +221,13 @@ class StsHandler:
                 403,
             )
         if duration > role.max_session_duration:
-            raise _validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+            raise _validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+            )
         if caller.kind != "iam_user" and duration > ROLE_CHAINING_MAX:
             raise _validation(
-                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+                "The requested DurationSeconds exceeds the 1 hour session limit "
+                "for roles assumed by role chaining."
             )
         credential = self.state.register(
             Credential(
@@ -220,7 +246,9 @@ class StsHandler:
         )
         if context is not None:
             req.annotations["on_behalf_of"] = context.user_id
-        return Response(self._assume_role_xml(credential, params.get("SourceIdentity")), content_type="text/xml")
+        return Response(
+            self._assume_role_xml(credential, params.get("SourceIdentity")), content_type="text/xml"
+        )
 
     def _assume_role_xml(self, credential: Credential, source_identity: str | None) -> str:
         source = f"<SourceIdentity>{escape(source_identity)}</SourceIdentity>" if source_identity else ""

@@ -103,7 +103,9 @@ def error_response(protocol: Protocol, error: AwsError) -> Response:
         f"<Error><Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message>"
         f"<RequestId>{rid}</RequestId><HostId>{rid}</HostId></Error>"
     )
-    return Response(xml, status=error.status, headers={"x-amz-request-id": rid}, content_type="application/xml")
+    return Response(
+        xml, status=error.status, headers={"x-amz-request-id": rid}, content_type="application/xml"
+    )
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,8 @@ def authenticate(state: EmulatorState, req: AwsRequest, errors: AuthErrors) -> C
         code, status = errors.expired
         raise AwsError(code, "The provided token has expired.", status)
     try:
-        sigv4.verify(signed, credential.secret_key, req.method, req.raw_path, req.raw_query, req.headers, req.body)
+        message = sigv4.HttpMessage(req.method, req.raw_path, req.raw_query, req.headers, req.body)
+        sigv4.verify(signed, credential.secret_key, message)
     except sigv4.SignatureError as exc:
         if exc.code == "SignatureDoesNotMatch":
             code, status = errors.bad_signature

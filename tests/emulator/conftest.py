@@ -16,7 +16,9 @@ from emulator.server import EmulatorServer
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 IDC_PROVIDER = "arn:aws:iam::aws:contextProvider/IdentityCenter"
-S3_CONFIG = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1})
+S3_CONFIG = Config(
+    signature_version="s3v4", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}
+)
 
 
 def strip_account_prefix(request: Any, **_: Any) -> None:
@@ -70,15 +72,20 @@ def admin_api(emulator: EmulatorServer) -> AdminApi:
     return AdminApi(emulator)
 
 
-def session_for(config: dict[str, Any], key: str, secret: str, token: str | None = None) -> boto3.session.Session:
+def session_for(
+    config: dict[str, Any], key: str, secret: str, token: str | None = None
+) -> boto3.session.Session:
     return boto3.session.Session(
-        aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token, region_name=config["region"]
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        region_name=config["region"],
     )
 
 
 @pytest.fixture(scope="module")
 def make_session(config: dict[str, Any]) -> Callable[..., boto3.session.Session]:
-    """Return `make_session(key, secret, token=None)`; also accepts a GetDataAccess/AssumeRole Credentials dict."""
+    """Return `make_session(key, secret, token=None)`; `key` may also be a Credentials dict."""
 
     def make(key: Any, secret: str | None = None, token: str | None = None) -> boto3.session.Session:
         if isinstance(key, dict):
@@ -119,7 +126,9 @@ def login(emulator: EmulatorServer) -> Callable[[str], str]:
     passwords = {u["username"]: u["password"] for u in admin_get(emulator, "/_emulator/config")["users"]}
 
     def id_token(username: str) -> str:
-        body = admin_call(emulator, "POST", "/_emulator/login", {"username": username, "password": passwords[username]})
+        body = admin_call(
+            emulator, "POST", "/_emulator/login", {"username": username, "password": passwords[username]}
+        )
         return str(body["id_token"])
 
     return id_token
@@ -127,7 +136,10 @@ def login(emulator: EmulatorServer) -> Callable[[str], str]:
 
 @pytest.fixture(scope="module")
 def exchange(
-    config: dict[str, Any], broker: boto3.session.Session, client_for: Callable[..., Any], login: Callable[[str], str]
+    config: dict[str, Any],
+    broker: boto3.session.Session,
+    client_for: Callable[..., Any],
+    login: Callable[[str], str],
 ) -> Callable[..., dict[str, Any]]:
     """Return `exchange(username) -> CreateTokenWithIAM response` for a fresh Cognito ID token."""
     oidc = client_for(broker, "sso-oidc")
@@ -135,7 +147,8 @@ def exchange(
     def run(username: str) -> dict[str, Any]:
         return dict(
             oidc.create_token_with_iam(
-                clientId=config["broker_env"]["BROKER_IDC_APPLICATION_ARN"], grantType=JWT_BEARER,
+                clientId=config["broker_env"]["BROKER_IDC_APPLICATION_ARN"],
+                grantType=JWT_BEARER,
                 assertion=login(username),
             )
         )
@@ -156,8 +169,10 @@ def user_session(
     def run(username: str) -> boto3.session.Session:
         ctx = exchange(username)["awsAdditionalDetails"]["identityContext"]
         creds = sts.assume_role(
-            RoleArn=config["broker_env"]["BROKER_IDENTITY_BEARER_ROLE_ARN"], RoleSessionName=f"tip-{username}",
-            DurationSeconds=900, ProvidedContexts=[{"ProviderArn": IDC_PROVIDER, "ContextAssertion": ctx}],
+            RoleArn=config["broker_env"]["BROKER_IDENTITY_BEARER_ROLE_ARN"],
+            RoleSessionName=f"tip-{username}",
+            DurationSeconds=900,
+            ProvidedContexts=[{"ProviderArn": IDC_PROVIDER, "ContextAssertion": ctx}],
         )["Credentials"]
         return session_for(config, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 

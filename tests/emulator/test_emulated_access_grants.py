@@ -1,4 +1,4 @@
-"""S3 Access Grants (s3control) against the emulator: administration, GetDataAccess matching, caller grants."""
+"""S3 Access Grants (s3control) against the emulator: administration, GetDataAccess, caller grants."""
 
 from __future__ import annotations
 
@@ -50,11 +50,13 @@ def test_list_access_grants_locations_returns_seeded_locations(s3c_admin: Any) -
 
 def test_access_grant_create_get_list_delete_round_trip(s3c_admin: Any, config: dict[str, Any]) -> None:
     location = s3c_admin.create_access_grants_location(
-        AccountId=ACCOUNT, LocationScope="s3://demo-uploads",
+        AccountId=ACCOUNT,
+        LocationScope="s3://demo-uploads",
         IAMRoleArn=f"arn:aws:iam::{ACCOUNT}:role/s3-access-grants-location",
     )
     created = s3c_admin.create_access_grant(
-        AccountId=ACCOUNT, AccessGrantsLocationId=location["AccessGrantsLocationId"],
+        AccountId=ACCOUNT,
+        AccessGrantsLocationId=location["AccessGrantsLocationId"],
         AccessGrantsLocationConfiguration={"S3SubPrefix": "carol/*"},
         Grantee={"GranteeType": "DIRECTORY_USER", "GranteeIdentifier": _idc_id(config, "carol")},
         Permission="WRITE",
@@ -63,7 +65,9 @@ def test_access_grant_create_get_list_delete_round_trip(s3c_admin: Any, config: 
     listed = s3c_admin.list_access_grants(AccountId=ACCOUNT, GranteeType="DIRECTORY_USER")["AccessGrantsList"]
 
     s3c_admin.delete_access_grant(AccountId=ACCOUNT, AccessGrantId=created["AccessGrantId"])
-    s3c_admin.delete_access_grants_location(AccountId=ACCOUNT, AccessGrantsLocationId=location["AccessGrantsLocationId"])
+    s3c_admin.delete_access_grants_location(
+        AccountId=ACCOUNT, AccessGrantsLocationId=location["AccessGrantsLocationId"]
+    )
 
     assert got["GrantScope"] == "s3://demo-uploads/carol/*"
     assert created["AccessGrantId"] in {g["AccessGrantId"] for g in listed}
@@ -73,7 +77,9 @@ def test_access_grant_create_get_list_delete_round_trip(s3c_admin: Any, config: 
 
 
 def test_get_access_grants_instance_for_prefix_returns_instance(as_user: Any) -> None:
-    resp = as_user("alice").get_access_grants_instance_for_prefix(AccountId=ACCOUNT, S3Prefix="s3://demo-data/x")
+    resp = as_user("alice").get_access_grants_instance_for_prefix(
+        AccountId=ACCOUNT, S3Prefix="s3://demo-data/x"
+    )
 
     assert resp["AccessGrantsInstanceArn"].endswith(":access-grants/default")
 
@@ -90,7 +96,10 @@ def test_get_data_access_matches_group_grant(as_user: Any, config: dict[str, Any
     resp = _gda(as_user("bob"), "s3://demo-data/shared/engineering/*")
 
     assert resp["MatchedGrantTarget"] == "s3://demo-data/shared/engineering/*"
-    assert resp["Grantee"] == {"GranteeType": "DIRECTORY_GROUP", "GranteeIdentifier": config["groups"]["engineering"]}
+    assert resp["Grantee"] == {
+        "GranteeType": "DIRECTORY_GROUP",
+        "GranteeIdentifier": config["groups"]["engineering"],
+    }
 
 
 def test_get_data_access_matches_iam_role_grant(as_user: Any, config: dict[str, Any]) -> None:
@@ -98,7 +107,8 @@ def test_get_data_access_matches_iam_role_grant(as_user: Any, config: dict[str, 
 
     assert resp["MatchedGrantTarget"] == "s3://demo-data/public*"
     assert resp["Grantee"] == {
-        "GranteeType": "IAM", "GranteeIdentifier": config["broker_env"]["BROKER_IDENTITY_BEARER_ROLE_ARN"]
+        "GranteeType": "IAM",
+        "GranteeIdentifier": config["broker_env"]["BROKER_IDENTITY_BEARER_ROLE_ARN"],
     }
 
 
@@ -116,8 +126,12 @@ def test_get_data_access_readwrite_grant_covers_read_and_write(as_user: Any) -> 
         ("bob", "s3://demo-data/users/bob/", "Minimal", "s3://demo-data/users/bob/"),
         ("bob", "s3://demo-data/users/bob/images/*", "Minimal", "s3://demo-data/users/bob/images/*"),
         ("alice", "s3://demo-data/users/alice/reports/2024.csv", "Default", "s3://demo-data/users/alice/*"),
-        ("alice", "s3://demo-data/users/alice/reports/2024.csv", "Minimal",
-         "s3://demo-data/users/alice/reports/2024.csv"),
+        (
+            "alice",
+            "s3://demo-data/users/alice/reports/2024.csv",
+            "Minimal",
+            "s3://demo-data/users/alice/reports/2024.csv",
+        ),
     ],
 )
 def test_get_data_access_privilege_returns_documented_scope(
@@ -128,16 +142,20 @@ def test_get_data_access_privilege_returns_documented_scope(
     assert resp["MatchedGrantTarget"] == expected
 
 
-def test_get_data_access_prefers_most_specific_grant(as_user: Any, s3c_admin: Any, config: dict[str, Any]) -> None:
+def test_get_data_access_prefers_most_specific_grant(
+    as_user: Any, s3c_admin: Any, config: dict[str, Any]
+) -> None:
     location = next(
         loc["AccessGrantsLocationId"]
         for loc in s3c_admin.list_access_grants_locations(AccountId=ACCOUNT)["AccessGrantsLocationsList"]
         if loc["LocationScope"] == "s3://demo-data"
     )
     grant = s3c_admin.create_access_grant(
-        AccountId=ACCOUNT, AccessGrantsLocationId=location,
+        AccountId=ACCOUNT,
+        AccessGrantsLocationId=location,
         AccessGrantsLocationConfiguration={"S3SubPrefix": "users/alice/reports/*"},
-        Grantee={"GranteeType": "DIRECTORY_USER", "GranteeIdentifier": _idc_id(config, "alice")}, Permission="READ",
+        Grantee={"GranteeType": "DIRECTORY_USER", "GranteeIdentifier": _idc_id(config, "alice")},
+        Permission="READ",
     )
     try:
         resp = _gda(as_user("alice"), "s3://demo-data/users/alice/reports/2024.csv")

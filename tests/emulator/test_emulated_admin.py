@@ -57,8 +57,8 @@ def test_calls_counts_each_operation(admin_api: Any, emulator: Any, broker: Any,
     assert counts == {"GetCallerIdentity": 2}
 
 
-def test_calls_log_records_on_behalf_of_user(admin_api: Any, 
-    emulator: Any, user_session: Any, client_for: Any, config: dict[str, Any]
+def test_calls_log_records_on_behalf_of_user(
+    admin_api: Any, emulator: Any, user_session: Any, client_for: Any, config: dict[str, Any]
 ) -> None:
     s3c = client_for(user_session("alice"), "s3control")
     s3c.get_data_access(AccountId=ACCOUNT, Target="s3://demo-data/users/alice/*", Permission="READ")
@@ -83,13 +83,20 @@ def test_reset_clears_counters(admin_api: Any, emulator: Any, broker: Any, clien
     assert admin_api.get("/_emulator/calls/counts") == {}
 
 
-def test_fault_throttling_makes_boto3_retry_then_raise(admin_api: Any, emulator: Any, user_session: Any, client_for: Any) -> None:
+def test_fault_throttling_makes_boto3_retry_then_raise(
+    admin_api: Any, emulator: Any, user_session: Any, client_for: Any
+) -> None:
     s3c = client_for(
-        user_session("alice"), "s3control", config=Config(retries={"mode": "standard", "total_max_attempts": 3})
+        user_session("alice"),
+        "s3control",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
     )
     admin_api.call("POST", "/_emulator/reset")
-    admin_api.call("POST", "/_emulator/faults",
-               {"operation": "GetDataAccess", "error_rate": 1.0, "error": "ThrottlingException"})
+    admin_api.call(
+        "POST",
+        "/_emulator/faults",
+        {"operation": "GetDataAccess", "error_rate": 1.0, "error": "ThrottlingException"},
+    )
 
     with pytest.raises(ClientError) as err:
         s3c.get_data_access(AccountId=ACCOUNT, Target="s3://demo-data/users/alice/*", Permission="READ")
@@ -98,8 +105,8 @@ def test_fault_throttling_makes_boto3_retry_then_raise(admin_api: Any, emulator:
     assert admin_api.get("/_emulator/calls/counts")["GetDataAccess"] == 3
 
 
-def test_fault_internal_error_uses_oidc_error_shape(admin_api: Any, 
-    emulator: Any, broker: Any, client_for: Any, config: dict[str, Any], login: Any
+def test_fault_internal_error_uses_oidc_error_shape(
+    admin_api: Any, emulator: Any, broker: Any, client_for: Any, config: dict[str, Any], login: Any
 ) -> None:
     oidc = client_for(broker, "sso-oidc")
     admin_api.call("POST", "/_emulator/faults", {"operation": "CreateTokenWithIAM", "error": "InternalError"})
@@ -107,14 +114,18 @@ def test_fault_internal_error_uses_oidc_error_shape(admin_api: Any,
     with pytest.raises(oidc.exceptions.InternalServerException):
         oidc.create_token_with_iam(
             clientId=config["broker_env"]["BROKER_IDC_APPLICATION_ARN"],
-            grantType="urn:ietf:params:oauth:grant-type:jwt-bearer", assertion=login("alice"),
+            grantType="urn:ietf:params:oauth:grant-type:jwt-bearer",
+            assertion=login("alice"),
         )
 
 
-def test_fault_count_limits_injected_errors(admin_api: Any, emulator: Any, broker: Any, client_for: Any) -> None:
+def test_fault_count_limits_injected_errors(
+    admin_api: Any, emulator: Any, broker: Any, client_for: Any
+) -> None:
     sts = client_for(broker, "sts")
-    admin_api.call("POST", "/_emulator/faults",
-               {"operation": "GetCallerIdentity", "error": "Throttling", "count": 1})
+    admin_api.call(
+        "POST", "/_emulator/faults", {"operation": "GetCallerIdentity", "error": "Throttling", "count": 1}
+    )
 
     with pytest.raises(ClientError) as err:
         sts.get_caller_identity()

@@ -55,7 +55,8 @@ def test_create_token_with_iam_rejects_unauthorized_audience(
     idp = client_for(admin, "cognito-idp")
     other = idp.create_user_pool_client(UserPoolId=config["cognito"]["user_pool_id"], ClientName="other-app")
     auth = idp.initiate_auth(
-        ClientId=other["UserPoolClient"]["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+        ClientId=other["UserPoolClient"]["ClientId"],
+        AuthFlow="USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": "alice", "PASSWORD": _user(config, "alice")["password"]},
     )
 
@@ -75,7 +76,9 @@ def test_create_token_with_iam_rejects_tampered_signature(oidc: Any, app_arn: st
 
 def test_create_token_with_iam_rejects_unknown_client_id(oidc: Any, app_arn: str, login: Any) -> None:
     with pytest.raises(oidc.exceptions.InvalidClientException) as err:
-        oidc.create_token_with_iam(clientId=app_arn[:-4] + "0000", grantType=JWT_BEARER, assertion=login("alice"))
+        oidc.create_token_with_iam(
+            clientId=app_arn[:-4] + "0000", grantType=JWT_BEARER, assertion=login("alice")
+        )
 
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
 

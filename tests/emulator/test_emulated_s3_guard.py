@@ -20,7 +20,9 @@ def vend(user_session: Any, client_for: Any, make_session: Any) -> Any:
     def run(user: str, target: str, permission: str = "READ", **kwargs: Any) -> Any:
         if user not in sessions:
             sessions[user] = client_for(user_session(user), "s3control")
-        creds = sessions[user].get_data_access(AccountId=ACCOUNT, Target=target, Permission=permission, **kwargs)
+        creds = sessions[user].get_data_access(
+            AccountId=ACCOUNT, Target=target, Permission=permission, **kwargs
+        )
         return client_for(make_session(creds["Credentials"]), "s3")
 
     return run
@@ -33,7 +35,9 @@ def _code(err: pytest.ExceptionInfo[ClientError]) -> str:
 def test_s3_guard_allows_read_inside_scope(vend: Any) -> None:
     s3 = vend("bob", "s3://demo-data/shared/engineering/*")
 
-    assert s3.get_object(Bucket="demo-data", Key="shared/engineering/design.md")["Body"].read() == b"# design\n"
+    assert (
+        s3.get_object(Bucket="demo-data", Key="shared/engineering/design.md")["Body"].read() == b"# design\n"
+    )
 
 
 def test_s3_guard_denies_read_outside_scope(vend: Any) -> None:
@@ -153,8 +157,10 @@ def test_s3_guard_refuses_wrong_session_token(vend: Any) -> None:
 
 def test_s3_guard_accepts_presigned_post_inside_scope(vend: Any, admin: Any, client_for: Any) -> None:
     post = vend("bob", "s3://demo-uploads/bob/*", "WRITE").generate_presigned_post(
-        "demo-uploads", "bob/${filename}", Conditions=[["starts-with", "$key", "bob/"],
-                                                       ["content-length-range", 1, 1024]], ExpiresIn=60,
+        "demo-uploads",
+        "bob/${filename}",
+        Conditions=[["starts-with", "$key", "bob/"], ["content-length-range", 1, 1024]],
+        ExpiresIn=60,
     )
 
     resp = httpx.post(post["url"], data=post["fields"], files={"file": ("form.txt", b"posted", "text/plain")})

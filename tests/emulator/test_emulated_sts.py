@@ -33,14 +33,19 @@ def test_assume_role_with_context_returns_session_known_to_get_caller_identity(
 
     creds = resp["Credentials"]
     assert creds["AccessKeyId"].startswith("ASIA")
-    assert resp["AssumedRoleUser"]["Arn"] == "arn:aws:sts::111122223333:assumed-role/tip-identity-bearer/tip-alice"
+    assert (
+        resp["AssumedRoleUser"]["Arn"]
+        == "arn:aws:sts::111122223333:assumed-role/tip-identity-bearer/tip-alice"
+    )
     who = client_for(make_session(creds), "sts").get_caller_identity()
     assert who["Arn"] == resp["AssumedRoleUser"]["Arn"]
 
 
 def test_assume_role_rejects_unknown_context_assertion(sts: Any, role_arn: str) -> None:
     with pytest.raises(sts.exceptions.InvalidContextAssertionException):
-        sts.assume_role(RoleArn=role_arn, RoleSessionName="tip-x", ProvidedContexts=_contexts("AQoJforged-assertion"))
+        sts.assume_role(
+            RoleArn=role_arn, RoleSessionName="tip-x", ProvidedContexts=_contexts("AQoJforged-assertion")
+        )
 
 
 def test_assume_role_rejects_untrusted_context_provider(sts: Any, role_arn: str, exchange: Any) -> None:
@@ -48,7 +53,8 @@ def test_assume_role_rejects_untrusted_context_provider(sts: Any, role_arn: str,
 
     with pytest.raises(sts.exceptions.InvalidContextAssertionException):
         sts.assume_role(
-            RoleArn=role_arn, RoleSessionName="tip-bob",
+            RoleArn=role_arn,
+            RoleSessionName="tip-bob",
             ProvidedContexts=_contexts(ctx, "arn:aws:iam::aws:contextProvider/Other"),
         )
 
