@@ -211,3 +211,32 @@ def test_s3_guard_refuses_unsigned_request(emulator: Any) -> None:
     resp = httpx.get(f"{emulator.url}/demo-data/reports/q3.csv")
 
     assert resp.status_code == 403
+
+
+def test_s3_guard_allows_multipart_upload_inside_write_scope(vend: Any, admin: Any, client_for: Any) -> None:
+    s3 = vend("bob", "s3://demo-uploads/bob/*", "WRITE")
+    upload = s3.create_multipart_upload(Bucket="demo-uploads", Key="bob/big.bin")
+    part = s3.upload_part(
+        Bucket="demo-uploads", Key="bob/big.bin", UploadId=upload["UploadId"], PartNumber=1, Body=b"p" * 1024
+    )
+
+    s3.complete_multipart_upload(
+        Bucket="demo-uploads",
+        Key="bob/big.bin",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+    )
+
+    head = client_for(admin, "s3").head_object(Bucket="demo-uploads", Key="bob/big.bin")
+    assert head["ContentLength"] == 1024
+
+
+def test_s3_guard_denies_delete_objects_with_key_outside_scope(vend: Any) -> None:
+    s3 = vend("bob", "s3://demo-uploads/bob/*", "WRITE")
+
+    with pytest.raises(ClientError) as err:
+        s3.delete_objects(
+            Bucket="demo-uploads", Delete={"Objects": [{"Key": "bob/.keep"}, {"Key": "alice/x.txt"}]}
+        )
+
+    assert _code(err) == "AccessDenied"
