@@ -88,6 +88,7 @@ def build_adapters(settings: Settings) -> Adapters:
         await verifier.load()
 
     async def stop() -> None:
+        await verifier.aclose()
         await http.aclose()
         await cache.close()
 

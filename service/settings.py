@@ -9,6 +9,9 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# Asymmetric JWS algorithms python-jose verifies; HS* is never allowed (the key would be public).
+SUPPORTED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
+
 # GetDataAccess and AssumeRole both accept 900–43200 seconds (reference §2.2, §3.2).
 MIN_AWS_DURATION = 900
 MAX_AWS_DURATION = 43200
@@ -122,9 +125,11 @@ class Settings(BaseSettings):
             problems.append(
                 "BROKER_DATA_ACCESS_DURATION_SECONDS must be greater than BROKER_MIN_REMAINING_SECONDS"
             )
-        unknown_algs = set(self.oidc_algorithms) - {"RS256", "RS384", "RS512", "ES256", "ES384", "PS256"}
+        unknown_algs = set(self.oidc_algorithms) - SUPPORTED_ALGORITHMS
         if unknown_algs or not self.oidc_algorithms:
-            problems.append("BROKER_OIDC_ALGORITHMS accepts RS256, RS384, RS512, ES256, ES384 and PS256")
+            problems.append(
+                f"BROKER_OIDC_ALGORITHMS accepts {', '.join(sorted(SUPPORTED_ALGORITHMS))}, comma-separated"
+            )
         try:
             self.cache_key_bytes()
         except ConfigurationError as exc:
