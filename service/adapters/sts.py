@@ -5,7 +5,6 @@ The result is an identity-enhanced role session: AWS services that support it ac
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -17,21 +16,6 @@ from service.domain.errors import BrokerError, UpstreamMisconfiguredError
 
 OPERATION: Final = "AssumeRole"
 IDENTITY_CENTER_CONTEXT_PROVIDER: Final = "arn:aws:iam::aws:contextProvider/IdentityCenter"
-
-# RoleSessionName: 2-64 characters of [\w+=,.@-] (reference §2.2).
-SESSION_NAME_PREFIX: Final = "tip-"
-MAX_SESSION_NAME_LENGTH: Final = 64
-MIN_SESSION_NAME_LENGTH: Final = 2
-_SESSION_NAME_FORBIDDEN: Final = re.compile(r"[^\w+=,.@-]", re.ASCII)
-
-
-def role_session_name(idc_user_id: str) -> str:
-    """Return the RoleSessionName for a user: ``tip-<IdC user id>``, made valid for STS.
-
-    The name shows up in ``assumed-role/ROLE/SESSION`` ARNs and CloudTrail, so it names the user.
-    """
-    name = _SESSION_NAME_FORBIDDEN.sub("-", SESSION_NAME_PREFIX + idc_user_id)[:MAX_SESSION_NAME_LENGTH]
-    return name.ljust(MIN_SESSION_NAME_LENGTH, "-")
 
 
 class StsRoleAssumer:

@@ -61,8 +61,11 @@ class IdentitySession:
 # RoleSessionName is 2–64 characters of [\w+=,.@-] (reference §2.2); CloudTrail shows it,
 # so it names the user.
 _SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]", re.ASCII)
+_SESSION_NAME_MAX = 64
+_SESSION_NAME_MIN = 2
 
 
 def role_session_name(idc_user_id: str) -> str:
     """Return the AssumeRole session name that identifies an Identity Center user in CloudTrail."""
-    return _SESSION_NAME_FORBIDDEN.sub("-", f"tip-{idc_user_id}")[:64]
+    name = _SESSION_NAME_FORBIDDEN.sub("-", f"tip-{idc_user_id}")[:_SESSION_NAME_MAX]
+    return name.ljust(_SESSION_NAME_MIN, "-")

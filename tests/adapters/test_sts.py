@@ -15,8 +15,9 @@ from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
 
 from service.adapters.aws_clients import AwsClients
-from service.adapters.sts import IDENTITY_CENTER_CONTEXT_PROVIDER, StsRoleAssumer, role_session_name
+from service.adapters.sts import IDENTITY_CENTER_CONTEXT_PROVIDER, StsRoleAssumer
 from service.domain.errors import UpstreamMisconfiguredError, UpstreamUnavailableError
+from service.domain.identity import role_session_name
 
 ROLE_ARN = "arn:aws:iam::111122223333:role/IdentityBearer"
 CONTEXT = "AQoJb3JpZ2luX2VjEIdentityContextAssertionSecretish"

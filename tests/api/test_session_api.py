@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import World
+import os
+
+import httpx
+
+from service.adapters.memory_cache import MemoryCache
+from service.adapters.s3_presigner import SigV4Presigner
+from service.app import Adapters, create_app
+from tests.api.conftest import World, broker_settings
+from tests.fakes import (
+    FakeClock,
+    FakeDataAccessVendor,
+    FakeIdentityExchanger,
+    FakeRoleAssumer,
+    FakeTokenVerifier,
+)
 
 
 async def test_list_grants_returns_the_callers_grants(world: World) -> None:
@@ -66,3 +80,29 @@ async def test_unknown_route_is_problem_json(world: World) -> None:
 async def test_request_id_is_echoed_when_sent(world: World) -> None:
     response = await world.client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert response.headers["x-request-id"] == "abc-123"
+
+
+async def test_readyz_is_503_with_detail_when_configuration_incomplete() -> None:
+    clock = FakeClock()
+    assumer = FakeRoleAssumer(clock)
+    verifier = FakeTokenVerifier(clock)
+    verifier.keys_loaded = False
+    adapters = Adapters(
+        verifier=verifier,
+        exchanger=FakeIdentityExchanger(),
+        assumer=assumer,
+        vendor=FakeDataAccessVendor(clock, assumer),
+        cache=MemoryCache(),
+        signer=SigV4Presigner("us-east-1"),
+        clock=clock,
+        cache_key=os.urandom(32),
+    )
+    app = create_app(broker_settings(idc_application_arn=""), adapters)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {
+        "cache": "ok",
+        "jwks": "not loaded",
+        "configuration": "BROKER_IDC_APPLICATION_ARN is required",
+    }

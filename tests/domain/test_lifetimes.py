@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from service.broker import BrokerPolicy
 from service.domain.credentials import TemporaryCredentials, presigned_url_expiry
-from service.domain.identity import role_session_name
 from tests.fakes import T0
 
 CREDENTIALS = TemporaryCredentials("ASIA", "secret", "token", T0 + timedelta(seconds=3600))
@@ -43,9 +42,3 @@ def test_policy_threshold_scales_down_for_short_durations() -> None:
     policy = BrokerPolicy(3600, 3600, 900, 60)
     assert policy.threshold(3600) == 900
     assert policy.threshold(900) == 450
-
-
-def test_role_session_name_is_valid_for_sts() -> None:
-    assert role_session_name("976710cc5d-9d976f61-1234") == "tip-976710cc5d-9d976f61-1234"
-    assert role_session_name("ü ser/x") == "tip---ser-x"
-    assert len(role_session_name("x" * 100)) == 64

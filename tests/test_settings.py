@@ -1,0 +1,99 @@
+"""Settings: environment parsing, defaults, and start-up refusal of incomplete or unsafe configuration."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from service.__main__ import main
+from service.settings import ConfigurationError, Settings, load_settings
+
+COMPLETE = {
+    "BROKER_OIDC_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pool",
+    "BROKER_OIDC_AUDIENCE": "client-a, client-b",
+    "BROKER_IDC_APPLICATION_ARN": "arn:aws:sso::111122223333:application/ssoins-1111111111111111/apl-1",
+    "BROKER_IDENTITY_BEARER_ROLE_ARN": "arn:aws:iam::111122223333:role/bearer",
+    "BROKER_ACCESS_GRANTS_ACCOUNT_ID": "111122223333",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in [*COMPLETE, "BROKER_REDIS_URL", "BROKER_CACHE_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir("/")  # no stray .env
+    for name, value in COMPLETE.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+def test_settings_parse_complete_environment(env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    settings.check()
+    assert settings.oidc_audience == ["client-a", "client-b"]
+    assert settings.jwks_url == COMPLETE["BROKER_OIDC_ISSUER"] + "/.well-known/jwks.json"
+    assert settings.min_remaining_seconds == 900
+
+
+def test_settings_check_names_every_missing_variable(env: pytest.MonkeyPatch) -> None:
+    env.delenv("BROKER_OIDC_ISSUER")
+    env.delenv("AWS_REGION")
+    with pytest.raises(ConfigurationError) as error:
+        load_settings().check()
+    assert "BROKER_OIDC_ISSUER is required" in str(error.value)
+    assert "AWS_REGION is required" in str(error.value)
+
+
+def test_settings_check_refuses_redis_without_cache_key(env: pytest.MonkeyPatch) -> None:
+    env.setenv("BROKER_REDIS_URL", "redis://127.0.0.1:6379/0")
+    with pytest.raises(ConfigurationError, match="BROKER_CACHE_KEY"):
+        load_settings().check()
+
+
+def test_settings_check_accepts_redis_with_cache_key(env: pytest.MonkeyPatch) -> None:
+    env.setenv("BROKER_REDIS_URL", "redis://127.0.0.1:6379/0")
+    env.setenv("BROKER_CACHE_KEY", base64.b64encode(b"k" * 32).decode())
+    load_settings().check()
+
+
+def test_settings_check_refuses_short_cache_key_with_fix(env: pytest.MonkeyPatch) -> None:
+    env.setenv("BROKER_CACHE_KEY", base64.b64encode(b"short").decode())
+    with pytest.raises(ConfigurationError, match=r"os\.urandom\(32\)"):
+        load_settings().check()
+
+
+def test_settings_check_refuses_session_not_longer_than_minimum(env: pytest.MonkeyPatch) -> None:
+    env.setenv("BROKER_SESSION_DURATION_SECONDS", "900")
+    with pytest.raises(ConfigurationError, match="BROKER_SESSION_DURATION_SECONDS"):
+        load_settings().check()
+
+
+def test_settings_check_refuses_bad_account_and_algorithm(env: pytest.MonkeyPatch) -> None:
+    env.setenv("BROKER_ACCESS_GRANTS_ACCOUNT_ID", "12345")
+    env.setenv("BROKER_OIDC_ALGORITHMS", "RS256,HS256")
+    with pytest.raises(ConfigurationError) as error:
+        load_settings().check()
+    assert "12-digit" in str(error.value)
+    assert "BROKER_OIDC_ALGORITHMS" in str(error.value)
+
+
+def test_load_settings_reports_out_of_range_values(env: pytest.MonkeyPatch) -> None:
+    env.setenv("BROKER_SESSION_DURATION_SECONDS", "60")
+    with pytest.raises(ConfigurationError, match="SESSION_DURATION_SECONDS"):
+        load_settings()
+
+
+def test_settings_accept_aws_default_region(env: pytest.MonkeyPatch) -> None:
+    env.delenv("AWS_REGION")
+    env.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert Settings().aws_region == "eu-west-1"
+
+
+def test_serve_refuses_incomplete_configuration(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.delenv("BROKER_IDC_APPLICATION_ARN")
+    assert main(["serve", "--port", "0"]) == 2
+    assert "BROKER_IDC_APPLICATION_ARN is required" in capsys.readouterr().err
