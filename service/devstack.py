@@ -71,7 +71,7 @@ tip-broker dev stack
 3. Fetch a presigned URL and download through it:
    URL=$(curl -s -X POST {broker_url}/v1/presign -H "Authorization: Bearer $TOKEN" \\
      -H 'Content-Type: application/json' \\
-     -d '{{"bucket": "demo-data", "key": "users/{username}/hello.txt", "method": "GET"}}' \\
+     -d '{{"bucket": "demo-data", "key": "users/{username}/notes.txt", "method": "GET"}}' \\
      | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
    curl -s "$URL"
 """
