@@ -16,8 +16,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=9000, help="port to bind (0 = any free port)")
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        help="base URL clients use to reach the emulator (default: the bind address)",
+    )
     args = parser.parse_args(argv)
-    server = EmulatorServer(args.scenario, args.host, args.port, access_log=args.access_log).start()
+    server = EmulatorServer(
+        args.scenario, args.host, args.port, access_log=args.access_log, public_url=args.public_url
+    ).start()
     sys.stdout.write(f"emulator ready on {server.url}\n")
     sys.stdout.flush()
     try:

@@ -33,8 +33,10 @@ class EmulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         access_log: bool = False,
+        public_url: str | None = None,
     ) -> None:
         self.access_log = access_log
+        self.public_url = public_url.rstrip("/") if public_url else None
         self.scenario_path = Path(scenario_path) if scenario_path else scenario.DEFAULT_SCENARIO
         self.host = host
         self.port = port
@@ -63,7 +65,8 @@ class EmulatorServer:
             request_handler=MotoRequestHandler if self.access_log else QuietRequestHandler,
         )
         self.port = int(self._server.server_port)
-        state.endpoint_url = self.url
+        # Behind a port mapping (docker compose) clients reach us under another name than the bind address.
+        state.endpoint_url = self.public_url or self.url
         self.seeded = scenario.seed(state, dispatcher.access_grants)
         dispatcher.admin = AdminApp(state, self.seeded)
         self.state = state

@@ -47,7 +47,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from service.devstack import run_dev_stack
 
     return run_dev_stack(
-        host=args.host, port=args.port, emulator_port=args.emulator_port, scenario=args.scenario
+        host=args.host,
+        port=args.port,
+        emulator_port=args.emulator_port,
+        scenario=args.scenario,
+        emulator_url=args.emulator_url,
     )
 
 
@@ -138,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8080)
     dev.add_argument("--emulator-port", type=int, default=9000)
     dev.add_argument("--scenario", default=None, help="scenario YAML (default: the packaged demo)")
+    dev.add_argument("--emulator-url", default=None, help="use an emulator that already runs at this URL")
     dev.set_defaults(func=cmd_dev)
 
     openapi = sub.add_parser("openapi", help="write the OpenAPI document")

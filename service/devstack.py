@@ -26,11 +26,11 @@ def start_emulator(host: str, port: int, scenario: str | None) -> subprocess.Pop
     return subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
 
 
-def wait_for_config(base_url: str, process: subprocess.Popen[bytes]) -> dict[str, object]:
+def wait_for_config(base_url: str, process: subprocess.Popen[bytes] | None) -> dict[str, object]:
     """Poll the emulator until it serves its configuration, or raise RuntimeError."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise RuntimeError(f"the emulator exited with status {process.returncode}")
         try:
             response = httpx.get(f"{base_url}/_emulator/config", timeout=2)
@@ -77,10 +77,12 @@ tip-broker dev stack
 """
 
 
-def run_dev_stack(*, host: str, port: int, emulator_port: int, scenario: str | None) -> int:
-    """Run emulator and broker until interrupted; return the exit status."""
-    emulator_url = f"http://{host}:{emulator_port}"
-    process = start_emulator(host, emulator_port, scenario)
+def run_dev_stack(
+    *, host: str, port: int, emulator_port: int, scenario: str | None, emulator_url: str | None = None
+) -> int:
+    """Run the broker against a started (or, with ``emulator_url``, a running) emulator until interrupted."""
+    process = None if emulator_url else start_emulator(host, emulator_port, scenario)
+    emulator_url = emulator_url or f"http://{host}:{emulator_port}"
     try:
         config = wait_for_config(emulator_url, process)
         broker_env = config.get("broker_env", {})
@@ -101,8 +103,9 @@ def run_dev_stack(*, host: str, port: int, emulator_port: int, scenario: str | N
     else:
         return 0
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
