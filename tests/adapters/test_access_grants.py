@@ -86,14 +86,6 @@ class RecordingSigner:
         self.seen_at_call.append(self.active)
 
 
-@pytest.fixture(scope="module")
-def boto_session() -> boto3.session.Session:
-    # One session per module: it caches the service model, so each test's fresh client is cheap.
-    return boto3.session.Session(
-        aws_access_key_id="AKIDPLACEHOLDER00000", aws_secret_access_key="placeholder", region_name="us-east-1"
-    )
-
-
 @pytest.fixture
 def client(boto_session: boto3.session.Session) -> Any:
     return boto_session.client("s3control")
@@ -104,13 +96,6 @@ def signer(client: Any) -> RecordingSigner:
     recording = RecordingSigner()
     client.meta.events.register("before-parameter-build.s3-control", recording.record)
     return recording
-
-
-@pytest.fixture
-def stubber(client: Any) -> Iterator[Stubber]:
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -66,26 +65,9 @@ JWT_PARAMS = {"clientId": APPLICATION_ARN, "grantType": JWT_BEARER, "assertion":
 REFRESH_PARAMS = {"clientId": APPLICATION_ARN, "grantType": "refresh_token", "refreshToken": REFRESH_TOKEN}
 
 
-@pytest.fixture(scope="module")
-def boto_session() -> boto3.session.Session:
-    # One session per module: it caches the service model, so each test's fresh client is cheap.
-    return boto3.session.Session(
-        aws_access_key_id="AKIDBROKERTEST000000",
-        aws_secret_access_key="broker-secret",
-        region_name="us-east-1",
-    )
-
-
 @pytest.fixture
 def client(boto_session: boto3.session.Session) -> Any:
     return boto_session.client("sso-oidc")
-
-
-@pytest.fixture
-def stubber(client: Any) -> Iterator[Stubber]:
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
 
 
 @pytest.fixture

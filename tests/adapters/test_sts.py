@@ -45,26 +45,9 @@ def assume_role_response(expiration: datetime) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def boto_session() -> boto3.session.Session:
-    # One session per module: it caches the service model, so each test's fresh client is cheap.
-    return boto3.session.Session(
-        aws_access_key_id="AKIDBROKERTEST000000",
-        aws_secret_access_key="broker-secret",
-        region_name="us-east-1",
-    )
-
-
 @pytest.fixture
 def client(boto_session: boto3.session.Session) -> Any:
     return boto_session.client("sts")
-
-
-@pytest.fixture
-def stubber(client: Any) -> Iterator[Stubber]:
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
 
 
 @pytest.fixture
