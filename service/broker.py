@@ -297,9 +297,10 @@ class Broker:
                 logger.info("session.refresh_expired", extra={"subject": caller.subject})
         now = self._clock.now()
         if not await self._store.claim_token(caller.issuer, caller.token_id, caller.expires_at, now):
-            peer = None if stale is not None else await self._wait_for_peer_session(caller)
-            if peer is not None:
-                return peer
+            if stale is None and await self._store.token_in_flight(caller.issuer, caller.token_id):
+                peer = await self._wait_for_peer_session(caller)
+                if peer is not None:
+                    return peer
             raise TokenReusedError(
                 "this ID token was already exchanged with IAM Identity Center and its identity session "
                 "has ended; sign in again to get a new ID token"
@@ -310,7 +311,9 @@ class Broker:
             # Identity Center never consumed the token: let a retry exchange it.
             await self._store.release_token(caller.issuer, caller.token_id)
             raise
-        return await self._open_session(caller, token, "jwt_bearer")
+        session = await self._open_session(caller, token, "jwt_bearer")
+        await self._store.complete_token(caller.issuer, caller.token_id, caller.expires_at, self._clock.now())
+        return session
 
     async def _open_session(self, caller: Caller, token: IdentityCenterToken, how: str) -> IdentitySession:
         credentials = await self._offload(

@@ -17,6 +17,9 @@ from service.domain.ports import Cache
 logger = logging.getLogger("service.cache")
 
 NAMESPACE = "tipb:v1"
+# Values of the exchanged-jti layer: claimed and being exchanged, or exchanged for good.
+_IN_FLIGHT = b"claimed"
+_EXCHANGED = b"exchanged"
 
 
 class Sealer(Protocol):
@@ -162,7 +165,7 @@ class EncryptedCredentialStore:
     async def claim_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> bool:
         ttl = max(1, expires_at - int(now.timestamp()))
         try:
-            return await self._cache.add(self._key("jti", issuer, token_id), b"1", ttl)
+            return await self._cache.add(self._key("jti", issuer, token_id), _IN_FLIGHT, ttl)
         except CacheUnavailableError:
             # Without the cache nothing can be recorded; Identity Center itself still refuses a replay.
             logger.warning("cache.jti_unrecorded")
@@ -170,6 +173,13 @@ class EncryptedCredentialStore:
 
     async def release_token(self, issuer: str, token_id: str) -> None:
         await self._cache.delete([self._key("jti", issuer, token_id)])
+
+    async def complete_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
+        ttl = max(1, expires_at - int(now.timestamp()))
+        await self._cache.set(self._key("jti", issuer, token_id), _EXCHANGED, ttl)
+
+    async def token_in_flight(self, issuer: str, token_id: str) -> bool:
+        return await self._cache.get(self._key("jti", issuer, token_id)) == _IN_FLIGHT
 
     async def forget_user(self, issuer: str, subject: str) -> None:
         await self._cache.delete(

@@ -158,6 +158,14 @@ class CredentialStore(Protocol):
         """Forget a claim whose exchange never reached Identity Center (it may be retried)."""
         ...
 
+    async def complete_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
+        """Mark a claimed token as exchanged: later claims fail without waiting for a peer's session."""
+        ...
+
+    async def token_in_flight(self, issuer: str, token_id: str) -> bool:
+        """Return whether a claimed token's exchange is still running (possibly on another replica)."""
+        ...
+
     async def forget_user(self, issuer: str, subject: str) -> None:
         """Drop every cached entry of the user (sign-out)."""
         ...

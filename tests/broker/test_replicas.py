@@ -1,0 +1,93 @@
+"""Two replicas sharing one cache: one token is exchanged once, the other replica waits for its session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+
+from service.adapters.cache_crypto import CacheSealer, KeyHasher
+from service.adapters.credential_store import EncryptedCredentialStore
+from service.adapters.memory_cache import MemoryCache
+from service.adapters.s3_presigner import SigV4Presigner
+from service.broker import Broker, BrokerPolicy
+from service.domain.credentials import TemporaryCredentials
+from service.domain.errors import TokenReusedError
+from service.domain.identity import IdentitySession
+from tests.fakes import (
+    FakeClock,
+    FakeDataAccessVendor,
+    FakeIdentityExchanger,
+    FakeRoleAssumer,
+    FakeTokenVerifier,
+    make_token,
+)
+
+
+@pytest.fixture
+def store() -> EncryptedCredentialStore:
+    key = os.urandom(32)
+    return EncryptedCredentialStore(MemoryCache(), CacheSealer(key), KeyHasher(key))
+
+
+def _replica(store: EncryptedCredentialStore, clock: FakeClock, exchanger: FakeIdentityExchanger) -> Broker:
+    assumer = FakeRoleAssumer(clock)
+    return Broker(
+        verifier=FakeTokenVerifier(clock),
+        exchanger=exchanger,
+        assumer=assumer,
+        vendor=FakeDataAccessVendor(clock, assumer),
+        store=store,
+        signer=SigV4Presigner("us-east-1"),
+        clock=clock,
+        policy=BrokerPolicy(3600, 3600, 900, 60),
+        executor=ThreadPoolExecutor(max_workers=2),
+    )
+
+
+async def test_replica_waits_for_the_session_a_peer_is_opening(store: EncryptedCredentialStore) -> None:
+    clock = FakeClock()
+    exchanger = FakeIdentityExchanger()
+    replica = _replica(store, clock, exchanger)
+    caller = await replica.authenticate(make_token("alice", "shared-jti"))
+    assert await store.claim_token(caller.issuer, caller.token_id, caller.expires_at, clock.now())
+
+    async def peer_publishes_session() -> None:
+        await asyncio.sleep(0.2)
+        credentials = TemporaryCredentials("ASIAPEER", "s", "t", clock.now() + timedelta(hours=1))
+        session = IdentitySession(
+            caller.issuer, caller.subject, "alice", "idc-alice", None, None, credentials
+        )
+        await store.save_session(session, clock.now())
+
+    session, _ = await asyncio.gather(replica.ensure_session(caller), peer_publishes_session())
+    assert session.credentials.access_key_id == "ASIAPEER"
+    assert exchanger.exchanged == []
+
+
+async def test_replica_answers_token_reused_when_peer_completed_without_session(
+    store: EncryptedCredentialStore,
+) -> None:
+    clock = FakeClock()
+    first = _replica(store, clock, FakeIdentityExchanger())
+    second_exchanger = FakeIdentityExchanger()
+    second = _replica(store, clock, second_exchanger)
+    caller = await first.authenticate(make_token("alice", "once"))
+    await first.ensure_session(caller)
+    await first.end_session(caller)
+    with pytest.raises(TokenReusedError):
+        await second.ensure_session(caller)
+    assert second_exchanger.exchanged == []
+
+
+async def test_replicas_exchange_one_token_once_when_racing(store: EncryptedCredentialStore) -> None:
+    clock = FakeClock()
+    exchanger = FakeIdentityExchanger()
+    replicas = [_replica(store, clock, exchanger) for _ in range(3)]
+    caller = await replicas[0].authenticate(make_token("bob", "race"))
+    sessions = await asyncio.gather(*(r.ensure_session(caller) for r in replicas))
+    assert len(exchanger.exchanged) == 1
+    assert len({s.idc_user_id for s in sessions}) == 1
