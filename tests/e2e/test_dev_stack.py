@@ -76,3 +76,38 @@ def test_dev_stack_serves_credentials_and_presigned_urls_for_a_demo_user(
         timeout=30,
     )
     assert httpx.get(presigned.json()["url"]).content == b"alice's notes\n"
+
+
+def test_doctor_reports_every_check_ok_against_the_emulator(dev_stack: tuple[str, str, Path]) -> None:
+    _, emulator_url, _ = dev_stack
+    config = httpx.get(f"{emulator_url}/_emulator/config").json()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "AWS_"))},
+        **config["broker_env"],
+    }
+    result = subprocess.run(  # noqa: S603 - our interpreter, our module
+        [sys.executable, "-m", "service", "doctor"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[ok] jwks: 1 keys" in result.stdout
+    assert "[ok] aws identity: arn:aws:iam::111122223333:user/tip-broker" in result.stdout
+
+
+def test_doctor_fails_on_incomplete_configuration(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "AWS_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(  # noqa: S603 - our interpreter, our module
+        [sys.executable, "-m", "service", "doctor"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "[FAIL] configuration" in result.stdout
