@@ -149,6 +149,7 @@ class Broker:
         """Return credentials for the caller's request, from the cache when a usable entry exists."""
         book = await self._store.load_access(caller.issuer, caller.subject)
         issued, _ = await self._access(caller, request, book)
+        self._audit(caller, request, issued)
         return issued
 
     async def presign(self, caller: Caller, items: list[PresignItem]) -> list[PresignResult | BrokerError]:
@@ -159,6 +160,8 @@ class Broker:
         """
         book = await self._store.load_access(caller.issuer, caller.subject)
         results: list[PresignResult | BrokerError] = []
+        matched: dict[str, str] = {}
+        idc_user_id: str | None = None
         for item in items:
             try:
                 target = S3Target.for_object(item.bucket, item.key)
@@ -169,6 +172,8 @@ class Broker:
             except BrokerError as exc:
                 results.append(exc)
                 continue
+            matched[issued.access.matched_grant_target] = issued.layer
+            idc_user_id = issued.idc_user_id
             now = self._clock.now()
             credentials = issued.access.credentials
             presigned = self._signer.presign_url(
@@ -183,6 +188,19 @@ class Broker:
             )
             expires_at = presigned_url_expiry(now, item.expires_in, credentials)
             results.append(PresignResult(presigned, item.method, expires_at))
+        # One audit event per call, not per URL: a batch of 1000 would otherwise write 1000 lines.
+        audit.info(
+            "urls.presigned",
+            extra={
+                "issuer": caller.issuer,
+                "subject": caller.subject,
+                "idc_user_id": idc_user_id,
+                "items": len(items),
+                "signed": len(items) - sum(isinstance(r, BrokerError) for r in results),
+                "matched_grants": sorted(matched),
+                "cache_layers": sorted(set(matched.values())),
+            },
+        )
         return results
 
     async def presign_post(self, caller: Caller, item: PostItem) -> PostResult:
@@ -247,9 +265,7 @@ class Broker:
                 self.policy.threshold(request.duration_seconds),
             )
             if hit is not None:
-                issued = Issued(hit, book.idc_user_id, "cache")
-                self._audit(caller, request, issued)
-                return issued, book
+                return Issued(hit, book.idc_user_id, "cache"), book
             if book.is_denied(request.target, request.permission, now):
                 self._audit_denied(caller, request, book.idc_user_id, "denied_cache")
                 raise _denied(request)
@@ -280,9 +296,7 @@ class Broker:
         # Read again: another request of this user may have stored entries while we waited on AWS.
         book = (await self._load_book(caller, session)).with_entry(access, request.privilege, now)
         await self._store.save_access(caller.issuer, caller.subject, book, now)
-        issued = Issued(access, session.idc_user_id, "upstream")
-        self._audit(caller, request, issued)
-        return issued, book
+        return Issued(access, session.idc_user_id, "upstream"), book
 
     async def _load_book(self, caller: Caller, session: IdentitySession) -> AccessBook:
         book = await self._store.load_access(caller.issuer, caller.subject)
