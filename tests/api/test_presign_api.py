@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
+
+import pytest
 
 from tests.api.conftest import World
 
@@ -155,3 +158,16 @@ async def test_create_presigned_post_needs_exactly_one_of_key_and_prefix(world: 
     )
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_request"
+
+
+async def test_create_presigned_urls_batch_writes_one_audit_event(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    items = [{"bucket": "data", "key": f"users/alice/{i}", "method": "GET"} for i in range(3)]
+    items.append({"bucket": "data", "key": "users/bob/x", "method": "GET"})
+    with caplog.at_level(logging.INFO, logger="service.audit"):
+        await world.client.post("/v1/presign/batch", json={"items": items}, headers=world.auth())
+    events = [r for r in caplog.records if r.getMessage() == "urls.presigned"]
+    assert len(events) == 1
+    assert (events[0].items, events[0].signed) == (4, 3)  # type: ignore[attr-defined]
+    assert events[0].matched_grants == ["s3://data/users/alice/*"]  # type: ignore[attr-defined]
