@@ -31,6 +31,7 @@ from service.adapters.sts import StsRoleAssumer
 from service.api import credentials, grants, health, presign, session
 from service.api.dependencies import Services
 from service.api.error_handlers import install_error_handlers
+from service.api.openapi import document_bearer_auth
 from service.broker import Broker, BrokerPolicy
 from service.domain.ports import (
     Cache,
@@ -216,6 +217,7 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
+    document_bearer_auth(app)
     for module in (credentials, presign, grants, session, health):
         app.include_router(module.router)
     if settings.cors_allow_origins:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from service.api.dependencies import CallerDep, ServicesDep
-from service.api.responses import AUTHENTICATED, problems
+from service.api.responses import AUTHENTICATED, json_response, problems
 from service.api.schemas import (
     CredentialProcessResponse,
     CredentialsRequest,
@@ -30,7 +30,7 @@ async def issue_credentials(
     caller: CallerDep,
     services: ServicesDep,
     format: Literal["json", "credential_process"] = "json",
-) -> CredentialsResponse | CredentialProcessResponse:
+) -> Response:
     """Return credentials for ``target``; ``?format=credential_process`` answers in the AWS CLI shape."""
     broker = services.broker
     request = DataAccessRequest(
@@ -43,18 +43,24 @@ async def issue_credentials(
     services.metrics.inc("tipb_credentials_issued_total", layer=issued.layer)
     credentials = issued.access.credentials
     if format == "credential_process":
-        return CredentialProcessResponse(
-            AccessKeyId=credentials.access_key_id,
-            SecretAccessKey=credentials.secret_access_key,
-            SessionToken=credentials.session_token,
-            Expiration=credentials.expiration,
+        return json_response(
+            CredentialProcessResponse(
+                AccessKeyId=credentials.access_key_id,
+                SecretAccessKey=credentials.secret_access_key,
+                SessionToken=credentials.session_token,
+                Expiration=credentials.expiration,
+            )
         )
-    return CredentialsResponse(
-        access_key_id=credentials.access_key_id,
-        secret_access_key=credentials.secret_access_key,
-        session_token=credentials.session_token,
-        expiration=credentials.expiration,
-        matched_grant_target=issued.access.matched_grant_target,
-        grantee=GranteeResponse(type=issued.access.grantee.type, identifier=issued.access.grantee.identifier),
-        region=services.region,
+    return json_response(
+        CredentialsResponse(
+            access_key_id=credentials.access_key_id,
+            secret_access_key=credentials.secret_access_key,
+            session_token=credentials.session_token,
+            expiration=credentials.expiration,
+            matched_grant_target=issued.access.matched_grant_target,
+            grantee=GranteeResponse(
+                type=issued.access.grantee.type, identifier=issued.access.grantee.identifier
+            ),
+            region=services.region,
+        )
     )

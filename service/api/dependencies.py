@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.broker import Broker
 from service.domain.errors import InvalidTokenError
@@ -27,7 +26,7 @@ class Services:
     configuration_problems: tuple[str, ...] = ()
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """Return the application's services."""
     services: Services = request.app.state.services
     return services
@@ -35,17 +34,14 @@ def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
-_bearer = HTTPBearer(auto_error=False, description="An OIDC ID token from the configured issuer")
 
-
-async def get_caller(
-    services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
+async def get_caller(request: Request) -> Caller:
     """Return the caller proven by the Authorization header, or raise 401 invalid_token."""
-    if credentials is None or not credentials.credentials:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise InvalidTokenError("send the ID token as 'Authorization: Bearer <token>'")
-    return await services.broker.authenticate(credentials.credentials)
+    services: Services = request.app.state.services
+    return await services.broker.authenticate(token.strip())
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from service.api.dependencies import CallerDep, ServicesDep
-from service.api.responses import AUTHENTICATED, problems
+from service.api.responses import AUTHENTICATED, json_response, problems
 from service.api.schemas import (
     BatchItemErrorResponse,
     BatchPresignRequest,
@@ -48,15 +48,13 @@ def _response(result: PresignResult) -> PresignResponse:
     responses=problems(*AUTHENTICATED, 403),
     summary="Presign one S3 object operation",
 )
-async def create_presigned_url(
-    body: PresignRequest, caller: CallerDep, services: ServicesDep
-) -> PresignResponse:
+async def create_presigned_url(body: PresignRequest, caller: CallerDep, services: ServicesDep) -> Response:
     """Return a SigV4 presigned URL; it stops working at ``expires_at``."""
     (result,) = await services.broker.presign(caller, [_item(body)])
     if isinstance(result, BrokerError):
         raise result
     services.metrics.inc("tipb_presigned_urls_total", amount=1)
-    return _response(result)
+    return json_response(_response(result))
 
 
 @router.post(
@@ -67,7 +65,7 @@ async def create_presigned_url(
 )
 async def create_presigned_urls(
     body: BatchPresignRequest, caller: CallerDep, services: ServicesDep
-) -> BatchPresignResponse:
+) -> Response:
     """Return one result per item in order; a denied item carries an error and does not fail the batch."""
     results = await services.broker.presign(caller, [_item(item) for item in body.items])
     out: list[PresignResponse | BatchItemErrorResponse] = []
@@ -79,7 +77,7 @@ async def create_presigned_urls(
         else:
             out.append(_response(result))
     services.metrics.inc("tipb_presigned_urls_total", amount=len(out))
-    return BatchPresignResponse(results=out)
+    return json_response(BatchPresignResponse(results=out))
 
 
 @router.post(

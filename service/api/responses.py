@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Response
+from pydantic import BaseModel
+
 from service.api.schemas import ProblemResponse
 
 _DESCRIPTIONS = {
@@ -29,3 +32,12 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 AUTHENTICATED = (401, 422, 502, 503)
+
+
+def json_response(model: BaseModel) -> Response:
+    """Serialize ``model`` once with pydantic-core and return it as is.
+
+    The hot routes still declare ``response_model`` for OpenAPI; returning a Response skips FastAPI's
+    second validation and serialization pass of the same model.
+    """
+    return Response(model.model_dump_json(), media_type="application/json")

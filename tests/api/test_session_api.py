@@ -106,3 +106,16 @@ async def test_readyz_is_503_with_detail_when_configuration_incomplete() -> None
         "jwks": "not loaded",
         "configuration": "BROKER_IDC_APPLICATION_ARN is required",
     }
+
+
+async def test_whoami_rejects_non_bearer_authorization(world: World) -> None:
+    for header in ("Basic YWxpY2U6cHc=", "Bearer", "Bearer    ", "token-without-scheme"):
+        response = await world.client.get("/v1/me", headers={"Authorization": header})
+        assert response.status_code == 401, header
+        assert response.json()["code"] == "invalid_token"
+
+
+async def test_whoami_accepts_lowercase_bearer_scheme(world: World) -> None:
+    token = world.auth()["Authorization"].split()[1]
+    response = await world.client.get("/v1/me", headers={"Authorization": f"bearer {token}"})
+    assert response.status_code == 200
