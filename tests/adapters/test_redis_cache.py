@@ -222,3 +222,17 @@ async def test_redis_cache_rejects_client_when_it_decodes_responses(redis_url: s
             RedisCache(client)
     finally:
         await client.aclose()
+
+
+async def test_redis_cache_concurrent_gets_share_one_mget(redis_cache: RedisCache, redis_url: str) -> None:
+    await redis_cache.set("tipb:test:a", b"1", 60)
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        await admin.config_resetstat()
+        values = await asyncio.gather(*(redis_cache.get(f"tipb:test:{k}") for k in "aab" * 20))
+        stats = await admin.info("commandstats")
+    finally:
+        await admin.aclose()
+    assert values == [b"1", b"1", None] * 20
+    assert stats["cmdstat_mget"]["calls"] == 1
+    assert "cmdstat_get" not in stats
