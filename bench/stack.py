@@ -1,4 +1,4 @@
-"""Real processes on loopback ports for the benchmarks: redis-server, `python -m emulator`, the broker."""
+"""Real processes on loopback ports for the benchmarks and the end-to-end tests: redis, emulator, broker."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def free_port() -> int:
         return port
 
 
-def _wait_until_ok(url: str, process: subprocess.Popen[bytes], name: str, log: Path) -> None:
+def wait_until_ok(url: str, process: subprocess.Popen[bytes], name: str, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -57,7 +57,7 @@ def _wait_until_ok(url: str, process: subprocess.Popen[bytes], name: str, log: P
     raise StackError(f"{name} not ready after {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -67,7 +67,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
@@ -148,18 +148,18 @@ class Broker:
 
 
 @contextmanager
-def emulator() -> Iterator[Emulator]:
+def emulator(log_dir: Path = LOG_DIR) -> Iterator[Emulator]:
     """Run `python -m emulator` (demo scenario) on a free loopback port."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = LOG_DIR / "emulator.log"
+    log = log_dir / "emulator.log"
     process = _spawn([sys.executable, "-m", "emulator", "--host", "127.0.0.1", "--port", str(port)], log)
     try:
-        _wait_until_ok(f"{url}/_emulator/config", process, "emulator", log)
+        wait_until_ok(f"{url}/_emulator/config", process, "emulator", log)
         config = httpx.get(f"{url}/_emulator/config", timeout=5).json()
         yield Emulator(url, config, process)
     finally:
-        _stop(process)
+        stop(process)
 
 
 @contextmanager
@@ -187,12 +187,17 @@ def redis_server() -> Iterator[str]:
                 time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        _stop(process)
+        stop(process)
 
 
 @contextmanager
 def broker(
-    emu: Emulator, *, redis_url: str | None = None, log_level: str = "WARNING", profile_to: Path | None = None
+    emu: Emulator,
+    *,
+    redis_url: str | None = None,
+    log_level: str = "WARNING",
+    profile_to: Path | None = None,
+    log_dir: Path = LOG_DIR,
 ) -> Iterator[Broker]:
     """Run `python -m service serve` (one uvicorn worker) against ``emu``; Redis cache when given.
 
@@ -208,11 +213,11 @@ def broker(
         env["BROKER_REDIS_URL"] = redis_url
         env["BROKER_CACHE_KEY"] = base64.b64encode(os.urandom(32)).decode()
     url = f"http://127.0.0.1:{port}"
-    log = LOG_DIR / f"broker-{'redis' if redis_url else 'memory'}-{log_level.lower()}.log"
+    log = log_dir / f"broker-{'redis' if redis_url else 'memory'}-{log_level.lower()}.log"
     entry = ["-m", "bench.profiled_serve", str(profile_to)] if profile_to is not None else ["-m", "service"]
     process = _spawn([sys.executable, *entry, "serve", "--host", "127.0.0.1", "--port", str(port)], log, env)
     try:
-        _wait_until_ok(f"{url}/readyz", process, "broker", log)
+        wait_until_ok(f"{url}/readyz", process, "broker", log)
         yield Broker(url, process, log, env)
     finally:
-        _stop(process)
+        stop(process)

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import ROOT, free_port, stop, wait_until_ok
+from bench.stack import ROOT, free_port, stop, wait_until_ok
 
 pytestmark = pytest.mark.e2e
 
