@@ -7,13 +7,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 from botocore.exceptions import ConnectTimeoutError
 from botocore.stub import Stubber
 
@@ -27,6 +24,7 @@ from service.domain.errors import (
     UpstreamMisconfiguredError,
     UpstreamUnavailableError,
 )
+from tests.adapters.conftest import Capture
 
 ACCOUNT_ID = "111122223333"
 SESSION = TemporaryCredentials(
@@ -381,25 +379,6 @@ def test_list_caller_grants_raises_upstream_unavailable_when_aws_is_unreachable(
 # --- AwsClients: the real s3control client, signed per call, captured at before-send --------------------
 
 
-@pytest.fixture
-def broker_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3_CONTROL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDBROKERCHAIN00000")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "broker-chain-secret")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "missing-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
-class _Body:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
 GET_DATA_ACCESS_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
 <GetDataAccessResult><Credentials><AccessKeyId>ASIAVENDED0000000001</AccessKeyId>
 <SecretAccessKey>vended-secret</SecretAccessKey><SessionToken>vended-token</SessionToken>
@@ -421,23 +400,9 @@ LIST_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
 </CallerAccessGrantsList></ListCallerAccessGrantsResult>"""
 
 
-class Capture:
-    def __init__(self, body: bytes = GET_DATA_ACCESS_XML) -> None:
-        self.requests: list[AWSRequest] = []
-        self.body = body
-
-    def __call__(self, request: AWSRequest, **_: Any) -> AWSResponse:
-        self.requests.append(request)
-        return AWSResponse(str(request.url), 200, HTTPHeaders(), _Body(self.body))
-
-    def header(self, name: str) -> str:
-        value = self.requests[-1].headers[name]
-        return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def clients_with_capture(endpoint_url: str | None) -> tuple[AwsClients, Capture]:
     clients = AwsClients.build("us-east-1", endpoint_url)
-    capture = Capture()
+    capture = Capture(GET_DATA_ACCESS_XML)
     clients.s3control.meta.events.register("before-send.s3-control", capture)
     return clients, capture
 

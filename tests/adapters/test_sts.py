@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
 
@@ -18,6 +14,7 @@ from service.adapters.aws_clients import AwsClients
 from service.adapters.sts import IDENTITY_CENTER_CONTEXT_PROVIDER, StsRoleAssumer
 from service.domain.errors import UpstreamMisconfiguredError, UpstreamUnavailableError
 from service.domain.identity import role_session_name
+from tests.adapters.conftest import Capture
 
 ROLE_ARN = "arn:aws:iam::111122223333:role/IdentityBearer"
 CONTEXT = "AQoJb3JpZ2luX2VjEIdentityContextAssertionSecretish"
@@ -173,26 +170,6 @@ def test_role_session_name_is_at_least_two_characters_when_the_id_is_empty() -> 
 # --- the sts client AwsClients builds: broker credential chain, regional endpoint ---------------------
 
 
-@pytest.fixture
-def broker_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDBROKERCHAIN00000")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "broker-chain-secret")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "missing-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_STS_REGIONAL_ENDPOINTS", "legacy")
-
-
-class _Body:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
 ASSUME_ROLE_XML = b"""<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
 <AssumeRoleResult><AssumedRoleUser><AssumedRoleId>AROAEXAMPLEID:s</AssumedRoleId>
 <Arn>arn:aws:sts::111122223333:assumed-role/IdentityBearer/s</Arn></AssumedRoleUser>
@@ -204,18 +181,13 @@ ASSUME_ROLE_XML = b"""<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2
 @pytest.mark.usefixtures("broker_env")
 def test_aws_clients_sts_signs_with_the_broker_credential_chain_at_the_regional_endpoint() -> None:
     clients = AwsClients.build("eu-west-1", None)
-    sent: list[AWSRequest] = []
-
-    def capture(request: AWSRequest, **_: Any) -> AWSResponse:
-        sent.append(request)
-        return AWSResponse(str(request.url), 200, HTTPHeaders(), _Body(ASSUME_ROLE_XML))
-
+    capture = Capture(ASSUME_ROLE_XML)
     clients.sts.meta.events.register("before-send.sts", capture)
 
     credentials = StsRoleAssumer(clients.sts, ROLE_ARN).assume(CONTEXT, SESSION_NAME, 3600)
 
     assert credentials.access_key_id == "ASIAIDENTITYENHANCED"
-    assert str(sent[0].url) == "https://sts.eu-west-1.amazonaws.com/"
-    authorization = sent[0].headers["Authorization"]
+    assert str(capture.requests[0].url) == "https://sts.eu-west-1.amazonaws.com/"
+    authorization = capture.requests[0].headers["Authorization"]
     text = authorization.decode() if isinstance(authorization, bytes) else authorization
     assert "Credential=AKIDBROKERCHAIN00000/" in text
