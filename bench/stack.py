@@ -198,6 +198,7 @@ def broker(
     log_level: str = "WARNING",
     profile_to: Path | None = None,
     log_dir: Path = LOG_DIR,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Broker]:
     """Run `python -m service serve` (one uvicorn worker) against ``emu``; Redis cache when given.
 
@@ -208,6 +209,7 @@ def broker(
         **{k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "AWS_"))},
         **emu.config["broker_env"],
         "BROKER_LOG_LEVEL": log_level,
+        **(extra_env or {}),
     }
     if redis_url is not None:
         env["BROKER_REDIS_URL"] = redis_url
