@@ -40,9 +40,10 @@ logger = logging.getLogger("service.broker")
 
 T = TypeVar("T")
 
-# How long a request waits for another replica that claimed the same token to publish its session.
-_PEER_SESSION_WAIT_SECONDS = 1.5
-_PEER_SESSION_POLL_SECONDS = 0.1
+# How long a request waits for another replica doing the same upstream work (an exchange, a
+# GetDataAccess) to publish its result before doing it itself or giving up.
+_PEER_WAIT_SECONDS = 1.5
+_PEER_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +275,17 @@ class Broker:
 
     async def _fetch_access(self, caller: Caller, request: DataAccessRequest) -> tuple[Issued, AccessBook]:
         session = await self.ensure_session(caller)
+        async with self._store.exclusive(caller.issuer, caller.subject, _work_key(request)) as holder:
+            if not holder:
+                # Another replica is asking AWS for the same thing: use its answer when it lands.
+                peer = await self._wait_for_peer_access(caller, request)
+                if peer is not None:
+                    return peer
+            return await self._vend(caller, session, request)
+
+    async def _vend(
+        self, caller: Caller, session: IdentitySession, request: DataAccessRequest
+    ) -> tuple[Issued, AccessBook]:
         try:
             access = await self._offload(self._vendor.get_data_access, session.credentials, request)
         except AccessDeniedError:
@@ -297,6 +309,29 @@ class Broker:
         book = (await self._load_book(caller, session)).with_entry(access, request.privilege, now)
         await self._store.save_access(caller.issuer, caller.subject, book, now)
         return Issued(access, session.idc_user_id, "upstream"), book
+
+    async def _wait_for_peer_access(
+        self, caller: Caller, request: DataAccessRequest
+    ) -> tuple[Issued, AccessBook] | None:
+        waited = 0.0
+        while waited < _PEER_WAIT_SECONDS:
+            await asyncio.sleep(_PEER_POLL_SECONDS)
+            waited += _PEER_POLL_SECONDS
+            book = await self._store.load_access(caller.issuer, caller.subject)
+            if book is None:
+                continue
+            if book.is_denied(request.target, request.permission, self._clock.now()):
+                raise _denied(request)
+            hit = book.find(
+                request.target,
+                request.permission,
+                request.privilege,
+                self._clock.now(),
+                self.policy.threshold(request.duration_seconds),
+            )
+            if hit is not None:
+                return Issued(hit, book.idc_user_id, "cache"), book
+        return None
 
     async def _load_book(self, caller: Caller, session: IdentitySession) -> AccessBook:
         book = await self._store.load_access(caller.issuer, caller.subject)
@@ -360,9 +395,9 @@ class Broker:
 
     async def _wait_for_peer_session(self, caller: Caller) -> IdentitySession | None:
         waited = 0.0
-        while waited < _PEER_SESSION_WAIT_SECONDS:
-            await asyncio.sleep(_PEER_SESSION_POLL_SECONDS)
-            waited += _PEER_SESSION_POLL_SECONDS
+        while waited < _PEER_WAIT_SECONDS:
+            await asyncio.sleep(_PEER_POLL_SECONDS)
+            waited += _PEER_POLL_SECONDS
             session = await self._store.load_session(caller.issuer, caller.subject)
             if session is not None and session.credentials.usable(
                 self._clock.now(), self.policy.min_remaining_seconds
@@ -408,6 +443,12 @@ class Broker:
                 "cache_layer": layer,
             },
         )
+
+
+def _work_key(request: DataAccessRequest) -> str:
+    return "|".join(
+        (request.target.uri, request.permission.value, request.privilege.value, str(request.duration_seconds))
+    )
 
 
 def _denied(request: DataAccessRequest) -> AccessDeniedError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -20,6 +21,8 @@ NAMESPACE = "tipb:v1"
 # Values of the exchanged-jti layer: claimed and being exchanged, or exchanged for good.
 _IN_FLIGHT = b"claimed"
 _EXCHANGED = b"exchanged"
+# Longest a replica keeps others waiting for one upstream call chain (botocore retries included).
+_LOCK_SECONDS = 15.0
 
 
 class Sealer(Protocol):
@@ -180,6 +183,9 @@ class EncryptedCredentialStore:
 
     async def token_in_flight(self, issuer: str, token_id: str) -> bool:
         return await self._cache.get(self._key("jti", issuer, token_id)) == _IN_FLIGHT
+
+    def exclusive(self, issuer: str, subject: str, work: str) -> AbstractAsyncContextManager[bool]:
+        return self._cache.lock(self._key("lock", issuer, subject, work), _LOCK_SECONDS)
 
     async def forget_user(self, issuer: str, subject: str) -> None:
         await self._cache.delete(

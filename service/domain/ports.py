@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -118,6 +119,13 @@ class Cache(Protocol):
         """Return whether the store answers (readiness)."""
         ...
 
+    def lock(self, key: str, ttl_seconds: float) -> AbstractAsyncContextManager[bool]:
+        """Hold ``key`` exclusively across replicas; yields whether this caller holds it.
+
+        Redis answers False at once when another replica holds the lock; memory waits and yields True.
+        """
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...
@@ -168,6 +176,10 @@ class CredentialStore(Protocol):
 
     async def forget_user(self, issuer: str, subject: str) -> None:
         """Drop every cached entry of the user (sign-out)."""
+        ...
+
+    def exclusive(self, issuer: str, subject: str, work: str) -> AbstractAsyncContextManager[bool]:
+        """Hold the user's ``work`` exclusively across replicas; yields whether this replica does it."""
         ...
 
     async def ping(self) -> bool:

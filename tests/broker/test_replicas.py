@@ -12,14 +12,17 @@ import pytest
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.memory_cache import MemoryCache
+from service.adapters.redis_cache import RedisCache
 from service.adapters.s3_presigner import SigV4Presigner
 from service.broker import Broker, BrokerPolicy
+from service.domain.access import DataAccessRequest, Permission, S3Target
 from service.domain.credentials import TemporaryCredentials
 from service.domain.errors import TokenReusedError
 from service.domain.identity import IdentitySession
 from tests.fakes import (
     FakeClock,
     FakeDataAccessVendor,
+    FakeGrant,
     FakeIdentityExchanger,
     FakeRoleAssumer,
     FakeTokenVerifier,
@@ -91,3 +94,40 @@ async def test_replicas_exchange_one_token_once_when_racing(store: EncryptedCred
     sessions = await asyncio.gather(*(r.ensure_session(caller) for r in replicas))
     assert len(exchanger.exchanged) == 1
     assert len({s.idc_user_id for s in sessions}) == 1
+
+
+async def test_replicas_on_redis_make_one_get_data_access_for_one_cold_grant(redis_url: str) -> None:
+    key = os.urandom(32)
+    clock = FakeClock()
+    assumer = FakeRoleAssumer(clock)
+    vendor = FakeDataAccessVendor(
+        clock, assumer, grants=[FakeGrant("s3://b/team/*", Permission.READ, "ctx-alice")]
+    )
+    exchanger = FakeIdentityExchanger()
+    caches = [RedisCache.from_url(redis_url) for _ in range(2)]
+    try:
+        replicas = [
+            Broker(
+                verifier=FakeTokenVerifier(clock),
+                exchanger=exchanger,
+                assumer=assumer,
+                vendor=vendor,
+                store=EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key)),
+                signer=SigV4Presigner("us-east-1"),
+                clock=clock,
+                policy=BrokerPolicy(3600, 3600, 900, 60),
+                executor=ThreadPoolExecutor(max_workers=4),
+            )
+            for cache in caches
+        ]
+        caller = await replicas[0].authenticate(make_token("alice", f"redis-{os.urandom(4).hex()}"))
+        await asyncio.gather(*(r.ensure_session(caller) for r in replicas))
+        request = DataAccessRequest(S3Target("s3://b/team/report.csv"), Permission.READ, 3600)
+        issued = await asyncio.gather(
+            *(r.issue_credentials(caller, request) for r in replicas for _ in range(10))
+        )
+    finally:
+        for cache in caches:
+            await cache.close()
+    assert len(vendor.calls) == 1
+    assert len({i.access.credentials.access_key_id for i in issued}) == 1
