@@ -132,6 +132,7 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
             data_access_duration_seconds=settings.data_access_duration_seconds,
             min_remaining_seconds=settings.min_remaining_seconds,
             denied_cache_seconds=settings.denied_cache_seconds,
+            upstream_calls_per_minute=settings.upstream_calls_per_minute,
         ),
         executor=executor,
     )

@@ -18,6 +18,7 @@ from service.domain.errors import (
     AccessDeniedError,
     BrokerError,
     InvalidRequestError,
+    RateLimitedError,
     TokenReusedError,
     UpstreamMisconfiguredError,
     UpstreamUnavailableError,
@@ -33,6 +34,7 @@ from service.domain.ports import (
     UrlSigner,
 )
 from service.domain.presign import PresignedPost, PresignedUrl
+from service.domain.rate_limit import UpstreamBudget, retry_after_seconds
 from service.single_flight import SingleFlight
 
 audit = logging.getLogger("service.audit")
@@ -54,6 +56,7 @@ class BrokerPolicy:
     data_access_duration_seconds: int
     min_remaining_seconds: int
     denied_cache_seconds: int
+    upstream_calls_per_minute: int = 0
 
     def threshold(self, duration_seconds: int) -> int:
         """Return the minimum remaining life for credentials of a requested duration.
@@ -139,6 +142,7 @@ class Broker:
         self._clock = clock
         self.policy = policy
         self._executor = executor
+        self._budget = UpstreamBudget(policy.upstream_calls_per_minute)
         self._sessions: SingleFlight[IdentitySession] = SingleFlight()
         self._accesses: SingleFlight[tuple[Issued, AccessBook]] = SingleFlight()
 
@@ -231,6 +235,7 @@ class Broker:
     async def list_grants(self, caller: Caller, prefix: str | None) -> list[Grant]:
         """Return the grants the caller may use (ListCallerAccessGrants)."""
         session = await self.ensure_session(caller)
+        self._spend(caller)
         return await self._offload(self._vendor.list_caller_grants, session.credentials, prefix)
 
     async def whoami(self, caller: Caller) -> IdentitySession:
@@ -275,6 +280,7 @@ class Broker:
 
     async def _fetch_access(self, caller: Caller, request: DataAccessRequest) -> tuple[Issued, AccessBook]:
         session = await self.ensure_session(caller)
+        self._spend(caller)
         async with self._store.exclusive(caller.issuer, caller.subject, _work_key(request)) as holder:
             if not holder:
                 # Another replica is asking AWS for the same thing: use its answer when it lands.
@@ -338,6 +344,7 @@ class Broker:
         return book if book is not None else AccessBook(idc_user_id=session.idc_user_id)
 
     async def _renew_session(self, caller: Caller, stale: IdentitySession | None) -> IdentitySession:
+        self._spend(caller)
         if stale is not None and stale.refresh_token:
             try:
                 token = await self._offload(self._exchanger.refresh, stale.refresh_token)
@@ -404,6 +411,15 @@ class Broker:
             ):
                 return session
         return None
+
+    def _spend(self, caller: Caller) -> None:
+        wait = self._budget.try_spend((caller.issuer, caller.subject), self._clock.now().timestamp())
+        if wait is not None:
+            raise RateLimitedError(
+                f"too many calls to AWS for this user (limit {self.policy.upstream_calls_per_minute} per "
+                "minute); retry later",
+                retry_after_seconds=retry_after_seconds(wait),
+            )
 
     async def _offload(self, fn: Callable[..., T], *args: object) -> T:
         """Run a blocking boto3 call on the bounded AWS thread pool, off the event loop."""

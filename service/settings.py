@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     data_access_duration_seconds: int = Field(default=3600, ge=MIN_AWS_DURATION, le=MAX_AWS_DURATION)
     min_remaining_seconds: int = Field(default=900, ge=0, le=MAX_AWS_DURATION)
     denied_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    upstream_calls_per_minute: int = Field(default=300, ge=0, le=1_000_000)
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     aws_max_workers: int = Field(default=16, ge=1, le=256)
 

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.domain.errors import BrokerError, InvalidTokenError, UpstreamUnavailableError
+from service.domain.errors import BrokerError, InvalidTokenError, RateLimitedError, UpstreamUnavailableError
 from service.logs import request_id_var
 
 logger = logging.getLogger("service.api")
@@ -39,7 +39,7 @@ def broker_error_response(exc: BrokerError) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, InvalidTokenError) or exc.status == 401:
         headers["WWW-Authenticate"] = f'Bearer error="{exc.code}"'
-    if isinstance(exc, UpstreamUnavailableError):
+    if isinstance(exc, UpstreamUnavailableError | RateLimitedError):
         headers["Retry-After"] = str(exc.retry_after_seconds)
     return problem(exc.status, exc.code, exc.title, exc.detail, headers or None)
 

@@ -58,11 +58,15 @@ class InvalidRequestError(BrokerError):
 
 
 class RateLimitedError(BrokerError):
-    """The caller sent too many requests."""
+    """The caller made the broker call AWS too often; the client may retry after ``retry_after_seconds``."""
 
     status = 429
     code = "rate_limited"
     title = "Rate limited"
+
+    def __init__(self, detail: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class UpstreamMisconfiguredError(BrokerError):

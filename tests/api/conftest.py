@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -59,8 +60,9 @@ def broker_settings(**overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
+@asynccontextmanager
+async def build_world(**settings: object) -> AsyncIterator[World]:
+    """Yield a World whose app uses ``broker_settings(**settings)``."""
     clock = FakeClock()
     exchanger = FakeIdentityExchanger()
     assumer = FakeRoleAssumer(clock)
@@ -83,7 +85,13 @@ async def world() -> AsyncIterator[World]:
         clock=clock,
         cache_key=os.urandom(32),
     )
-    app = create_app(broker_settings(), adapters)
+    app = create_app(broker_settings(**settings), adapters)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://broker.test") as client:
         yield World(clock, exchanger, assumer, vendor, client)
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    async with build_world() as built:
+        yield built

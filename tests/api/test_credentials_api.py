@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime
 
 from service.domain.errors import IdentityNotMappedError, UpstreamMisconfiguredError, UpstreamUnavailableError
-from tests.api.conftest import World
+from tests.api.conftest import World, build_world
 from tests.fakes import make_token
 
 
@@ -261,3 +261,28 @@ async def test_issue_credentials_misconfigured_upstream_is_502(world: World) -> 
     )
     assert response.status_code == 502
     assert response.json()["code"] == "upstream_misconfigured"
+
+
+async def test_issue_credentials_rate_limited_when_user_exceeds_upstream_budget() -> None:
+    async with build_world(upstream_calls_per_minute=3) as world:
+        for n in range(2):  # one call opens the session, two more ask S3 Access Grants
+            response = await world.client.post(
+                "/v1/credentials",
+                json={"target": f"s3://data/users/bob/{n}", "permission": "READ"},
+                headers=world.auth(),
+            )
+            assert response.status_code == 403
+        limited = await world.client.post(
+            "/v1/credentials",
+            json={"target": "s3://data/users/bob/2", "permission": "READ"},
+            headers=world.auth(),
+        )
+        assert limited.status_code == 429
+        assert limited.json()["code"] == "rate_limited"
+        assert limited.headers["retry-after"] == "20"
+        hit = await world.client.post(
+            "/v1/credentials",
+            json={"target": "s3://data/users/bob/0", "permission": "READ"},
+            headers=world.auth(),
+        )
+        assert hit.status_code == 403  # the remembered denial is a cache hit: it costs no budget

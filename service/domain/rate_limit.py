@@ -1,0 +1,56 @@
+"""Per-user budgets of upstream (AWS) calls: token buckets that refill continuously."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# Buckets of users who stopped calling are dropped once this many exist; a full bucket holds no state.
+_PRUNE_ABOVE = 10_000
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class UpstreamBudget:
+    """Allows each user ``per_minute`` upstream calls per minute, in bursts of up to a minute's worth.
+
+    Cache hits never spend from the budget: it bounds what one client can make the broker ask of AWS
+    (a batch of a thousand object keys without a covering grant, a token walking random targets).
+    A ``per_minute`` of 0 disables the budget.
+    """
+
+    def __init__(self, per_minute: int) -> None:
+        self._capacity = float(per_minute)
+        self._refill_per_second = per_minute / 60.0
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+
+    def try_spend(self, user: tuple[str, str], now: float) -> float | None:
+        """Spend one call; return None when allowed, else the seconds until one is available."""
+        if self._capacity <= 0:
+            return None
+        bucket = self._buckets.get(user)
+        if bucket is None:
+            if len(self._buckets) >= _PRUNE_ABOVE:
+                self._prune(now)
+            bucket = self._buckets[user] = _Bucket(self._capacity, now)
+        bucket.tokens = min(self._capacity, bucket.tokens + (now - bucket.updated) * self._refill_per_second)
+        bucket.updated = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return None
+        return (1 - bucket.tokens) / self._refill_per_second
+
+    def _prune(self, now: float) -> None:
+        full_after = self._capacity / self._refill_per_second
+        self._buckets = {
+            user: bucket for user, bucket in self._buckets.items() if now - bucket.updated < full_after
+        }
+
+
+def retry_after_seconds(wait: float) -> int:
+    """Return a Retry-After value (whole seconds, at least 1) for a wait."""
+    return max(1, math.ceil(wait))
