@@ -13,7 +13,7 @@ _DESCRIPTIONS = {
     401: "invalid_token or token_reused",
     403: "access_denied or identity_not_mapped",
     422: "invalid_request",
-    429: "rate_limited",
+    429: "rate_limited (with Retry-After): the caller made the broker call AWS too often",
     502: "upstream_misconfigured",
     503: "upstream_unavailable (with Retry-After)",
 }
@@ -31,7 +31,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-AUTHENTICATED = (401, 422, 502, 503)
+AUTHENTICATED = (401, 422, 429, 502, 503)
 
 
 def json_response(model: BaseModel) -> Response:
