@@ -9,7 +9,7 @@ import httpx
 from service.adapters.memory_cache import MemoryCache
 from service.adapters.s3_presigner import SigV4Presigner
 from service.app import Adapters, create_app
-from tests.api.conftest import World, broker_settings
+from tests.api.conftest import World, broker_settings, build_world
 from tests.fakes import (
     FakeClock,
     FakeDataAccessVendor,
@@ -119,3 +119,22 @@ async def test_whoami_accepts_lowercase_bearer_scheme(world: World) -> None:
     token = world.auth()["Authorization"].split()[1]
     response = await world.client.get("/v1/me", headers={"Authorization": f"bearer {token}"})
     assert response.status_code == 200
+
+
+async def test_cors_preflight_allows_configured_origin_only() -> None:
+    async with build_world(cors_allow_origins=["https://app.example.com"]) as world:
+        allowed = await world.client.options(
+            "/v1/presign",
+            headers={
+                "Origin": "https://app.example.com",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
+        refused = await world.client.options(
+            "/v1/presign",
+            headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"},
+        )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert "access-control-allow-origin" not in refused.headers
