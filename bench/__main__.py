@@ -110,15 +110,17 @@ def render(rows: list[dict[str, Any]], started: datetime, seconds: float, profil
 
 
 HOT_SPOTS = (
-    "Hot spots on the warm path: the route body (`api/credentials.py:issue_credentials`: token cache hit, "
-    "`credential_store.load_access` with AES-GCM unseal and book decode, `S3Target.parse`) is only ~15% of "
-    "the time inside `RequestContextMiddleware`; most goes to FastAPI's per-request dependency resolution "
-    "(`fastapi.dependencies.utils.solve_dependencies`, ~40%), which includes "
-    "`service/api/dependencies.py:get_services`, a sync `def` dependency that FastAPI runs in the anyio "
-    "worker-thread pool on every request (`run_sync_in_worker_thread`), then request-body validation and "
-    "response-model serialisation. `GET /healthz` has no dependencies and no body, hence the 4-5x gap. "
-    "The cold-miss overhead varies around the 5 ms target (3.3 ms with bench_cold run alone, 5.7 and "
-    "6.8 ms in two full runs on this machine)."
+    "Hot spots on the warm path (latest profile): the route itself (`api/credentials.py:issue_credentials`: "
+    "token cache hit, one cache read, AES-GCM unseal and book decode, `S3Target.parse`, JSON serialisation) "
+    "is ~19% of the time inside `RequestContextMiddleware`; FastAPI's `solve_dependencies` (the caller "
+    "dependency plus request-body parsing and validation) is ~28%; the rest is Starlette routing, the "
+    "middleware stack and uvicorn, which `GET /healthz` pays too but spreads over a cheaper request. "
+    "With Redis, each request also waits on a network read (coalesced into one MGET per event-loop tick) "
+    "and redis-server competes for the same 2 cores as the broker and wrk. Earlier fixes this profile "
+    "drove: the services dependency made `async` (it ran in a worker thread per request), one caller "
+    "dependency instead of three, responses serialised once, MGET coalescing, and a yield in the memory "
+    "cache (p99 400 -> 110 ms). What is left is framework cost per request: bypassing FastAPI's body "
+    "validation for the two hot routes is the next lever, at the price of hand-written OpenAPI."
 )
 
 
