@@ -3,37 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Coroutine, Hashable
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class SingleFlight(Generic[T]):
-    """Coalesces concurrent calls per key; the first caller runs the work, the rest await its result."""
+    """Coalesces concurrent calls per key; the first caller starts the work, everyone awaits its result.
+
+    The work runs as its own task: a caller that goes away (client disconnect, timeout) cancels only its
+    own wait, never the shared work, so the others still get the result and what the work must finish
+    (saving the session of a token Identity Center already consumed) is still done.
+    """
 
     def __init__(self) -> None:
-        self._inflight: dict[Hashable, asyncio.Future[T]] = {}
+        self._inflight: dict[Hashable, asyncio.Task[T]] = {}
 
-    async def run(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
-        """Return ``work()``'s result, running it at most once at a time per ``key``."""
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            result = await work()
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except BaseException as exc:
-            future.set_exception(exc)
-            # Waiters re-raise it; mark it retrieved so an unawaited failure does not warn.
-            future.exception()
-            raise
-        else:
-            future.set_result(result)
-            return result
-        finally:
-            del self._inflight[key]
+    async def run(self, key: Hashable, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Return ``work()``'s result, running at most one ``work`` per ``key`` at a time."""
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(work())
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, key: Hashable, task: asyncio.Task[T]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            # Retrieved here so a failure whose every waiter went away is not reported as unhandled.
+            task.exception()
