@@ -7,7 +7,7 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -23,7 +23,13 @@ from service.domain.errors import (
     UpstreamMisconfiguredError,
     UpstreamUnavailableError,
 )
-from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, role_session_name
+from service.domain.identity import (
+    Caller,
+    IdentityCenterToken,
+    IdentitySession,
+    TokenState,
+    role_session_name,
+)
 from service.domain.ports import (
     Clock,
     CredentialStore,
@@ -254,8 +260,9 @@ class Broker:
             self._clock.now(), self.policy.min_remaining_seconds
         ):
             return session
+        # Keyed by token too: a request with a fresh token must not inherit the outcome of a spent one.
         return await self._sessions.run(
-            (caller.issuer, caller.subject), lambda: self._renew_session(caller, session)
+            (caller.issuer, caller.subject, caller.token_id), lambda: self._renew_session(caller, session)
         )
 
     async def _access(
@@ -348,27 +355,55 @@ class Broker:
         if stale is not None and stale.refresh_token:
             try:
                 token = await self._offload(self._exchanger.refresh, stale.refresh_token)
-                return await self._open_session(caller, token, "refresh_token")
             except TokenReusedError:
                 logger.info("session.refresh_expired", extra={"subject": caller.subject})
-        now = self._clock.now()
-        if not await self._store.claim_token(caller.issuer, caller.token_id, caller.expires_at, now):
-            if stale is None and await self._store.token_in_flight(caller.issuer, caller.token_id):
+            else:
+                if token.refresh_token is None:
+                    token = replace(token, refresh_token=stale.refresh_token)
+                return await self._open_session(caller, token, "refresh_token")
+        # Two rounds: a peer whose exchange failed before reaching Identity Center releases the token.
+        for _ in range(2):
+            if await self._store.claim_token(caller.issuer, caller.token_id, caller.expires_at, self._now()):
+                return await self._exchange(caller)
+            state = await self._store.token_state(caller.issuer, caller.token_id)
+            if state is TokenState.IN_FLIGHT:
                 peer = await self._wait_for_peer_session(caller)
                 if peer is not None:
                     return peer
-            raise TokenReusedError(
-                "this ID token was already exchanged with IAM Identity Center and its identity session "
-                "has ended; sign in again to get a new ID token"
-            )
+                state = await self._store.token_state(caller.issuer, caller.token_id)
+            if isinstance(state, IdentityCenterToken):
+                # Identity Center consumed the token but AssumeRole failed: finish with its answer.
+                return await self._open_exchanged(caller, state, "resumed")
+            if state is TokenState.IN_FLIGHT:
+                raise UpstreamUnavailableError(
+                    "another request is still exchanging this token; retry shortly"
+                )
+            if state is TokenState.SPENT:
+                break
+        raise TokenReusedError(
+            "this ID token was already exchanged with IAM Identity Center and its identity session has "
+            "ended; sign in again to get a new ID token"
+        )
+
+    async def _exchange(self, caller: Caller) -> IdentitySession:
         try:
             token = await self._offload(self._exchanger.exchange_jwt, caller.token)
         except (UpstreamUnavailableError, UpstreamMisconfiguredError):
             # Identity Center never consumed the token: let a retry exchange it.
             await self._store.release_token(caller.issuer, caller.token_id)
             raise
-        session = await self._open_session(caller, token, "jwt_bearer")
-        await self._store.complete_token(caller.issuer, caller.token_id, caller.expires_at, self._clock.now())
+        except BrokerError:
+            # Refused for good (invalid, replayed, unmapped): later tries fail at once, without waiting.
+            await self._store.spend_token(caller.issuer, caller.token_id, caller.expires_at, self._now())
+            raise
+        await self._store.record_exchange(
+            caller.issuer, caller.token_id, token, caller.expires_at, self._now()
+        )
+        return await self._open_exchanged(caller, token, "jwt_bearer")
+
+    async def _open_exchanged(self, caller: Caller, token: IdentityCenterToken, how: str) -> IdentitySession:
+        session = await self._open_session(caller, token, how)
+        await self._store.spend_token(caller.issuer, caller.token_id, caller.expires_at, self._now())
         return session
 
     async def _open_session(self, caller: Caller, token: IdentityCenterToken, how: str) -> IdentitySession:
@@ -411,6 +446,9 @@ class Broker:
             ):
                 return session
         return None
+
+    def _now(self) -> datetime:
+        return self._clock.now()
 
     def _spend(self, caller: Caller) -> None:
         wait = self._budget.try_spend((caller.issuer, caller.subject), self._clock.now().timestamp())

@@ -113,9 +113,13 @@ class FakeRoleAssumer:
     clock: FakeClock
     calls: list[tuple[str, str, int]] = field(default_factory=list)
     sessions: dict[str, str] = field(default_factory=dict)
+    fail_next: Exception | None = None
     _counter: itertools.count[int] = field(default_factory=itertools.count)
 
     def assume(self, identity_context: str, session_name: str, duration_seconds: int) -> TemporaryCredentials:
+        if self.fail_next is not None:
+            failure, self.fail_next = self.fail_next, None
+            raise failure
         self.calls.append((identity_context, session_name, duration_seconds))
         credentials = _credentials(
             "ASIASESSION", self._counter, self.clock.now() + timedelta(seconds=duration_seconds)

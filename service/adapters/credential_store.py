@@ -12,15 +12,17 @@ from service.domain.access import DataAccess, Grantee, Permission, Privilege
 from service.domain.access_book import AccessBook, AccessEntry, Denial
 from service.domain.cache_errors import CacheUnavailableError
 from service.domain.credentials import TemporaryCredentials
-from service.domain.identity import IdentitySession
+from service.domain.identity import IdentityCenterToken, IdentitySession, TokenState
 from service.domain.ports import Cache
 
 logger = logging.getLogger("service.cache")
 
 NAMESPACE = "tipb:v1"
-# Values of the exchanged-jti layer: claimed and being exchanged, or exchanged for good.
+# Values of the exchanged-jti layer besides a sealed IdentityCenterToken (see TokenState).
 _IN_FLIGHT = b"claimed"
-_EXCHANGED = b"exchanged"
+_SPENT = b"spent"
+# The largest BROKER_OIDC_LEEWAY_SECONDS settings accept.
+_JTI_GRACE_SECONDS = 600
 # Longest a replica keeps others waiting for one upstream call chain (botocore retries included).
 _LOCK_SECONDS = 15.0
 
@@ -91,6 +93,26 @@ def decode_book(raw: bytes) -> AccessBook:
     )
     denials = tuple(Denial(Permission(d["p"]), d["t"], datetime.fromisoformat(d["u"])) for d in data["d"])
     return AccessBook(data.get("u"), entries, denials)
+
+
+def encode_idc_token(token: IdentityCenterToken) -> bytes:
+    """Serialize what CreateTokenWithIAM answered to JSON bytes."""
+    return json.dumps(
+        {
+            "uid": token.idc_user_id,
+            "isa": token.identity_store_arn,
+            "ctx": token.identity_context,
+            "rt": token.refresh_token,
+            "exp": token.expires_in,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_idc_token(raw: bytes) -> IdentityCenterToken:
+    """Parse what ``encode_idc_token`` wrote."""
+    d: dict[str, Any] = json.loads(raw)
+    return IdentityCenterToken(d["uid"], d["isa"], d["ctx"], d["rt"], d["exp"])
 
 
 def encode_session(session: IdentitySession) -> bytes:
@@ -165,10 +187,16 @@ class EncryptedCredentialStore:
         key = self._key("session", session.issuer, session.subject)
         await self._save(key, encode_session(session), session.credentials.expiration, now)
 
+    def _jti_ttl(self, expires_at: int, now: datetime) -> int:
+        # Kept past exp by the largest clock-skew leeway the verifier may apply, so a token it still
+        # accepts is never forgotten here.
+        return max(1, expires_at - int(now.timestamp()) + _JTI_GRACE_SECONDS)
+
     async def claim_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> bool:
-        ttl = max(1, expires_at - int(now.timestamp()))
         try:
-            return await self._cache.add(self._key("jti", issuer, token_id), _IN_FLIGHT, ttl)
+            return await self._cache.add(
+                self._key("jti", issuer, token_id), _IN_FLIGHT, self._jti_ttl(expires_at, now)
+            )
         except CacheUnavailableError:
             # Without the cache nothing can be recorded; Identity Center itself still refuses a replay.
             logger.warning("cache.jti_unrecorded")
@@ -177,12 +205,25 @@ class EncryptedCredentialStore:
     async def release_token(self, issuer: str, token_id: str) -> None:
         await self._cache.delete([self._key("jti", issuer, token_id)])
 
-    async def complete_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
-        ttl = max(1, expires_at - int(now.timestamp()))
-        await self._cache.set(self._key("jti", issuer, token_id), _EXCHANGED, ttl)
+    async def record_exchange(
+        self, issuer: str, token_id: str, token: IdentityCenterToken, expires_at: int, now: datetime
+    ) -> None:
+        key = self._key("jti", issuer, token_id)
+        ttl = min(self._jti_ttl(expires_at, now), token.expires_in)
+        await self._cache.set(key, self._sealer.seal(key, encode_idc_token(token)), ttl)
 
-    async def token_in_flight(self, issuer: str, token_id: str) -> bool:
-        return await self._cache.get(self._key("jti", issuer, token_id)) == _IN_FLIGHT
+    async def spend_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
+        await self._cache.set(self._key("jti", issuer, token_id), _SPENT, self._jti_ttl(expires_at, now))
+
+    async def token_state(self, issuer: str, token_id: str) -> TokenState | IdentityCenterToken:
+        key = self._key("jti", issuer, token_id)
+        value = await self._cache.get(key)
+        if value is None:
+            return TokenState.UNCLAIMED
+        if value == _IN_FLIGHT:
+            return TokenState.IN_FLIGHT
+        plain = None if value == _SPENT else self._sealer.open(key, value)
+        return decode_idc_token(plain) if plain is not None else TokenState.SPENT
 
     def exclusive(self, issuer: str, subject: str, work: str) -> AbstractAsyncContextManager[bool]:
         return self._cache.lock(self._key("lock", issuer, subject, work), _LOCK_SECONDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 
@@ -40,6 +41,18 @@ class IdentityCenterToken:
 
     def __repr__(self) -> str:
         return f"IdentityCenterToken(idc_user_id={self.idc_user_id!r})"
+
+
+class TokenState(enum.Enum):
+    """Where an ID token stands with Identity Center, as the exchanged-jti cache layer records it.
+
+    A token Identity Center consumed but whose AssumeRole has not succeeded yet is recorded as its
+    ``IdentityCenterToken`` instead, so that any replica can finish the job.
+    """
+
+    UNCLAIMED = "unclaimed"  # never claimed, or released after a failure that did not reach IdC
+    IN_FLIGHT = "in_flight"  # a request (maybe on another replica) is exchanging it now
+    SPENT = "spent"  # exchanged, or refused for good: it will never be exchanged again
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import Protocol
 from service.domain.access import DataAccess, DataAccessRequest, Grant
 from service.domain.access_book import AccessBook
 from service.domain.credentials import TemporaryCredentials
-from service.domain.identity import Caller, IdentityCenterToken, IdentitySession
+from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, TokenState
 from service.domain.presign import PresignedPost, PresignedUrl
 
 
@@ -159,19 +159,25 @@ class CredentialStore(Protocol):
         ...
 
     async def claim_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> bool:
-        """Record that a token id is being exchanged; return False if it already was."""
+        """Record that a token id is being exchanged; return False if it was claimed before."""
         ...
 
     async def release_token(self, issuer: str, token_id: str) -> None:
         """Forget a claim whose exchange never reached Identity Center (it may be retried)."""
         ...
 
-    async def complete_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
-        """Mark a claimed token as exchanged: later claims fail without waiting for a peer's session."""
+    async def record_exchange(
+        self, issuer: str, token_id: str, token: IdentityCenterToken, expires_at: int, now: datetime
+    ) -> None:
+        """Keep what Identity Center answered until the session is open, so a failed AssumeRole can resume."""
         ...
 
-    async def token_in_flight(self, issuer: str, token_id: str) -> bool:
-        """Return whether a claimed token's exchange is still running (possibly on another replica)."""
+    async def spend_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
+        """Mark a token as never to be exchanged again: later claims fail at once."""
+        ...
+
+    async def token_state(self, issuer: str, token_id: str) -> TokenState | IdentityCenterToken:
+        """Return where a token stands, or Identity Center's answer when only AssumeRole is left to do."""
         ...
 
     async def forget_user(self, issuer: str, subject: str) -> None:

@@ -17,7 +17,7 @@ from service.adapters.s3_presigner import SigV4Presigner
 from service.broker import Broker, BrokerPolicy
 from service.domain.access import DataAccessRequest, Permission, S3Target
 from service.domain.credentials import TemporaryCredentials
-from service.domain.errors import TokenReusedError
+from service.domain.errors import IdentityNotMappedError, TokenReusedError, UpstreamUnavailableError
 from service.domain.identity import IdentitySession
 from tests.fakes import (
     FakeClock,
@@ -36,8 +36,13 @@ def store() -> EncryptedCredentialStore:
     return EncryptedCredentialStore(MemoryCache(), CacheSealer(key), KeyHasher(key))
 
 
-def _replica(store: EncryptedCredentialStore, clock: FakeClock, exchanger: FakeIdentityExchanger) -> Broker:
-    assumer = FakeRoleAssumer(clock)
+def _replica(
+    store: EncryptedCredentialStore,
+    clock: FakeClock,
+    exchanger: FakeIdentityExchanger,
+    assumer: FakeRoleAssumer | None = None,
+) -> Broker:
+    assumer = assumer or FakeRoleAssumer(clock)
     return Broker(
         verifier=FakeTokenVerifier(clock),
         exchanger=exchanger,
@@ -131,3 +136,51 @@ async def test_replicas_on_redis_make_one_get_data_access_for_one_cold_grant(red
             await cache.close()
     assert len(vendor.calls) == 1
     assert len({i.access.credentials.access_key_id for i in issued}) == 1
+
+
+async def test_failed_assume_role_resumes_with_the_recorded_exchange(store: EncryptedCredentialStore) -> None:
+    clock = FakeClock()
+    exchanger = FakeIdentityExchanger()
+    assumer = FakeRoleAssumer(clock, fail_next=UpstreamUnavailableError("STS is throttling"))
+    replica = _replica(store, clock, exchanger, assumer)
+    caller = await replica.authenticate(make_token("alice", "resume"))
+    with pytest.raises(UpstreamUnavailableError):
+        await replica.ensure_session(caller)
+    other = _replica(store, clock, exchanger)
+    session = await other.ensure_session(caller)
+    assert session.idc_user_id == "idc-alice"
+    assert len(exchanger.exchanged) == 1
+
+
+async def test_token_refused_by_identity_center_fails_at_once_on_retry(
+    store: EncryptedCredentialStore,
+) -> None:
+    clock = FakeClock()
+    exchanger = FakeIdentityExchanger(fail_with=IdentityNotMappedError("no user for this token"))
+    replica = _replica(store, clock, exchanger)
+    caller = await replica.authenticate(make_token("alice", "unmapped"))
+    with pytest.raises(IdentityNotMappedError):
+        await replica.ensure_session(caller)
+    exchanger.fail_with = None
+    with pytest.raises(TokenReusedError):
+        await replica.ensure_session(caller)
+    assert exchanger.exchanged == []
+
+
+async def test_replicas_switching_to_a_new_token_together_both_get_the_session(
+    store: EncryptedCredentialStore,
+) -> None:
+    clock = FakeClock()
+    exchanger = FakeIdentityExchanger()
+    replicas = [_replica(store, clock, exchanger) for _ in range(2)]
+    old = await replicas[0].authenticate(
+        make_token("alice", "old", expires_at=clock.now() + timedelta(hours=2))
+    )
+    await replicas[0].ensure_session(old)
+    clock.advance(3000)  # the session now has less than the minimum left
+    new = await replicas[0].authenticate(
+        make_token("alice", "new", expires_at=clock.now() + timedelta(hours=1))
+    )
+    sessions = await asyncio.gather(*(r.ensure_session(new) for r in replicas))
+    assert len({s.credentials.access_key_id for s in sessions}) == 1
+    assert len(exchanger.exchanged) == 2
