@@ -174,29 +174,43 @@ class Broker:
         matched: dict[str, str] = {}
         idc_user_id: str | None = None
         for item in items:
+            # Only what concerns the item itself becomes that item's error; a session, budget or AWS
+            # failure fails the whole call with its own status, so the client can act on it.
             try:
                 target = S3Target.for_object(item.bucket, item.key)
-                request = DataAccessRequest(
-                    target, Permission.for_method(item.method), self.policy.data_access_duration_seconds
-                )
+            except InvalidRequestError as exc:
+                results.append(exc)
+                continue
+            request = DataAccessRequest(
+                target, Permission.for_method(item.method), self.policy.data_access_duration_seconds
+            )
+            try:
                 issued, book = await self._access(caller, request, book)
-            except BrokerError as exc:
+            except AccessDeniedError as exc:
+                # Remembered locally too, so repeats in this batch do not ask AWS again.
+                book = (book or AccessBook()).with_denial(
+                    target, request.permission, self._now(), self.policy.denied_cache_seconds
+                )
                 results.append(exc)
                 continue
             matched[issued.access.matched_grant_target] = issued.layer
             idc_user_id = issued.idc_user_id
-            now = self._clock.now()
+            now = self._now()
             credentials = issued.access.credentials
-            presigned = self._signer.presign_url(
-                credentials,
-                method=item.method,
-                bucket=item.bucket,
-                key=item.key,
-                expires_in=item.expires_in,
-                now=now,
-                content_type=item.content_type,
-                content_disposition=item.content_disposition,
-            )
+            try:
+                presigned = self._signer.presign_url(
+                    credentials,
+                    method=item.method,
+                    bucket=item.bucket,
+                    key=item.key,
+                    expires_in=item.expires_in,
+                    now=now,
+                    content_type=item.content_type,
+                    content_disposition=item.content_disposition,
+                )
+            except ValueError as exc:
+                results.append(InvalidRequestError(f"cannot presign this item: {exc}"))
+                continue
             expires_at = presigned_url_expiry(now, item.expires_in, credentials)
             results.append(PresignResult(presigned, item.method, expires_at))
         # One audit event per call, not per URL: a batch of 1000 would otherwise write 1000 lines.
@@ -226,16 +240,19 @@ class Broker:
         issued = await self.issue_credentials(caller, request)
         now = self._clock.now()
         credentials = issued.access.credentials
-        presigned = self._signer.presign_post(
-            credentials,
-            bucket=item.bucket,
-            key=item.key,
-            key_prefix=item.key_prefix,
-            content_type=item.content_type,
-            max_bytes=item.max_bytes,
-            expires_in=item.expires_in,
-            now=now,
-        )
+        try:
+            presigned = self._signer.presign_post(
+                credentials,
+                bucket=item.bucket,
+                key=item.key,
+                key_prefix=item.key_prefix,
+                content_type=item.content_type,
+                max_bytes=item.max_bytes,
+                expires_in=item.expires_in,
+                now=now,
+            )
+        except ValueError as exc:
+            raise InvalidRequestError(f"cannot presign this form: {exc}") from None
         return PostResult(presigned, presigned_url_expiry(now, item.expires_in, credentials))
 
     async def list_grants(self, caller: Caller, prefix: str | None) -> list[Grant]:

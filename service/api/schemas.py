@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.domain.access import Permission, Privilege
 
@@ -69,6 +69,12 @@ class PresignRequest(_Strict):
     expires_in: Annotated[int, Field(ge=1, le=MAX_PRESIGN_SECONDS)] = 900
     content_type: Annotated[str | None, Field(max_length=255)] = None
     content_disposition: Annotated[str | None, Field(max_length=1024)] = None
+
+    @model_validator(mode="after")
+    def _delete_has_no_content(self) -> PresignRequest:
+        if self.method == "DELETE" and (self.content_type or self.content_disposition):
+            raise ValueError("DELETE takes no content_type or content_disposition")
+        return self
 
 
 class PresignResponse(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from service.domain.credentials import TemporaryCredentials
@@ -13,6 +14,11 @@ S3_SCHEME = "s3://"
 MAX_TARGET_LENGTH = 2000
 # S3 object keys are at most 1024 bytes of UTF-8.
 MAX_KEY_BYTES = 1024
+# Bucket names: 3–63 ASCII letters, digits, '.', '-' (and '_' in legacy us-east-1 buckets); these suffixes
+# name S3 Express directory buckets and access point aliases, which S3 Access Grants does not serve.
+_BUCKET = re.compile(r"[A-Za-z0-9._-]{3,63}")
+_SPECIAL_BUCKET_SUFFIXES = ("--x-s3", "--xa-s3", "--op-s3")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Permission(enum.StrEnum):
@@ -54,7 +60,7 @@ class S3Target:
             raise InvalidRequestError(f"target must be at most {MAX_TARGET_LENGTH} characters")
         bucket, _, _ = uri[len(S3_SCHEME) :].partition("/")
         validate_bucket(bucket)
-        if any(ord(ch) < 32 for ch in uri):
+        if _CONTROL_CHARACTERS.search(uri):
             raise InvalidRequestError("target must not contain control characters")
         return cls(uri)
 
@@ -82,8 +88,8 @@ class S3Target:
 
 def validate_bucket(bucket: str) -> None:
     """Raise InvalidRequestError unless ``bucket`` is a plausible S3 bucket name."""
-    if not 3 <= len(bucket) <= 63 or not all(ch.isalnum() or ch in "-._" for ch in bucket):
-        raise InvalidRequestError("bucket must be 3–63 characters of letters, digits, '-', '.' or '_'")
+    if not _BUCKET.fullmatch(bucket) or bucket.endswith(_SPECIAL_BUCKET_SUFFIXES):
+        raise InvalidRequestError("bucket must be 3–63 ASCII letters, digits, '-', '.' or '_'")
 
 
 def validate_key(key: str) -> None:

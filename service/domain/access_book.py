@@ -55,6 +55,8 @@ class AccessBook:
             access = entry.access
             if (
                 entry.privilege is privilege
+                # Minimal means exactly the requested scope: a wider Minimal entry would over-grant.
+                and (privilege is Privilege.DEFAULT or access.matched_grant_target == target.uri)
                 and access.serves(target, permission)
                 and access.credentials.usable(now, min_remaining_seconds)
                 and (best is None or len(access.matched_grant_target) > len(best.matched_grant_target))

@@ -171,3 +171,36 @@ async def test_create_presigned_urls_batch_writes_one_audit_event(
     assert len(events) == 1
     assert (events[0].items, events[0].signed) == (4, 3)  # type: ignore[attr-defined]
     assert events[0].matched_grants == ["s3://data/users/alice/*"]  # type: ignore[attr-defined]
+
+
+async def test_create_presigned_urls_repeated_denied_items_ask_aws_once(world: World) -> None:
+    items = [{"bucket": "data", "key": "users/bob/same", "method": "GET"}] * 20
+    response = await world.client.post("/v1/presign/batch", json={"items": items}, headers=world.auth())
+    assert {r["error"]["code"] for r in response.json()["results"]} == {"access_denied"}
+    assert len(world.vendor.calls) == 1
+
+
+async def test_create_presigned_urls_session_failure_fails_the_whole_batch(world: World) -> None:
+    body = {"items": [{"bucket": "data", "key": "users/alice/a", "method": "GET"}]}
+    await world.client.post("/v1/presign/batch", json=body, headers=world.auth())
+    await world.client.delete("/v1/session", headers=world.auth())
+    response = await world.client.post("/v1/presign/batch", json=body, headers=world.auth())
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_reused"
+
+
+async def test_create_presigned_url_delete_with_content_type_is_invalid_request(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign",
+        json={"bucket": "data", "key": "users/alice/a", "method": "DELETE", "content_type": "text/plain"},
+        headers=world.auth(),
+    )
+    assert response.status_code == 422
+    assert "DELETE takes no content_type" in response.json()["detail"]
+
+
+async def test_create_presigned_url_non_ascii_bucket_is_invalid_request(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign", json={"bucket": "dätä", "key": "k", "method": "GET"}, headers=world.auth()
+    )
+    assert response.status_code == 422
