@@ -144,6 +144,12 @@ def _exchange_error(error: Exception, assertion: str) -> BrokerError:
     code = error_code(error)
     if code in {"InvalidGrantException", "ExpiredTokenException"}:
         description = _description(error, assertion)
+        if _mentions_replay(description):
+            # The broker never sends a jti twice while its cache remembers it; this is the fallback
+            # when the cache could not (an outage, an eviction): same meaning for the client.
+            return TokenReusedError(
+                "Identity Center already exchanged this ID token; sign in again to get a new ID token"
+            )
         if _mentions_user_mapping(description):
             return IdentityNotMappedError(
                 f"Identity Center could not map the token to exactly one user: {description}"
@@ -163,6 +169,11 @@ def _refresh_error(error: Exception) -> BrokerError:
     if code in _BROKER_REJECTED:
         return UpstreamMisconfiguredError(f"Identity Center rejected the broker's {OPERATION} call ({code})")
     return translate(error, operation=OPERATION)
+
+
+def _mentions_replay(description: str) -> bool:
+    lowered = description.lower()
+    return "already" in lowered or "replay" in lowered or "reused" in lowered
 
 
 def _description(error: ClientError, assertion: str) -> str:

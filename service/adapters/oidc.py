@@ -357,6 +357,10 @@ class JwksTokenVerifier:
 # -- token structure --------------------------------------------------------------------------------------
 
 
+# A JOSE header holds alg, kid, typ and little else; anything bigger is not a token we issued.
+_MAX_HEADER_CHARS = 2048
+
+
 def _b64url_decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
@@ -364,9 +368,13 @@ def _b64url_decode(segment: str) -> bytes:
 def _parse_header(token: str, algorithms: frozenset[str]) -> _Header:
     if not _TOKEN_SHAPE.fullmatch(token):
         _reject("malformed", "token is not three base64url segments")
+    encoded_header = token.split(".", 1)[0]
+    if len(encoded_header) > _MAX_HEADER_CHARS:
+        _reject("malformed_header", "token header is too large")
     try:
-        header = json.loads(_b64url_decode(token.split(".", 1)[0]))
-    except ValueError:
+        header = json.loads(_b64url_decode(encoded_header))
+    except (ValueError, RecursionError):
+        # RecursionError: deeply nested arrays are valid JSON but exhaust the parser's stack.
         _reject("malformed_header", "token header is not valid JSON")
     if not isinstance(header, dict):
         _reject("malformed_header", "token header is not a JSON object")
@@ -390,7 +398,7 @@ def _refuse_constant(name: str) -> NoReturn:
 def _parse_claims(payload: bytes) -> dict[str, Any]:
     try:
         claims = json.loads(payload, parse_constant=_refuse_constant)
-    except ValueError:
+    except (ValueError, RecursionError):
         _reject("malformed_payload", "token payload is not a JSON object")
     if not isinstance(claims, dict):
         _reject("malformed_payload", "token payload is not a JSON object")

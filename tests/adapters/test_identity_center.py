@@ -210,6 +210,23 @@ def test_exchange_jwt_raises_invalid_token_when_the_grant_is_rejected(
     assert_no_secrets(caught.value.detail)
 
 
+def test_exchange_jwt_raises_token_reused_when_identity_center_saw_the_jti(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    stubber.add_client_error(
+        "create_token_with_iam",
+        service_error_code="InvalidGrantException",
+        http_status_code=400,
+        service_message="The token has already been exchanged",
+        expected_params=JWT_PARAMS,
+    )
+
+    with pytest.raises(TokenReusedError) as caught:
+        exchanger.exchange_jwt(ASSERTION)
+
+    assert "sign in again" in caught.value.detail
+
+
 def test_exchange_jwt_raises_invalid_token_when_the_token_expired(
     exchanger: SsoOidcIdentityExchanger, stubber: Stubber
 ) -> None:

@@ -323,6 +323,12 @@ REJECTED: list[tuple[str, Callable[[], str], str]] = [
     ("empty_string", lambda: "", "missing"),
     ("header_not_json", lambda: f"{b64('{not json')}.{b64('{}')}.AAAA", "header is not valid JSON"),
     ("header_not_object", lambda: unsigned('["RS256"]', signature="AAAA"), "header is not a JSON object"),
+    (
+        "header_too_large",
+        lambda: unsigned({"alg": "RS256", "kid": "k" * 2000}, signature="AAAA"),
+        "too large",
+    ),
+    ("header_deeply_nested", lambda: f"{b64('[' * 1500)}.{b64('{}')}.AAAA", "header is not valid JSON"),
     ("payload_not_object", lambda: sign(b'["not", "an", "object"]'), "payload is not a JSON object"),
     ("payload_not_json", lambda: sign(b"not json at all"), "payload is not a JSON object"),
 ]
