@@ -30,7 +30,7 @@ from service.adapters.s3_presigner import SigV4Presigner
 from service.adapters.sts import StsRoleAssumer
 from service.api import credentials, grants, health, presign, session
 from service.api.dependencies import Services
-from service.api.error_handlers import install_error_handlers
+from service.api.error_handlers import install_error_handlers, problem
 from service.api.openapi import document_bearer_auth
 from service.broker import Broker, BrokerPolicy
 from service.domain.ports import (
@@ -168,15 +168,26 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
 
+        started_response = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here, inside the request's context, so even this body carries its request id.
+            logger.exception("request.failed")
+            if started_response:
+                raise
+            await problem(500, "internal_error", "Internal error", "the broker failed unexpectedly")(
+                scope, receive, send_with_id
+            )
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# Asymmetric JWS algorithms python-jose verifies; HS* is never allowed (the key would be public).
-SUPPORTED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
+from service.adapters.cache_crypto import decode_cache_key
+from service.adapters.oidc import SUPPORTED_ALGORITHMS
 
 # GetDataAccess and AssumeRole both accept 900–43200 seconds (reference §2.2, §3.2).
 MIN_AWS_DURATION = 900
@@ -78,15 +76,9 @@ class Settings(BaseSettings):
         if not self.cache_key:
             return None
         try:
-            key = base64.b64decode(self.cache_key, validate=True)
-        except (binascii.Error, ValueError):
-            key = b""
-        if len(key) != 32:
-            raise ConfigurationError(
-                "BROKER_CACHE_KEY must be base64 of exactly 32 bytes; generate one with "
-                'python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"'
-            )
-        return key
+            return decode_cache_key(self.cache_key)
+        except ValueError as exc:
+            raise ConfigurationError(f"BROKER_CACHE_KEY: {exc}") from None
 
     def missing(self) -> list[str]:
         """Return the names of required variables that are unset."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import threading
 from dataclasses import dataclass, field
@@ -60,7 +59,6 @@ class FakeTokenVerifier:
             username=subject,
             token_id=jti,
             expires_at=int(exp),
-            token_hash=hashlib.sha256(token.encode()).hexdigest(),
             token=token,
         )
 

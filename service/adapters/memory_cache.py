@@ -59,11 +59,6 @@ class MemoryCache:
         for key in keys:
             self._entries.pop(key, None)
 
-    async def delete_prefix(self, prefix: str) -> None:
-        """Remove every key starting with ``prefix``."""
-        for key in [key for key in self._entries if key.startswith(prefix)]:
-            del self._entries[key]
-
     async def ping(self) -> bool:
         """Return True: memory always answers."""
         return True

@@ -214,7 +214,6 @@ class JwksTokenVerifier:
             username=_username(claims),
             token_id=token_id,
             expires_at=int(exp),
-            token_hash=token_hash,
             token=token,
         )
         self._remember(token_hash, _CachedCaller(caller=caller, exp=exp, kid=header.kid))

@@ -25,8 +25,6 @@ logger = logging.getLogger(__name__)
 # OSError covers socket failures redis-py lets through unwrapped; TimeoutError covers asyncio timeouts.
 _FAILURES: Final = (RedisError, OSError, TimeoutError)
 
-# Keys per SCAN step and per UNLINK: large enough to be few round trips, small enough not to block Redis.
-_SCAN_BATCH: Final = 500
 
 # Delete the lock only if it still holds our token, so a holder whose lock expired cannot free another's.
 _RELEASE_LOCK: Final = """
@@ -35,11 +33,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-def _glob_escape(prefix: str) -> str:
-    """Escape the glob metacharacters of ``prefix`` for SCAN MATCH."""
-    return "".join("\\" + char if char in "*?[]\\" else char for char in prefix)
 
 
 class RedisCache:
@@ -91,10 +84,14 @@ class RedisCache:
         task.add_done_callback(self._fetches.discard)
 
     async def _fetch(self, pending: dict[str, asyncio.Future[bytes | None]]) -> None:
-        values = await self._mget(list(pending), "get")
-        for waiter, value in zip(pending.values(), values, strict=True):
-            if not waiter.done():
-                waiter.set_result(value)
+        values: list[bytes | None] = [None] * len(pending)
+        try:
+            values = await self._mget(list(pending), "get")
+        finally:
+            # Whatever happened (even cancellation at shutdown), no request is left waiting: a miss.
+            for waiter, value in zip(pending.values(), values, strict=True):
+                if not waiter.done():
+                    waiter.set_result(value)
 
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
         """Return the values of ``keys`` in order with one MGET; all None when unavailable."""
@@ -142,20 +139,6 @@ class RedisCache:
             await self._client.unlink(*keys)
         except _FAILURES as error:
             _log_unavailable("delete", error)
-
-    async def delete_prefix(self, prefix: str) -> None:
-        """Remove every key starting with ``prefix`` (SCAN + UNLINK in batches, never KEYS)."""
-        batch: list[bytes] = []
-        try:
-            async for key in self._client.scan_iter(match=_glob_escape(prefix) + "*", count=_SCAN_BATCH):
-                batch.append(key)
-                if len(batch) >= _SCAN_BATCH:
-                    await self._client.unlink(*batch)
-                    batch = []
-            if batch:
-                await self._client.unlink(*batch)
-        except _FAILURES as error:
-            _log_unavailable("delete_prefix", error)
 
     async def ping(self) -> bool:
         """Return whether Redis answers PING."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,8 +11,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.domain.errors import BrokerError, InvalidTokenError, RateLimitedError, UpstreamUnavailableError
 from service.logs import request_id_var
-
-logger = logging.getLogger("service.api")
 
 PROBLEM_TYPE_BASE = "https://tip-broker.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -72,14 +69,8 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, code, str(exc.detail), str(exc.detail), dict(exc.headers or {}))
 
 
-async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
-    logger.exception("request.failed", extra={"error_type": type(exc).__name__})
-    return problem(500, "internal_error", "Internal error", "the broker failed unexpectedly; see its logs")
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(BrokerError, _on_broker_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(Exception, _on_unexpected)

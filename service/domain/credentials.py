@@ -27,10 +27,6 @@ class TemporaryCredentials:
         """Return whether at least ``min_remaining_seconds`` of validity are left."""
         return self.remaining_seconds(now) >= min_remaining_seconds
 
-    def cache_ttl_seconds(self, now: datetime, min_remaining_seconds: int) -> int:
-        """Return how long a cache may keep these credentials: until they stop being usable."""
-        return max(0, int(self.remaining_seconds(now)) - min_remaining_seconds)
-
 
 def presigned_url_expiry(now: datetime, expires_in: int, credentials: TemporaryCredentials) -> datetime:
     """Return when a URL signed now dies: at ``expires_in`` or when its signing credentials expire."""

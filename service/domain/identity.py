@@ -13,8 +13,8 @@ from service.domain.credentials import TemporaryCredentials
 class Caller:
     """A caller whose ID token passed verification.
 
-    ``token_hash`` is a digest of the raw token, used to key caches; the raw token is kept only in
-    ``token`` for the one place that must send it upstream (the Identity Center exchange).
+    The raw token is kept only in ``token`` for the one place that must send it upstream (the Identity
+    Center exchange); it never reaches a cache key, a log line or ``repr``.
     """
 
     issuer: str
@@ -22,7 +22,6 @@ class Caller:
     username: str | None
     token_id: str
     expires_at: int
-    token_hash: str
     token: str
 
     def __repr__(self) -> str:

@@ -111,10 +111,6 @@ class Cache(Protocol):
         """Remove keys; a failure is logged, not raised."""
         ...
 
-    async def delete_prefix(self, prefix: str) -> None:
-        """Remove every key starting with ``prefix``; a failure is logged, not raised."""
-        ...
-
     async def ping(self) -> bool:
         """Return whether the store answers (readiness)."""
         ...

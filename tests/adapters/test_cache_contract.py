@@ -106,30 +106,6 @@ async def test_cache_delete_does_nothing_when_no_keys(cache: Cache) -> None:
     assert await cache.get("tipb:v1:test:a") == b"a"
 
 
-async def test_cache_delete_prefix_removes_only_matching_keys(cache: Cache) -> None:
-    await cache.set("tipb:v1:data:x1", b"1", TTL)
-    await cache.set("tipb:v1:data:x2", b"2", TTL)
-    await cache.set("tipb:v1:datum:x3", b"3", TTL)
-    await cache.set("tipb:v1:jwks:x4", b"4", TTL)
-
-    await cache.delete_prefix("tipb:v1:data:")
-
-    values = await cache.get_many(
-        ["tipb:v1:data:x1", "tipb:v1:data:x2", "tipb:v1:datum:x3", "tipb:v1:jwks:x4"]
-    )
-    assert values == [None, None, b"3", b"4"]
-
-
-async def test_cache_delete_prefix_treats_glob_characters_literally(cache: Cache) -> None:
-    await cache.set("tipb:v1:*:a", b"star", TTL)
-    await cache.set("tipb:v1:x:a", b"x", TTL)
-    await cache.set("tipb:v1:[x]:a", b"bracket", TTL)
-
-    await cache.delete_prefix("tipb:v1:*")
-
-    assert await cache.get_many(["tipb:v1:*:a", "tipb:v1:x:a", "tipb:v1:[x]:a"]) == [None, b"x", b"bracket"]
-
-
 async def test_cache_ping_returns_true_when_store_answers(cache: Cache) -> None:
     assert await cache.ping() is True
 

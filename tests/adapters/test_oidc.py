@@ -374,7 +374,6 @@ async def test_verifier_returns_caller_when_token_valid(verifier: JwksTokenVerif
     assert caller.username == "alice"
     assert caller.token_id == "0e2a3c4d-token-id"
     assert caller.expires_at == int(NOW) + 3600
-    assert caller.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert caller.token == token
 
 

@@ -97,18 +97,6 @@ async def test_redis_cache_get_returns_none_when_ttl_elapsed(redis_cache: RedisC
     assert await redis_cache.get("tipb:v1:test:a") is None
 
 
-async def test_redis_cache_delete_prefix_removes_matching_keys_across_scan_batches(
-    redis_cache: RedisCache, raw_redis: redis.Redis
-) -> None:
-    await raw_redis.mset({f"tipb:v1:data:{i:04d}": b"x" for i in range(1_000)})
-    await raw_redis.mset({f"tipb:v1:jwks:{i}": b"keep" for i in range(10)})
-
-    await redis_cache.delete_prefix("tipb:v1:data:")
-
-    remaining = sorted([key async for key in raw_redis.scan_iter(match="tipb:v1:*")])
-    assert remaining == sorted(f"tipb:v1:jwks:{i}".encode() for i in range(10))
-
-
 async def test_redis_cache_lock_yields_false_when_another_replica_holds_it(
     redis_cache: RedisCache, second_replica: RedisCache
 ) -> None:
@@ -173,13 +161,6 @@ async def test_redis_cache_delete_swallows_error_when_redis_unavailable(
 ) -> None:
     async with asyncio.timeout(NO_HANG_SECONDS):
         await unreachable_cache.delete(["tipb:v1:test:a"])
-
-
-async def test_redis_cache_delete_prefix_swallows_error_when_redis_unavailable(
-    unreachable_cache: RedisCache,
-) -> None:
-    async with asyncio.timeout(NO_HANG_SECONDS):
-        await unreachable_cache.delete_prefix("tipb:v1:test:")
 
 
 async def test_redis_cache_add_raises_cache_unavailable_when_redis_unavailable(

@@ -286,3 +286,18 @@ async def test_issue_credentials_rate_limited_when_user_exceeds_upstream_budget(
             headers=world.auth(),
         )
         assert hit.status_code == 403  # the remembered denial is a cache hit: it costs no budget
+
+
+async def test_unexpected_failure_is_problem_500_with_request_id(world: World) -> None:
+    world.vendor.fail_with = RuntimeError("a bug, not a client error")
+    response = await world.client.post(
+        "/v1/credentials",
+        json={"target": "s3://data/users/alice/a", "permission": "READ"},
+        headers={**world.auth(), "X-Request-ID": "req-500"},
+    )
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "internal_error"
+    assert response.json()["request_id"] == "req-500"
+    assert response.headers["x-request-id"] == "req-500"
+    assert "a bug" not in response.text

@@ -20,11 +20,6 @@ def test_credentials_usable_until_minimum_remaining() -> None:
     assert not CREDENTIALS.usable(T0 + timedelta(seconds=2701), 900)
 
 
-def test_credentials_cache_ttl_stops_at_minimum_remaining() -> None:
-    assert CREDENTIALS.cache_ttl_seconds(T0, 900) == 2700
-    assert CREDENTIALS.cache_ttl_seconds(T0 + timedelta(seconds=3500), 900) == 0
-
-
 def test_credentials_repr_hides_secrets() -> None:
     assert "secret" not in repr(CREDENTIALS)
     assert "token" not in repr(CREDENTIALS)
