@@ -109,3 +109,26 @@ def test_routes_never_answer_500_to_any_json_body(route: tuple[str, str], body: 
     if response.status_code >= 400:
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["code"]
+
+
+segment = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=[]{}", max_size=60
+)
+authorization = st.one_of(
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=80),
+    st.builds(lambda a, b, c: f"Bearer {a}.{b}.{c}", segment, segment, segment),
+    st.builds(lambda a: f"Bearer {a}", segment),
+)
+
+
+async def _get_me(header: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=APP)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.get("/v1/me", headers={"Authorization": header})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(header=authorization)
+def test_routes_never_answer_500_to_any_authorization_header(header: str) -> None:
+    response = asyncio.run(_get_me(header))
+    assert response.status_code < 500, response.text
