@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
 import subprocess
 import sys
 import time
+from types import FrameType
 
 import httpx
 import uvicorn
@@ -77,10 +79,17 @@ tip-broker dev stack
 """
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_dev_stack(
     *, host: str, port: int, emulator_port: int, scenario: str | None, emulator_url: str | None = None
 ) -> int:
     """Run the broker against a started (or, with ``emulator_url``, a running) emulator until interrupted."""
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that would kill
+    # this process before the finally below stops the emulator. Exiting normally runs it.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     process = None if emulator_url else start_emulator(host, emulator_port, scenario)
     emulator_url = emulator_url or f"http://{host}:{emulator_port}"
     try:

@@ -44,6 +44,9 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
         yield broker_url, f"http://127.0.0.1:{emulator_port}", log
     finally:
         stop(process)
+    # Stopping `tip-broker dev` (SIGTERM) must stop the emulator it started, not orphan it.
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{emulator_port}/_emulator/health", timeout=2)
 
 
 def test_dev_stack_prints_sign_in_and_curl_instructions(dev_stack: tuple[str, str, Path]) -> None:
