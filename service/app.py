@@ -192,15 +192,16 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             self.metrics.inc("tipb_http_requests_total", route=template, status=str(status))
-            logger.info(
-                "http.request",
-                extra={
-                    "method": scope["method"],
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                },
-            )
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
+                    "http.request",
+                    extra={
+                        "method": scope["method"],
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    },
+                )
             request_id_var.reset(token)
 
 

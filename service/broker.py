@@ -482,6 +482,8 @@ class Broker:
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
 
     def _audit(self, caller: Caller, request: DataAccessRequest, issued: Issued) -> None:
+        if not audit.isEnabledFor(logging.INFO):
+            return  # the fields below cost more than the disabled call they would feed
         audit.info(
             "credentials.issued",
             extra={

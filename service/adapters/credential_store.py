@@ -23,6 +23,8 @@ _IN_FLIGHT = b"claimed"
 _SPENT = b"spent"
 # The largest BROKER_OIDC_LEEWAY_SECONDS settings accept.
 _JTI_GRACE_SECONDS = 600
+# Decoded access books kept in process (one per active user is plenty).
+_DECODED_BOOKS = 4096
 # Longest a replica keeps others waiting for one upstream call chain (botocore retries included).
 _LOCK_SECONDS = 15.0
 
@@ -152,14 +154,18 @@ class EncryptedCredentialStore:
         self._cache = cache
         self._sealer = sealer
         self._hasher = hasher
+        # Decoded access books by (cache key, sealed value): a value never changes once written (every
+        # write has a fresh nonce), so a hit skips AES-GCM and JSON on the warm path and is never stale.
+        self._books: dict[tuple[str, bytes], AccessBook] = {}
 
     def _key(self, layer: str, *parts: str) -> str:
         return f"{NAMESPACE}:{layer}:{self._hasher.digest(layer, *parts)}"
 
     async def _load(self, key: str) -> bytes | None:
         blob = await self._cache.get(key)
-        if blob is None:
-            return None
+        return None if blob is None else self._open(key, blob)
+
+    def _open(self, key: str, blob: bytes) -> bytes | None:
         plain = self._sealer.open(key, blob)
         if plain is None:
             logger.warning("cache.unreadable", extra={"cache_key": key})
@@ -173,8 +179,20 @@ class EncryptedCredentialStore:
             await self._cache.set(key, self._sealer.seal(key, plain), ttl)
 
     async def load_access(self, issuer: str, subject: str) -> AccessBook | None:
-        raw = await self._load(self._key("access", issuer, subject))
-        return decode_book(raw) if raw is not None else None
+        key = self._key("access", issuer, subject)
+        blob = await self._cache.get(key)
+        if blob is None:
+            return None
+        book = self._books.get((key, blob))
+        if book is None:
+            plain = self._open(key, blob)
+            if plain is None:
+                return None
+            book = decode_book(plain)
+            if len(self._books) >= _DECODED_BOOKS:
+                del self._books[next(iter(self._books))]
+            self._books[(key, blob)] = book
+        return book
 
     async def save_access(self, issuer: str, subject: str, book: AccessBook, now: datetime) -> None:
         await self._save(self._key("access", issuer, subject), encode_book(book), book.expires_at(), now)

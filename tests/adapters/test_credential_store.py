@@ -1,0 +1,106 @@
+"""EncryptedCredentialStore over the in-process cache: round trips, token states, sealing and key binding."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from service.adapters.cache_crypto import CacheSealer, KeyHasher
+from service.adapters.credential_store import EncryptedCredentialStore
+from service.adapters.memory_cache import MemoryCache
+from service.domain.access import DataAccess, Grantee, Permission, Privilege
+from service.domain.access_book import AccessBook
+from service.domain.credentials import TemporaryCredentials
+from service.domain.identity import IdentityCenterToken, IdentitySession, TokenState
+
+NOW = datetime.now(UTC)
+CREDENTIALS = TemporaryCredentials("ASIAX", "secret-x", "token-x", NOW + timedelta(hours=1))
+
+
+class CountingSealer(CacheSealer):
+    opened = 0
+
+    def open(self, cache_key: str, blob: bytes) -> bytes | None:
+        self.opened += 1
+        return super().open(cache_key, blob)
+
+
+@pytest.fixture
+def cache() -> MemoryCache:
+    return MemoryCache()
+
+
+@pytest.fixture
+def sealer() -> CountingSealer:
+    return CountingSealer(os.urandom(32))
+
+
+@pytest.fixture
+def store(cache: MemoryCache, sealer: CountingSealer) -> EncryptedCredentialStore:
+    return EncryptedCredentialStore(cache, sealer, KeyHasher(os.urandom(32)))
+
+
+def _book() -> AccessBook:
+    access = DataAccess(CREDENTIALS, "s3://b/p/*", Grantee("DIRECTORY_USER", "u1"), Permission.READ)
+    return AccessBook(idc_user_id="u1").with_entry(access, Privilege.DEFAULT, NOW)
+
+
+async def test_credential_store_round_trips_access_book(store: EncryptedCredentialStore) -> None:
+    await store.save_access("iss", "alice", _book(), NOW)
+    assert await store.load_access("iss", "alice") == _book()
+    assert await store.load_access("iss", "bob") is None
+
+
+async def test_credential_store_round_trips_session(store: EncryptedCredentialStore) -> None:
+    session = IdentitySession("iss", "alice", "alice", "u1", "arn:store", "refresh", CREDENTIALS)
+    await store.save_session(session, NOW)
+    assert await store.load_session("iss", "alice") == session
+
+
+async def test_credential_store_keeps_no_plaintext_secret_in_the_cache(
+    store: EncryptedCredentialStore, cache: MemoryCache
+) -> None:
+    await store.save_access("iss", "alice", _book(), NOW)
+    stored = b"".join(value for _, value in cache._entries.values())
+    assert b"secret-x" not in stored
+    assert b"alice" not in b"".join(key.encode() for key in cache._entries)
+
+
+async def test_credential_store_decodes_a_book_once_while_it_is_unchanged(
+    store: EncryptedCredentialStore, sealer: CountingSealer
+) -> None:
+    await store.save_access("iss", "alice", _book(), NOW)
+    for _ in range(5):
+        await store.load_access("iss", "alice")
+    assert sealer.opened == 1
+    await store.save_access("iss", "alice", _book(), NOW)
+    await store.load_access("iss", "alice")
+    assert sealer.opened == 2
+
+
+async def test_credential_store_refuses_a_value_copied_under_another_users_key(
+    store: EncryptedCredentialStore, cache: MemoryCache
+) -> None:
+    await store.save_access("iss", "alice", _book(), NOW)
+    await store.save_access("iss", "bob", _book(), NOW)
+    await store.load_access("iss", "alice")  # decoded and remembered under alice's key
+    alice_key, bob_key = list(cache._entries)[:2]
+    cache._entries[bob_key] = cache._entries[alice_key]
+    assert await store.load_access("iss", "bob") is None
+
+
+async def test_credential_store_token_states(store: EncryptedCredentialStore) -> None:
+    exp = int((NOW + timedelta(hours=1)).timestamp())
+    assert await store.token_state("iss", "j") is TokenState.UNCLAIMED
+    assert await store.claim_token("iss", "j", exp, NOW)
+    assert not await store.claim_token("iss", "j", exp, NOW)
+    assert await store.token_state("iss", "j") is TokenState.IN_FLIGHT
+    token = IdentityCenterToken("u1", "arn:store", "ctx", "refresh", 3600)
+    await store.record_exchange("iss", "j", token, exp, NOW)
+    assert await store.token_state("iss", "j") == token
+    await store.spend_token("iss", "j", exp, NOW)
+    assert await store.token_state("iss", "j") is TokenState.SPENT
+    await store.release_token("iss", "j")
+    assert await store.token_state("iss", "j") is TokenState.UNCLAIMED
