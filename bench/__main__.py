@@ -110,17 +110,20 @@ def render(rows: list[dict[str, Any]], started: datetime, seconds: float, profil
 
 
 HOT_SPOTS = (
-    "Hot spots on the warm path (latest profile): the route itself (`api/credentials.py:issue_credentials`: "
-    "token cache hit, one cache read, AES-GCM unseal and book decode, `S3Target.parse`, JSON serialisation) "
-    "is ~19% of the time inside `RequestContextMiddleware`; FastAPI's `solve_dependencies` (the caller "
-    "dependency plus request-body parsing and validation) is ~28%; the rest is Starlette routing, the "
-    "middleware stack and uvicorn, which `GET /healthz` pays too but spreads over a cheaper request. "
-    "With Redis, each request also waits on a network read (coalesced into one MGET per event-loop tick) "
-    "and redis-server competes for the same 2 cores as the broker and wrk. Earlier fixes this profile "
-    "drove: the services dependency made `async` (it ran in a worker thread per request), one caller "
-    "dependency instead of three, responses serialised once, MGET coalescing, and a yield in the memory "
-    "cache (p99 400 -> 110 ms). What is left is framework cost per request: bypassing FastAPI's body "
-    "validation for the two hot routes is the next lever, at the price of hand-written OpenAPI."
+    "Where the time goes (cProfile of the warm path with the in-process cache, `bench/profiles/`): the "
+    "route itself (`api/credentials.py:issue_credentials`: token cache hit, one cache read, the decoded "
+    "access book, `S3Target.parse`, JSON serialisation) is ~13% of the time inside "
+    "`RequestContextMiddleware`; FastAPI's `solve_dependencies` (caller dependency plus body parsing and "
+    "validation) is ~29%; the rest is Starlette routing, the middleware stack and uvicorn, which "
+    "`GET /healthz` pays too over a cheaper request. The in-process cache rows meet both targets in the "
+    "same run; the Redis rows miss throughput because each request also waits on a Redis read (coalesced "
+    "into one MGET per event-loop tick, so it is not one round trip per request) and redis-server takes "
+    "its share of the same 2 cores as the broker and wrk, while the floor touches no cache. Fixes this "
+    "profile drove: the services dependency made `async` (it ran in a worker thread per request), one "
+    "caller dependency instead of three, responses serialised once, MGET coalescing, decoded access books "
+    "kept per sealed value, log fields built only when logged, and a yield in the memory cache (p99 "
+    "400 -> 110 ms). Next levers: bypass FastAPI body validation on the two hot routes, or Redis "
+    "client-side caching (RESP3 tracking) to skip the read."
 )
 
 
