@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -47,6 +48,7 @@ audit = logging.getLogger("service.audit")
 logger = logging.getLogger("service.broker")
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 # How long a request waits for another replica doing the same upstream work (an exchange, a
 # GetDataAccess) to publish its result before doing it itself or giving up.
@@ -186,6 +188,9 @@ class Broker:
             )
             try:
                 issued, book = await self._access(caller, request, book)
+            except InvalidRequestError as exc:
+                results.append(exc)  # AWS refused this target (e.g. a ValidationError)
+                continue
             except AccessDeniedError as exc:
                 # Remembered locally too, so repeats in this batch do not ask AWS again.
                 book = (book or AccessBook()).with_denial(
@@ -238,7 +243,7 @@ class Broker:
             target = S3Target.parse(f"s3://{item.bucket}/{item.key_prefix}*")
         request = DataAccessRequest(target, Permission.WRITE, self.policy.data_access_duration_seconds)
         issued = await self.issue_credentials(caller, request)
-        now = self._clock.now()
+        now = self._now()
         credentials = issued.access.credentials
         try:
             presigned = self._signer.presign_post(
@@ -273,9 +278,7 @@ class Broker:
     async def ensure_session(self, caller: Caller) -> IdentitySession:
         """Return a usable identity-enhanced session for the caller, renewing it when needed."""
         session = await self._store.load_session(caller.issuer, caller.subject)
-        if session is not None and session.credentials.usable(
-            self._clock.now(), self.policy.min_remaining_seconds
-        ):
+        if session is not None and session.credentials.usable(self._now(), self.policy.min_remaining_seconds):
             return session
         # Keyed by token too: a request with a fresh token must not inherit the outcome of a spent one.
         return await self._sessions.run(
@@ -286,7 +289,7 @@ class Broker:
         self, caller: Caller, request: DataAccessRequest, book: AccessBook | None
     ) -> tuple[Issued, AccessBook]:
         if book is not None:
-            now = self._clock.now()
+            now = self._now()
             hit = book.find(
                 request.target,
                 request.permission,
@@ -299,16 +302,16 @@ class Broker:
             if book.is_denied(request.target, request.permission, now):
                 self._audit_denied(caller, request, book.idc_user_id, "denied_cache")
                 raise _denied(request)
-        key = (caller.issuer, caller.subject, request)
+        # Keyed by token too: a request with a fresh token must not inherit a spent token's failure.
+        key = (caller.issuer, caller.subject, caller.token_id, request)
         return await self._accesses.run(key, lambda: self._fetch_access(caller, request))
 
     async def _fetch_access(self, caller: Caller, request: DataAccessRequest) -> tuple[Issued, AccessBook]:
         session = await self.ensure_session(caller)
-        self._spend(caller)
         async with self._store.exclusive(caller.issuer, caller.subject, _work_key(request)) as holder:
             if not holder:
                 # Another replica is asking AWS for the same thing: use its answer when it lands.
-                peer = await self._wait_for_peer_access(caller, request)
+                peer = await self._poll(lambda: self._peer_access(caller, request), self._deadline())
                 if peer is not None:
                     return peer
             return await self._vend(caller, session, request)
@@ -316,21 +319,19 @@ class Broker:
     async def _vend(
         self, caller: Caller, session: IdentitySession, request: DataAccessRequest
     ) -> tuple[Issued, AccessBook]:
+        self._spend(caller)
         try:
             access = await self._offload(self._vendor.get_data_access, session.credentials, request)
         except AccessDeniedError:
+            now = self._now()
             book = await self._load_book(caller, session)
-            await self._store.save_access(
-                caller.issuer,
-                caller.subject,
-                book.with_denial(
-                    request.target, request.permission, self._clock.now(), self.policy.denied_cache_seconds
-                ),
-                self._clock.now(),
+            denied = book.with_denial(
+                request.target, request.permission, now, self.policy.denied_cache_seconds
             )
+            await self._store.save_access(caller.issuer, caller.subject, denied, now)
             self._audit_denied(caller, request, session.idc_user_id, "upstream")
             raise
-        now = self._clock.now()
+        now = self._now()
         if not access.credentials.usable(now, self.policy.threshold(request.duration_seconds)):
             raise UpstreamMisconfiguredError(
                 "S3 Access Grants vended credentials that expire sooner than the broker's minimum"
@@ -340,88 +341,130 @@ class Broker:
         await self._store.save_access(caller.issuer, caller.subject, book, now)
         return Issued(access, session.idc_user_id, "upstream"), book
 
-    async def _wait_for_peer_access(
+    async def _peer_access(
         self, caller: Caller, request: DataAccessRequest
     ) -> tuple[Issued, AccessBook] | None:
-        waited = 0.0
-        while waited < _PEER_WAIT_SECONDS:
-            await asyncio.sleep(_PEER_POLL_SECONDS)
-            waited += _PEER_POLL_SECONDS
-            book = await self._store.load_access(caller.issuer, caller.subject)
-            if book is None:
-                continue
-            if book.is_denied(request.target, request.permission, self._clock.now()):
-                raise _denied(request)
-            hit = book.find(
-                request.target,
-                request.permission,
-                request.privilege,
-                self._clock.now(),
-                self.policy.threshold(request.duration_seconds),
-            )
-            if hit is not None:
-                return Issued(hit, book.idc_user_id, "cache"), book
-        return None
+        book = await self._store.load_access(caller.issuer, caller.subject)
+        if book is None:
+            return None
+        now = self._now()
+        if book.is_denied(request.target, request.permission, now):
+            self._audit_denied(caller, request, book.idc_user_id, "peer")
+            raise _denied(request)
+        hit = book.find(
+            request.target,
+            request.permission,
+            request.privilege,
+            now,
+            self.policy.threshold(request.duration_seconds),
+        )
+        return (Issued(hit, book.idc_user_id, "cache"), book) if hit is not None else None
 
     async def _load_book(self, caller: Caller, session: IdentitySession) -> AccessBook:
         book = await self._store.load_access(caller.issuer, caller.subject)
         return book if book is not None else AccessBook(idc_user_id=session.idc_user_id)
 
     async def _renew_session(self, caller: Caller, stale: IdentitySession | None) -> IdentitySession:
-        self._spend(caller)
-        if stale is not None and stale.refresh_token:
-            try:
-                token = await self._offload(self._exchanger.refresh, stale.refresh_token)
-            except TokenReusedError:
-                logger.info("session.refresh_expired", extra={"subject": caller.subject})
-            else:
-                if token.refresh_token is None:
-                    token = replace(token, refresh_token=stale.refresh_token)
-                return await self._open_session(caller, token, "refresh_token")
-        # Two rounds: a peer whose exchange failed before reaching Identity Center releases the token.
+        if stale is not None:
+            renewed = await self._refresh(caller, stale)
+            if renewed is not None:
+                return renewed
+        deadline = self._deadline()
+        outcome: IdentitySession | IdentityCenterToken | TokenState | None = None
+        # Two rounds: a peer whose exchange never reached Identity Center releases the token.
         for _ in range(2):
             if await self._store.claim_token(caller.issuer, caller.token_id, caller.expires_at, self._now()):
                 return await self._exchange(caller)
-            state = await self._store.token_state(caller.issuer, caller.token_id)
-            if state is TokenState.IN_FLIGHT:
-                peer = await self._wait_for_peer_session(caller)
-                if peer is not None:
-                    return peer
-                state = await self._store.token_state(caller.issuer, caller.token_id)
-            if isinstance(state, IdentityCenterToken):
-                # Identity Center consumed the token but AssumeRole failed: finish with its answer.
-                return await self._open_exchanged(caller, state, "resumed")
-            if state is TokenState.IN_FLIGHT:
-                raise UpstreamUnavailableError(
-                    "another request is still exchanging this token; retry shortly"
-                )
-            if state is TokenState.SPENT:
+            outcome = await self._poll(lambda: self._peer_outcome(caller), deadline)
+            if isinstance(outcome, IdentitySession):
+                return outcome
+            if isinstance(outcome, IdentityCenterToken):
+                return await self._resume(caller, outcome, deadline)
+            if outcome is not TokenState.UNCLAIMED:
                 break
-        raise TokenReusedError(
-            "this ID token was already exchanged with IAM Identity Center and its identity session has "
-            "ended; sign in again to get a new ID token"
-        )
+        # A request that spent the token may have saved its session since we last looked.
+        session = await self._usable_session(caller)
+        if session is not None:
+            return session
+        if outcome is TokenState.SPENT:
+            raise TokenReusedError(
+                "this ID token was already exchanged with IAM Identity Center and its identity session "
+                "has ended; sign in again to get a new ID token"
+            )
+        raise UpstreamUnavailableError("another request is exchanging this ID token; retry shortly")
+
+    async def _refresh(self, caller: Caller, stale: IdentitySession) -> IdentitySession | None:
+        """Renew with the Identity Center refresh token; None when it no longer works."""
+        if stale.refresh_token is None:
+            return None
+        self._spend(caller)
+        try:
+            token = await self._offload(self._exchanger.refresh, stale.refresh_token)
+        except TokenReusedError:
+            logger.info("session.refresh_expired", extra={"subject": caller.subject})
+            return None
+        if token.refresh_token is None:
+            token = replace(token, refresh_token=stale.refresh_token)
+        return await self._open_session(caller, token, "refresh_token")
 
     async def _exchange(self, caller: Caller) -> IdentitySession:
+        """Exchange the caller's token, which this request has claimed, and open its session."""
         try:
+            self._spend(caller)
             token = await self._offload(self._exchanger.exchange_jwt, caller.token)
-        except (UpstreamUnavailableError, UpstreamMisconfiguredError):
-            # Identity Center never consumed the token: let a retry exchange it.
-            await self._store.release_token(caller.issuer, caller.token_id)
+        except (RateLimitedError, UpstreamUnavailableError, UpstreamMisconfiguredError) as exc:
+            if isinstance(exc, RateLimitedError) or not exc.may_have_landed:
+                # Identity Center never acted on it: a retry may exchange it.
+                await self._store.release_token(caller.issuer, caller.token_id)
+            else:
+                await self._spend_token(caller)
             raise
-        except BrokerError:
-            # Refused for good (invalid, replayed, unmapped): later tries fail at once, without waiting.
-            await self._store.spend_token(caller.issuer, caller.token_id, caller.expires_at, self._now())
+        except BaseException:
+            # Refused for good (invalid, replayed, unmapped), or an outcome nobody knows (cancelled,
+            # a bug): never send it again, and let later tries fail at once instead of waiting.
+            await self._spend_token(caller)
             raise
-        await self._store.record_exchange(
-            caller.issuer, caller.token_id, token, caller.expires_at, self._now()
-        )
+        await self._store.record_exchange(caller, token, self._now())
         return await self._open_exchanged(caller, token, "jwt_bearer")
+
+    async def _resume(self, caller: Caller, token: IdentityCenterToken, deadline: float) -> IdentitySession:
+        """Open the session of a token Identity Center consumed but whose AssumeRole failed."""
+        async with self._store.exclusive(
+            caller.issuer, caller.subject, f"resume:{caller.token_id}"
+        ) as holder:
+            if holder:
+                return await self._open_exchanged(caller, token, "resumed")
+        session = await self._poll(lambda: self._usable_session(caller), deadline)
+        if session is None:
+            raise UpstreamUnavailableError(
+                "another request is opening this ID token's session; retry shortly"
+            )
+        return session
 
     async def _open_exchanged(self, caller: Caller, token: IdentityCenterToken, how: str) -> IdentitySession:
         session = await self._open_session(caller, token, how)
-        await self._store.spend_token(caller.issuer, caller.token_id, caller.expires_at, self._now())
+        await self._spend_token(caller)
         return session
+
+    async def _spend_token(self, caller: Caller) -> None:
+        await self._store.spend_token(caller.issuer, caller.token_id, caller.expires_at, self._now())
+
+    async def _peer_outcome(
+        self, caller: Caller
+    ) -> IdentitySession | IdentityCenterToken | TokenState | None:
+        """Return a peer's session or the token's settled state; None while a peer is still exchanging."""
+        session = await self._usable_session(caller)
+        if session is not None:
+            return session
+        state = await self._store.token_state(caller, self._now())
+        return None if state is TokenState.IN_FLIGHT else state
+
+    async def _usable_session(self, caller: Caller) -> IdentitySession | None:
+        session = await self._store.load_session(caller.issuer, caller.subject)
+        usable = session is not None and session.credentials.usable(
+            self._now(), self.policy.min_remaining_seconds
+        )
+        return session if usable else None
 
     async def _open_session(self, caller: Caller, token: IdentityCenterToken, how: str) -> IdentitySession:
         credentials = await self._offload(
@@ -439,7 +482,7 @@ class Broker:
             refresh_token=token.refresh_token,
             credentials=credentials,
         )
-        await self._store.save_session(session, self._clock.now())
+        await self._store.save_session(session, self._now())
         audit.info(
             "session.opened",
             extra={
@@ -452,23 +495,23 @@ class Broker:
         )
         return session
 
-    async def _wait_for_peer_session(self, caller: Caller) -> IdentitySession | None:
-        waited = 0.0
-        while waited < _PEER_WAIT_SECONDS:
+    async def _poll(self, probe: Callable[[], Awaitable[U | None]], deadline: float) -> U | None:
+        """Return ``probe()``'s first answer, asking every poll interval until ``deadline`` (loop time)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            found = await probe()
+            if found is not None or loop.time() >= deadline:
+                return found
             await asyncio.sleep(_PEER_POLL_SECONDS)
-            waited += _PEER_POLL_SECONDS
-            session = await self._store.load_session(caller.issuer, caller.subject)
-            if session is not None and session.credentials.usable(
-                self._clock.now(), self.policy.min_remaining_seconds
-            ):
-                return session
-        return None
+
+    def _deadline(self) -> float:
+        return asyncio.get_running_loop().time() + _PEER_WAIT_SECONDS
 
     def _now(self) -> datetime:
         return self._clock.now()
 
     def _spend(self, caller: Caller) -> None:
-        wait = self._budget.try_spend((caller.issuer, caller.subject), self._clock.now().timestamp())
+        wait = self._budget.try_spend((caller.issuer, caller.subject), time.monotonic())
         if wait is not None:
             raise RateLimitedError(
                 f"too many calls to AWS for this user (limit {self.policy.upstream_calls_per_minute} per "

@@ -56,13 +56,16 @@ class AwsClients:
         core.set_config_variable("sts_regional_endpoints", "regional")
         session = boto3.session.Session(botocore_session=core, region_name=region)
         config = Config(
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             max_pool_connections=max_pool_connections,
         )
+        # CreateTokenWithIAM is never retried by botocore: after a read timeout or a 5xx the assertion may
+        # have been consumed, and resending it would be refused as a replay (one exchange per jti).
+        once = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
         return cls(
-            sso_oidc=session.client("sso-oidc", config=config, endpoint_url=endpoint_url),
+            sso_oidc=session.client("sso-oidc", config=once, endpoint_url=endpoint_url),
             sts=session.client("sts", config=config, endpoint_url=endpoint_url),
             s3control=session.client(
                 "s3control",

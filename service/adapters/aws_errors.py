@@ -11,6 +11,8 @@ from typing import Final
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
     HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
@@ -98,13 +100,17 @@ def translate(error: Exception, *, operation: str) -> BrokerError:
     if isinstance(error, ClientError):
         return _translate_client_error(error, operation=operation)
     if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
-        return UpstreamMisconfiguredError(f"{operation} failed: the broker has no AWS credentials")
+        return UpstreamMisconfiguredError(
+            f"{operation} failed: the broker has no AWS credentials", may_have_landed=False
+        )
     # Endpoint unreachable, connect/read timeouts, connections closed mid-response, TLS failures:
     # all transient from the client's point of view once botocore's own retries are spent.
     if isinstance(error, (BotocoreConnectionError, HTTPClientError)):
         return UpstreamUnavailableError(
             f"{operation} failed: AWS could not be reached ({type(error).__name__})",
             retry_after_seconds=RETRY_AFTER_UNREACHABLE,
+            # No connection means no request; a read timeout or a dropped connection may follow one.
+            may_have_landed=not isinstance(error, (EndpointConnectionError, ConnectTimeoutError)),
         )
     if isinstance(error, BotoCoreError):
         return UpstreamMisconfiguredError(f"{operation} failed in the AWS SDK ({type(error).__name__})")
@@ -117,6 +123,7 @@ def _translate_client_error(error: ClientError, *, operation: str) -> BrokerErro
         return UpstreamUnavailableError(
             f"{operation} was throttled by AWS ({code})",
             retry_after_seconds=_retry_after(error, RETRY_AFTER_THROTTLED),
+            may_have_landed=False,
         )
     if is_server_error(error):
         return UpstreamUnavailableError(

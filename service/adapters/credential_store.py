@@ -12,15 +12,18 @@ from service.domain.access import DataAccess, Grantee, Permission, Privilege
 from service.domain.access_book import AccessBook, AccessEntry, Denial
 from service.domain.cache_errors import CacheUnavailableError
 from service.domain.credentials import TemporaryCredentials
-from service.domain.identity import IdentityCenterToken, IdentitySession, TokenState
+from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, TokenState
 from service.domain.ports import Cache
 
 logger = logging.getLogger("service.cache")
 
 NAMESPACE = "tipb:v1"
-# Values of the exchanged-jti layer besides a sealed IdentityCenterToken (see TokenState).
-_IN_FLIGHT = b"claimed"
+# Values of the exchanged-jti layer besides a sealed exchange (see TokenState): "claimed:<unix time>".
+_CLAIMED = b"claimed:"
 _SPENT = b"spent"
+# A claim older than this lost its holder: one CreateTokenWithIAM (never retried, 2 s connect + 5 s read)
+# and the cache writes around it finish well within it.
+_CLAIM_OUTCOME_SECONDS = 30
 # The largest BROKER_OIDC_LEEWAY_SECONDS settings accept.
 _JTI_GRACE_SECONDS = 600
 # Decoded access books kept in process (one per active user is plenty).
@@ -97,10 +100,12 @@ def decode_book(raw: bytes) -> AccessBook:
     return AccessBook(data.get("u"), entries, denials)
 
 
-def encode_idc_token(token: IdentityCenterToken) -> bytes:
-    """Serialize what CreateTokenWithIAM answered to JSON bytes."""
+def encode_exchange(subject: str, exchanged_at: int, token: IdentityCenterToken) -> bytes:
+    """Serialize what CreateTokenWithIAM answered for ``subject`` at ``exchanged_at`` to JSON bytes."""
     return json.dumps(
         {
+            "sub": subject,
+            "at": exchanged_at,
             "uid": token.idc_user_id,
             "isa": token.identity_store_arn,
             "ctx": token.identity_context,
@@ -111,10 +116,10 @@ def encode_idc_token(token: IdentityCenterToken) -> bytes:
     ).encode()
 
 
-def decode_idc_token(raw: bytes) -> IdentityCenterToken:
-    """Parse what ``encode_idc_token`` wrote."""
+def decode_exchange(raw: bytes) -> tuple[str, int, IdentityCenterToken]:
+    """Parse what ``encode_exchange`` wrote."""
     d: dict[str, Any] = json.loads(raw)
-    return IdentityCenterToken(d["uid"], d["isa"], d["ctx"], d["rt"], d["exp"])
+    return d["sub"], d["at"], IdentityCenterToken(d["uid"], d["isa"], d["ctx"], d["rt"], d["exp"])
 
 
 def encode_session(session: IdentitySession) -> bytes:
@@ -154,9 +159,10 @@ class EncryptedCredentialStore:
         self._cache = cache
         self._sealer = sealer
         self._hasher = hasher
-        # Decoded access books by (cache key, sealed value): a value never changes once written (every
-        # write has a fresh nonce), so a hit skips AES-GCM and JSON on the warm path and is never stale.
-        self._books: dict[tuple[str, bytes], AccessBook] = {}
+        # The last decoded access book per cache key with the sealed value it came from: a sealed value
+        # never changes once written (every write has a fresh nonce), so while the cache returns the same
+        # bytes the warm path skips AES-GCM and JSON, and is never stale.
+        self._books: dict[str, tuple[bytes, AccessBook]] = {}
 
     def _key(self, layer: str, *parts: str) -> str:
         return f"{NAMESPACE}:{layer}:{self._hasher.digest(layer, *parts)}"
@@ -183,15 +189,17 @@ class EncryptedCredentialStore:
         blob = await self._cache.get(key)
         if blob is None:
             return None
-        book = self._books.get((key, blob))
-        if book is None:
+        decoded = self._books.pop(key, None)
+        if decoded is not None and decoded[0] == blob:
+            book = decoded[1]
+        else:
             plain = self._open(key, blob)
             if plain is None:
                 return None
             book = decode_book(plain)
             if len(self._books) >= _DECODED_BOOKS:
-                del self._books[next(iter(self._books))]
-            self._books[(key, blob)] = book
+                del self._books[next(iter(self._books))]  # the least recently used
+        self._books[key] = (blob, book)
         return book
 
     async def save_access(self, issuer: str, subject: str, book: AccessBook, now: datetime) -> None:
@@ -211,9 +219,10 @@ class EncryptedCredentialStore:
         return max(1, expires_at - int(now.timestamp()) + _JTI_GRACE_SECONDS)
 
     async def claim_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> bool:
+        claim = _CLAIMED + str(int(now.timestamp())).encode()
         try:
             return await self._cache.add(
-                self._key("jti", issuer, token_id), _IN_FLIGHT, self._jti_ttl(expires_at, now)
+                self._key("jti", issuer, token_id), claim, self._jti_ttl(expires_at, now)
             )
         except CacheUnavailableError:
             # Without the cache nothing can be recorded; Identity Center itself still refuses a replay.
@@ -223,30 +232,37 @@ class EncryptedCredentialStore:
     async def release_token(self, issuer: str, token_id: str) -> None:
         await self._cache.delete([self._key("jti", issuer, token_id)])
 
-    async def record_exchange(
-        self, issuer: str, token_id: str, token: IdentityCenterToken, expires_at: int, now: datetime
-    ) -> None:
-        key = self._key("jti", issuer, token_id)
-        ttl = min(self._jti_ttl(expires_at, now), token.expires_in)
-        await self._cache.set(key, self._sealer.seal(key, encode_idc_token(token)), ttl)
+    async def record_exchange(self, caller: Caller, token: IdentityCenterToken, now: datetime) -> None:
+        key = self._key("jti", caller.issuer, caller.token_id)
+        plain = encode_exchange(caller.subject, int(now.timestamp()), token)
+        await self._cache.set(key, self._sealer.seal(key, plain), self._jti_ttl(caller.expires_at, now))
 
     async def spend_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
         await self._cache.set(self._key("jti", issuer, token_id), _SPENT, self._jti_ttl(expires_at, now))
 
-    async def token_state(self, issuer: str, token_id: str) -> TokenState | IdentityCenterToken:
-        key = self._key("jti", issuer, token_id)
+    async def token_state(self, caller: Caller, now: datetime) -> TokenState | IdentityCenterToken:
+        key = self._key("jti", caller.issuer, caller.token_id)
         value = await self._cache.get(key)
         if value is None:
             return TokenState.UNCLAIMED
-        if value == _IN_FLIGHT:
-            return TokenState.IN_FLIGHT
+        if value.startswith(_CLAIMED):
+            claimed_at = int(value[len(_CLAIMED) :] or 0)
+            fresh = now.timestamp() - claimed_at < _CLAIM_OUTCOME_SECONDS
+            return TokenState.IN_FLIGHT if fresh else TokenState.SPENT
         plain = None if value == _SPENT else self._sealer.open(key, value)
-        return decode_idc_token(plain) if plain is not None else TokenState.SPENT
+        if plain is None:
+            return TokenState.SPENT
+        subject, exchanged_at, token = decode_exchange(plain)
+        # Only the user it was issued for may resume it, and only while its identity context lives.
+        if subject != caller.subject or now.timestamp() >= exchanged_at + token.expires_in:
+            return TokenState.SPENT
+        return token
 
     def exclusive(self, issuer: str, subject: str, work: str) -> AbstractAsyncContextManager[bool]:
         return self._cache.lock(self._key("lock", issuer, subject, work), _LOCK_SECONDS)
 
     async def forget_user(self, issuer: str, subject: str) -> None:
+        self._books.pop(self._key("access", issuer, subject), None)
         await self._cache.delete(
             [self._key("access", issuer, subject), self._key("session", issuer, subject)]
         )

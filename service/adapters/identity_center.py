@@ -156,7 +156,9 @@ def _exchange_error(error: Exception, assertion: str) -> BrokerError:
             )
         return InvalidTokenError(f"Identity Center rejected the token: {description}")
     if code in _BROKER_REJECTED:
-        return UpstreamMisconfiguredError(f"Identity Center rejected the broker's {OPERATION} call ({code})")
+        return UpstreamMisconfiguredError(
+            f"Identity Center rejected the broker's {OPERATION} call ({code})", may_have_landed=False
+        )
     return translate(error, operation=OPERATION)
 
 
@@ -167,7 +169,9 @@ def _refresh_error(error: Exception) -> BrokerError:
     if code in {"InvalidGrantException", "ExpiredTokenException"}:
         return TokenReusedError("the Identity Center session expired; sign in again")
     if code in _BROKER_REJECTED:
-        return UpstreamMisconfiguredError(f"Identity Center rejected the broker's {OPERATION} call ({code})")
+        return UpstreamMisconfiguredError(
+            f"Identity Center rejected the broker's {OPERATION} call ({code})", may_have_landed=False
+        )
     return translate(error, operation=OPERATION)
 
 

@@ -70,11 +70,19 @@ class RateLimitedError(BrokerError):
 
 
 class UpstreamMisconfiguredError(BrokerError):
-    """Identity Center or STS rejected the broker itself (application ARN, trust policy, scopes)."""
+    """Identity Center or STS rejected the broker itself (application ARN, trust policy, scopes).
+
+    ``may_have_landed`` is False only when AWS certainly did not act on the request (it refused the
+    caller before processing it): the broker then knows an ID token sent with it was not consumed.
+    """
 
     status = 502
     code = "upstream_misconfigured"
     title = "Upstream misconfigured"
+
+    def __init__(self, detail: str, *, may_have_landed: bool = True) -> None:
+        super().__init__(detail)
+        self.may_have_landed = may_have_landed
 
 
 class UpstreamUnavailableError(BrokerError):
@@ -84,6 +92,8 @@ class UpstreamUnavailableError(BrokerError):
     code = "upstream_unavailable"
     title = "Upstream unavailable"
 
-    def __init__(self, detail: str, retry_after_seconds: int = 1) -> None:
+    def __init__(self, detail: str, retry_after_seconds: int = 1, *, may_have_landed: bool = True) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+        # False only when AWS certainly did not act on the request (never sent, or throttled).
+        self.may_have_landed = may_have_landed

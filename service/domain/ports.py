@@ -162,18 +162,23 @@ class CredentialStore(Protocol):
         """Forget a claim whose exchange never reached Identity Center (it may be retried)."""
         ...
 
-    async def record_exchange(
-        self, issuer: str, token_id: str, token: IdentityCenterToken, expires_at: int, now: datetime
-    ) -> None:
-        """Keep what Identity Center answered until the session is open, so a failed AssumeRole can resume."""
+    async def record_exchange(self, caller: Caller, token: IdentityCenterToken, now: datetime) -> None:
+        """Keep what Identity Center answered for the caller's token until its session is open.
+
+        A failed AssumeRole can then resume with it, on any replica, instead of exchanging again.
+        """
         ...
 
     async def spend_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
         """Mark a token as never to be exchanged again: later claims fail at once."""
         ...
 
-    async def token_state(self, issuer: str, token_id: str) -> TokenState | IdentityCenterToken:
-        """Return where a token stands, or Identity Center's answer when only AssumeRole is left to do."""
+    async def token_state(self, caller: Caller, now: datetime) -> TokenState | IdentityCenterToken:
+        """Return where the caller's token stands, or Identity Center's answer when only AssumeRole is left.
+
+        A claim older than any exchange can take (its holder died) counts as spent: its outcome is
+        unknown, so it must not be sent again.
+        """
         ...
 
     async def forget_user(self, issuer: str, subject: str) -> None:

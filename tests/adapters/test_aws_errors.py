@@ -189,3 +189,35 @@ def test_aws_message_returns_the_redacted_message() -> None:
     assert aws_message(client_error("X", 400), secrets=("wJalrXUtnFEMI",)) == (
         "Request for user alice failed with key [redacted]"
     )
+
+
+@pytest.mark.parametrize(
+    ("failure", "may_have_landed"),
+    [
+        (EndpointConnectionError(endpoint_url="http://x"), False),
+        (ConnectTimeoutError(endpoint_url="http://x"), False),
+        (client_error("ThrottlingException", 400), False),
+        (NoCredentialsError(), False),
+        (ReadTimeoutError(endpoint_url="http://x"), True),
+        (ConnectionClosedError(endpoint_url="http://x"), True),
+        (client_error("InternalServerException", 500), True),
+        (client_error("SomethingNew", 400), True),
+    ],
+    ids=[
+        "connect",
+        "connect-timeout",
+        "throttled",
+        "no-credentials",
+        "read-timeout",
+        "closed",
+        "5xx",
+        "unknown",
+    ],
+)
+def test_translate_says_whether_aws_may_have_acted_on_the_request(
+    failure: Exception, may_have_landed: bool
+) -> None:
+    error = translate(failure, operation="CreateTokenWithIAM")
+
+    assert isinstance(error, UpstreamUnavailableError | UpstreamMisconfiguredError)
+    assert error.may_have_landed is may_have_landed

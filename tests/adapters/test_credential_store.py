@@ -13,7 +13,7 @@ from service.adapters.memory_cache import MemoryCache
 from service.domain.access import DataAccess, Grantee, Permission, Privilege
 from service.domain.access_book import AccessBook
 from service.domain.credentials import TemporaryCredentials
-from service.domain.identity import IdentityCenterToken, IdentitySession, TokenState
+from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, TokenState
 
 NOW = datetime.now(UTC)
 CREDENTIALS = TemporaryCredentials("ASIAX", "secret-x", "token-x", NOW + timedelta(hours=1))
@@ -92,15 +92,46 @@ async def test_credential_store_refuses_a_value_copied_under_another_users_key(
 
 
 async def test_credential_store_token_states(store: EncryptedCredentialStore) -> None:
-    exp = int((NOW + timedelta(hours=1)).timestamp())
-    assert await store.token_state("iss", "j") is TokenState.UNCLAIMED
-    assert await store.claim_token("iss", "j", exp, NOW)
-    assert not await store.claim_token("iss", "j", exp, NOW)
-    assert await store.token_state("iss", "j") is TokenState.IN_FLIGHT
+    caller = Caller("iss", "alice", "alice", "j", int((NOW + timedelta(hours=1)).timestamp()), "raw")
+    assert await store.token_state(caller, NOW) is TokenState.UNCLAIMED
+    assert await store.claim_token("iss", "j", caller.expires_at, NOW)
+    assert not await store.claim_token("iss", "j", caller.expires_at, NOW)
+    assert await store.token_state(caller, NOW) is TokenState.IN_FLIGHT
     token = IdentityCenterToken("u1", "arn:store", "ctx", "refresh", 3600)
-    await store.record_exchange("iss", "j", token, exp, NOW)
-    assert await store.token_state("iss", "j") == token
-    await store.spend_token("iss", "j", exp, NOW)
-    assert await store.token_state("iss", "j") is TokenState.SPENT
+    await store.record_exchange(caller, token, NOW)
+    assert await store.token_state(caller, NOW) == token
+    await store.spend_token("iss", "j", caller.expires_at, NOW)
+    assert await store.token_state(caller, NOW) is TokenState.SPENT
     await store.release_token("iss", "j")
-    assert await store.token_state("iss", "j") is TokenState.UNCLAIMED
+    assert await store.token_state(caller, NOW) is TokenState.UNCLAIMED
+
+
+async def test_credential_store_claim_whose_holder_died_counts_as_spent(
+    store: EncryptedCredentialStore,
+) -> None:
+    caller = Caller("iss", "alice", "alice", "j", int((NOW + timedelta(hours=1)).timestamp()), "raw")
+    await store.claim_token("iss", "j", caller.expires_at, NOW)
+    assert await store.token_state(caller, NOW + timedelta(seconds=29)) is TokenState.IN_FLIGHT
+    assert await store.token_state(caller, NOW + timedelta(seconds=31)) is TokenState.SPENT
+
+
+async def test_credential_store_recorded_exchange_serves_only_its_user_while_it_lives(
+    store: EncryptedCredentialStore,
+) -> None:
+    alice = Caller("iss", "alice", "alice", "j", int((NOW + timedelta(hours=24)).timestamp()), "raw")
+    mallory = Caller("iss", "mallory", "mallory", "j", alice.expires_at, "raw")
+    token = IdentityCenterToken("u1", None, "ctx", None, 3600)
+    await store.claim_token("iss", "j", alice.expires_at, NOW)
+    await store.record_exchange(alice, token, NOW)
+    assert await store.token_state(mallory, NOW) is TokenState.SPENT
+    assert await store.token_state(alice, NOW + timedelta(seconds=3599)) == token
+    assert await store.token_state(alice, NOW + timedelta(seconds=3600)) is TokenState.SPENT
+
+
+async def test_credential_store_forget_user_drops_the_decoded_book(
+    store: EncryptedCredentialStore, sealer: CountingSealer
+) -> None:
+    await store.save_access("iss", "alice", _book(), NOW)
+    await store.load_access("iss", "alice")
+    await store.forget_user("iss", "alice")
+    assert await store.load_access("iss", "alice") is None

@@ -191,3 +191,11 @@ def test_aws_clients_sts_signs_with_the_broker_credential_chain_at_the_regional_
     authorization = capture.requests[0].headers["Authorization"]
     text = authorization.decode() if isinstance(authorization, bytes) else authorization
     assert "Credential=AKIDBROKERCHAIN00000/" in text
+
+
+@pytest.mark.usefixtures("broker_env")
+def test_aws_clients_never_retry_create_token_with_iam_but_retry_the_others() -> None:
+    clients = AwsClients.build("us-east-1", None)
+
+    assert clients.sso_oidc.meta.config.retries["total_max_attempts"] == 1
+    assert clients.sts.meta.config.retries["total_max_attempts"] == 3

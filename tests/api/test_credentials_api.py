@@ -231,14 +231,30 @@ async def test_issue_credentials_upstream_unavailable_is_503_with_retry_after(wo
     assert response.json()["code"] == "upstream_unavailable"
 
 
-async def test_issue_credentials_exchange_unavailable_lets_the_token_retry(world: World) -> None:
-    world.exchanger.fail_with = UpstreamUnavailableError("Identity Center is throttling")
+async def test_issue_credentials_exchange_throttled_lets_the_token_retry(world: World) -> None:
+    world.exchanger.fail_with = UpstreamUnavailableError(
+        "Identity Center is throttling", may_have_landed=False
+    )
     body = {"target": "s3://data/users/alice/a", "permission": "READ"}
     failed = await world.client.post("/v1/credentials", json=body, headers=world.auth())
     world.exchanger.fail_with = None
     retried = await world.client.post("/v1/credentials", json=body, headers=world.auth())
     assert failed.status_code == 503
     assert retried.status_code == 200
+
+
+async def test_issue_credentials_exchange_with_unknown_outcome_never_resends_the_token(world: World) -> None:
+    world.exchanger.fail_with = UpstreamUnavailableError(
+        "Identity Center answered 500 (it may have consumed it)"
+    )
+    body = {"target": "s3://data/users/alice/a", "permission": "READ"}
+    failed = await world.client.post("/v1/credentials", json=body, headers=world.auth())
+    world.exchanger.fail_with = None
+    retried = await world.client.post("/v1/credentials", json=body, headers=world.auth())
+    assert failed.status_code == 503
+    assert retried.status_code == 401
+    assert retried.json()["code"] == "token_reused"
+    assert world.exchanger.exchanged == []
 
 
 async def test_issue_credentials_identity_not_mapped_is_403(world: World) -> None:

@@ -41,13 +41,14 @@ def _replica(
     clock: FakeClock,
     exchanger: FakeIdentityExchanger,
     assumer: FakeRoleAssumer | None = None,
+    grants: tuple[FakeGrant, ...] = (),
 ) -> Broker:
     assumer = assumer or FakeRoleAssumer(clock)
     return Broker(
         verifier=FakeTokenVerifier(clock),
         exchanger=exchanger,
         assumer=assumer,
-        vendor=FakeDataAccessVendor(clock, assumer),
+        vendor=FakeDataAccessVendor(clock, assumer, grants=list(grants)),
         store=store,
         signer=SigV4Presigner("us-east-1"),
         clock=clock,
@@ -184,3 +185,22 @@ async def test_replicas_switching_to_a_new_token_together_both_get_the_session(
     sessions = await asyncio.gather(*(r.ensure_session(new) for r in replicas))
     assert len({s.credentials.access_key_id for s in sessions}) == 1
     assert len(exchanger.exchanged) == 2
+
+
+async def test_fresh_token_does_not_inherit_a_spent_tokens_failure(store: EncryptedCredentialStore) -> None:
+    clock = FakeClock()
+    assumer = FakeRoleAssumer(clock)
+    team = FakeGrant("s3://b/team/*", Permission.READ, "ctx-alice")
+    replica = _replica(store, clock, FakeIdentityExchanger(), assumer, grants=(team,))
+    old = await replica.authenticate(make_token("alice", "old"))
+    await replica.ensure_session(old)
+    await replica.end_session(old)
+    new = await replica.authenticate(make_token("alice", "new"))
+    request = DataAccessRequest(S3Target("s3://b/team/x"), Permission.READ, 3600)
+    results = await asyncio.gather(
+        replica.issue_credentials(old, request),
+        replica.issue_credentials(new, request),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], TokenReusedError)
+    assert not isinstance(results[1], BaseException)
