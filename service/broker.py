@@ -424,16 +424,19 @@ class Broker:
             # a bug): never send it again, and let later tries fail at once instead of waiting.
             await self._spend_token(caller)
             raise
-        await self._store.record_exchange(caller, token, self._now())
-        return await self._open_exchanged(caller, token, "jwt_bearer")
+        # Held while AssumeRole runs, so a peer that sees the recorded answer waits for this session
+        # instead of opening a second one.
+        async with self._store.exclusive(caller.issuer, caller.subject, _resume_key(caller)):
+            await self._store.record_exchange(caller, token, self._now())
+            return await self._open_exchanged(caller, token, "jwt_bearer")
 
     async def _resume(self, caller: Caller, token: IdentityCenterToken, deadline: float) -> IdentitySession:
         """Open the session of a token Identity Center consumed but whose AssumeRole failed."""
-        async with self._store.exclusive(
-            caller.issuer, caller.subject, f"resume:{caller.token_id}"
-        ) as holder:
+        async with self._store.exclusive(caller.issuer, caller.subject, _resume_key(caller)) as holder:
             if holder:
-                return await self._open_exchanged(caller, token, "resumed")
+                # The holder before us may have opened it (the in-process lock waits for it).
+                session = await self._usable_session(caller)
+                return session or await self._open_exchanged(caller, token, "resumed")
         session = await self._poll(lambda: self._usable_session(caller), deadline)
         if session is None:
             raise UpstreamUnavailableError(
@@ -559,6 +562,10 @@ class Broker:
                 "cache_layer": layer,
             },
         )
+
+
+def _resume_key(caller: Caller) -> str:
+    return f"open-session:{caller.token_id}"
 
 
 def _work_key(request: DataAccessRequest) -> str:

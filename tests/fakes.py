@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -112,9 +113,11 @@ class FakeRoleAssumer:
     calls: list[tuple[str, str, int]] = field(default_factory=list)
     sessions: dict[str, str] = field(default_factory=dict)
     fail_next: Exception | None = None
+    delay_seconds: float = 0.0
     _counter: itertools.count[int] = field(default_factory=itertools.count)
 
     def assume(self, identity_context: str, session_name: str, duration_seconds: int) -> TemporaryCredentials:
+        time.sleep(self.delay_seconds)  # runs on the broker's AWS thread pool, like boto3
         if self.fail_next is not None:
             failure, self.fail_next = self.fail_next, None
             raise failure

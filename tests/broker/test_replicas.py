@@ -204,3 +204,21 @@ async def test_fresh_token_does_not_inherit_a_spent_tokens_failure(store: Encryp
     )
     assert isinstance(results[0], TokenReusedError)
     assert not isinstance(results[1], BaseException)
+
+
+async def test_peer_waits_for_a_slow_assume_role_instead_of_opening_a_second_session(
+    store: EncryptedCredentialStore,
+) -> None:
+    clock = FakeClock()
+    exchanger = FakeIdentityExchanger()
+    slow = FakeRoleAssumer(clock, delay_seconds=0.3)
+    first, second = _replica(store, clock, exchanger, slow), _replica(store, clock, exchanger, slow)
+    caller = await first.authenticate(make_token("alice", "slow-sts"))
+
+    async def second_arrives_mid_assume_role() -> IdentitySession:
+        await asyncio.sleep(0.1)
+        return await second.ensure_session(caller)
+
+    sessions = await asyncio.gather(first.ensure_session(caller), second_arrives_mid_assume_role())
+    assert len(slow.calls) == 1
+    assert sessions[0] == sessions[1]
