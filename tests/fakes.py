@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import time
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
