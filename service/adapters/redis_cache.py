@@ -44,7 +44,7 @@ class RedisCache:
         self._client = client
         self._release_lock = client.register_script(_RELEASE_LOCK)
         # Keys asked for during the current event-loop tick; one MGET answers them all.
-        self._pending: dict[str, asyncio.Future[bytes | None]] | None = None
+        self._pending: dict[str, list[asyncio.Future[bytes | None]]] | None = None
         self._fetches: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -68,14 +68,14 @@ class RedisCache:
         Concurrent GETs are coalesced: every key asked for in the same event-loop tick is fetched by one
         MGET. Under load a round trip costs ~100 µs of client work, so one per request would dominate.
         """
+        loop = asyncio.get_running_loop()
         if self._pending is None:
             self._pending = {}
-            asyncio.get_running_loop().call_soon(self._flush)
-        waiter = self._pending.get(key)
-        if waiter is None:
-            waiter = asyncio.get_running_loop().create_future()
-            self._pending[key] = waiter
-        return await asyncio.shield(waiter)
+            loop.call_soon(self._flush)
+        # One future per caller: a caller that goes away cancels only its own wait.
+        waiter: asyncio.Future[bytes | None] = loop.create_future()
+        self._pending.setdefault(key, []).append(waiter)
+        return await waiter
 
     def _flush(self) -> None:
         pending, self._pending = self._pending or {}, None
@@ -83,15 +83,16 @@ class RedisCache:
         self._fetches.add(task)
         task.add_done_callback(self._fetches.discard)
 
-    async def _fetch(self, pending: dict[str, asyncio.Future[bytes | None]]) -> None:
+    async def _fetch(self, pending: dict[str, list[asyncio.Future[bytes | None]]]) -> None:
         values: list[bytes | None] = [None] * len(pending)
         try:
             values = await self._mget(list(pending), "get")
         finally:
             # Whatever happened (even cancellation at shutdown), no request is left waiting: a miss.
-            for waiter, value in zip(pending.values(), values, strict=True):
-                if not waiter.done():
-                    waiter.set_result(value)
+            for waiters, value in zip(pending.values(), values, strict=True):
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(value)
 
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
         """Return the values of ``keys`` in order with one MGET; all None when unavailable."""
