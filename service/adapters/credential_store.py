@@ -26,6 +26,8 @@ _SPENT = b"spent"
 _CLAIM_OUTCOME_SECONDS = 30
 # The largest BROKER_OIDC_LEEWAY_SECONDS settings accept.
 _JTI_GRACE_SECONDS = 600
+# Claims remembered in process during a cache outage.
+_LOCAL_CLAIMS = 100_000
 # Decoded access books kept in process (one per active user is plenty).
 _DECODED_BOOKS = 4096
 # Longest a replica keeps others waiting for one upstream call chain (botocore retries included).
@@ -163,6 +165,8 @@ class EncryptedCredentialStore:
         # never changes once written (every write has a fresh nonce), so while the cache returns the same
         # bytes the warm path skips AES-GCM and JSON, and is never stale.
         self._books: dict[str, tuple[bytes, AccessBook]] = {}
+        # Tokens claimed while the cache was unreachable (an insertion-ordered set).
+        self._local_claims: dict[tuple[str, str], None] = {}
 
     def _key(self, layer: str, *parts: str) -> str:
         return f"{NAMESPACE}:{layer}:{self._hasher.digest(layer, *parts)}"
@@ -225,9 +229,19 @@ class EncryptedCredentialStore:
                 self._key("jti", issuer, token_id), claim, self._jti_ttl(expires_at, now)
             )
         except CacheUnavailableError:
-            # Without the cache nothing can be recorded; Identity Center itself still refuses a replay.
+            # The shared record is unreachable: this replica at least never sends a jti twice, and
+            # Identity Center itself refuses a replay from another one.
             logger.warning("cache.jti_unrecorded")
-            return True
+            return self._claim_locally(issuer, token_id)
+
+    def _claim_locally(self, issuer: str, token_id: str) -> bool:
+        claim = (issuer, token_id)
+        if claim in self._local_claims:
+            return False
+        if len(self._local_claims) >= _LOCAL_CLAIMS:
+            del self._local_claims[next(iter(self._local_claims))]
+        self._local_claims[claim] = None
+        return True
 
     async def release_token(self, issuer: str, token_id: str) -> None:
         await self._cache.delete([self._key("jti", issuer, token_id)])

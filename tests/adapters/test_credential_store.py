@@ -10,6 +10,7 @@ import pytest
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.memory_cache import MemoryCache
+from service.adapters.redis_cache import RedisCache
 from service.domain.access import DataAccess, Grantee, Permission, Privilege
 from service.domain.access_book import AccessBook
 from service.domain.credentials import TemporaryCredentials
@@ -135,3 +136,14 @@ async def test_credential_store_forget_user_drops_the_decoded_book(
     await store.load_access("iss", "alice")
     await store.forget_user("iss", "alice")
     assert await store.load_access("iss", "alice") is None
+
+
+async def test_credential_store_claims_once_per_replica_when_the_cache_is_down() -> None:
+    down = RedisCache.from_url("redis://127.0.0.1:1/0", socket_timeout=0.2)
+    store = EncryptedCredentialStore(down, CacheSealer(os.urandom(32)), KeyHasher(os.urandom(32)))
+    try:
+        assert await store.claim_token("iss", "j", 2_000_000_000, NOW)
+        assert not await store.claim_token("iss", "j", 2_000_000_000, NOW)
+        assert await store.claim_token("iss", "other", 2_000_000_000, NOW)
+    finally:
+        await down.close()
