@@ -28,7 +28,7 @@ from service.adapters.oidc import JwksTokenVerifier, OidcPolicy
 from service.adapters.redis_cache import RedisCache
 from service.adapters.s3_presigner import SigV4Presigner
 from service.adapters.sts import StsRoleAssumer
-from service.api import credentials, grants, health, presign, session
+from service.api import admin, credentials, grants, health, presign, session
 from service.api.dependencies import Services
 from service.api.error_handlers import install_error_handlers, problem
 from service.api.openapi import document_bearer_auth
@@ -78,6 +78,9 @@ def build_adapters(settings: Settings) -> Adapters:
             token_use=settings.oidc_token_use or None,
             leeway_seconds=settings.oidc_leeway_seconds,
             algorithms=frozenset(settings.oidc_algorithms),
+            max_lifetime_seconds=settings.oidc_max_token_lifetime_seconds,
+            mapping_claim=settings.oidc_mapping_claim or None,
+            require_email_verified=settings.oidc_require_email_verified,
         ),
         http,
     )
@@ -133,6 +136,7 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
             min_remaining_seconds=settings.min_remaining_seconds,
             denied_cache_seconds=settings.denied_cache_seconds,
             upstream_calls_per_minute=settings.upstream_calls_per_minute,
+            requests_per_minute=settings.requests_per_minute,
         ),
         executor=executor,
     )
@@ -147,6 +151,8 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
         metrics=metrics,
         region=settings.aws_region,
         configuration_problems=tuple(f"{name} is required" for name in settings.missing()),
+        issuer=settings.oidc_issuer,
+        admin_token=settings.admin_token,
     )
     return services, executor
 
@@ -215,6 +221,13 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
         for start in adapters.on_start:
             await start()
         logger.info("broker.started", extra={"cache": type(adapters.cache).__name__})
+        if settings.oidc_mapping_claim == "email" and not settings.oidc_require_email_verified:
+            logger.warning(
+                "oidc.email_verification_disabled",
+                extra={
+                    "risk": "a user who can set an unverified email address gets that address's S3 access"
+                },
+            )
         try:
             yield {}
         finally:
@@ -231,7 +244,7 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     document_bearer_auth(app)
-    for module in (credentials, presign, grants, session, health):
+    for module in (credentials, presign, grants, session, health, admin):
         app.include_router(module.router)
     if settings.cors_allow_origins:
         app.add_middleware(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -14,12 +13,15 @@ from typing import TypeVar
 
 from service.domain.access import DataAccess, DataAccessRequest, Grant, Permission, S3Target
 from service.domain.access_book import AccessBook
+from service.domain.cache_errors import CacheUnavailableError
 from service.domain.credentials import presigned_url_expiry
 from service.domain.errors import (
     AccessDeniedError,
     BrokerError,
+    IdentityConflictError,
     InvalidRequestError,
     RateLimitedError,
+    SessionRevokedError,
     TokenReusedError,
     UpstreamMisconfiguredError,
     UpstreamUnavailableError,
@@ -41,7 +43,8 @@ from service.domain.ports import (
     UrlSigner,
 )
 from service.domain.presign import PresignedPost, PresignedUrl
-from service.domain.rate_limit import UpstreamBudget, retry_after_seconds
+from service.domain.rate_limit import retry_after_seconds
+from service.domain.revocation import Revocations, Stamp
 from service.single_flight import SingleFlight
 
 audit = logging.getLogger("service.audit")
@@ -65,6 +68,7 @@ class BrokerPolicy:
     min_remaining_seconds: int
     denied_cache_seconds: int
     upstream_calls_per_minute: int = 0
+    requests_per_minute: int = 0
 
     def threshold(self, duration_seconds: int) -> int:
         """Return the minimum remaining life for credentials of a requested duration.
@@ -150,18 +154,20 @@ class Broker:
         self._clock = clock
         self.policy = policy
         self._executor = executor
-        self._budget = UpstreamBudget(policy.upstream_calls_per_minute)
         self._sessions: SingleFlight[IdentitySession] = SingleFlight()
         self._accesses: SingleFlight[tuple[Issued, AccessBook]] = SingleFlight()
 
     async def authenticate(self, token: str) -> Caller:
-        """Return the caller a bearer token proves."""
-        return await self._verifier.verify(token)
+        """Return the caller a bearer token proves, within the user's request rate."""
+        caller = await self._verifier.verify(token)
+        if self.policy.requests_per_minute:
+            await self._spend(caller, "requests", self.policy.requests_per_minute)
+        return caller
 
     async def issue_credentials(self, caller: Caller, request: DataAccessRequest) -> Issued:
         """Return credentials for the caller's request, from the cache when a usable entry exists."""
-        book = await self._store.load_access(caller.issuer, caller.subject)
-        issued, _ = await self._access(caller, request, book)
+        book, marks = await self._load_access(caller)
+        issued, _ = await self._access(caller, request, book, marks.stamp)
         self._audit(caller, request, issued)
         return issued
 
@@ -171,7 +177,7 @@ class Broker:
         The caller's access book is read once for the whole batch: items under one grant are signed
         from one cached data-access entry.
         """
-        book = await self._store.load_access(caller.issuer, caller.subject)
+        book, marks = await self._load_access(caller)
         results: list[PresignResult | BrokerError] = []
         matched: dict[str, str] = {}
         idc_user_id: str | None = None
@@ -187,7 +193,7 @@ class Broker:
                 target, Permission.for_method(item.method), self.policy.data_access_duration_seconds
             )
             try:
-                issued, book = await self._access(caller, request, book)
+                issued, book = await self._access(caller, request, book, marks.stamp)
             except InvalidRequestError as exc:
                 results.append(exc)  # AWS refused this target (e.g. a ValidationError)
                 continue
@@ -264,7 +270,7 @@ class Broker:
     async def list_grants(self, caller: Caller, prefix: str | None) -> list[Grant]:
         """Return the grants the caller may use (ListCallerAccessGrants)."""
         session = await self.ensure_session(caller)
-        self._spend(caller)
+        await self._spend_upstream(caller)
         return await self._offload(self._vendor.list_caller_grants, session.credentials, prefix)
 
     async def whoami(self, caller: Caller) -> IdentitySession:
@@ -272,22 +278,62 @@ class Broker:
         return await self.ensure_session(caller)
 
     async def end_session(self, caller: Caller) -> None:
-        """Drop every cached entry of the caller (sign-out)."""
-        await self._store.forget_user(caller.issuer, caller.subject)
+        """Sign the caller's user out everywhere: every cached entry and every older token dies."""
+        try:
+            await self._store.revoke_user(caller.issuer, caller.subject)
+        except CacheUnavailableError:
+            raise UpstreamUnavailableError(
+                "the shared cache is unavailable, so the sign-out could not be recorded; retry shortly",
+                may_have_landed=False,
+            ) from None
         audit.info("session.ended", extra={"issuer": caller.issuer, "subject": caller.subject})
+
+    async def revoke_subject(self, issuer: str, subject: str, *, unpin: bool = False) -> None:
+        """Operator revocation of one user (issuer, subject); ``unpin`` also forgets its directory user."""
+        await self._store.revoke_user(issuer, subject)
+        if unpin:
+            await self._store.unpin(issuer, subject)
+        audit.warning("revoked.subject", extra={"issuer": issuer, "subject": subject, "unpinned": unpin})
+
+    async def revoke_directory_user(self, idc_user_id: str) -> tuple[str, str] | None:
+        """Operator revocation of the user pinned to an Identity Center user; None when none is known."""
+        owner = await self._store.pinned_subject(idc_user_id)
+        if owner is not None:
+            await self._store.revoke_user(*owner)
+        audit.warning(
+            "revoked.directory_user", extra={"idc_user_id": idc_user_id, "found": owner is not None}
+        )
+        return owner
+
+    async def revoke_token(self, issuer: str, token_id: str) -> None:
+        """Operator revocation of one token by its jti."""
+        await self._store.revoke_token(issuer, token_id)
+        audit.warning("revoked.token", extra={"issuer": issuer, "token_id": token_id})
+
+    async def revoke_everyone(self) -> None:
+        """Break glass: every cached session and access dies, every token issued until now is refused."""
+        await self._store.revoke_everyone()
+        audit.warning("revoked.everyone")
 
     async def ensure_session(self, caller: Caller) -> IdentitySession:
         """Return a usable identity-enhanced session for the caller, renewing it when needed."""
-        session = await self._store.load_session(caller.issuer, caller.subject)
+        session, marks = await self._store.load_session_checked(caller)
+        _refuse_revoked(caller, marks)
         if session is not None and session.credentials.usable(self._now(), self.policy.min_remaining_seconds):
             return session
         # Keyed by token too: a request with a fresh token must not inherit the outcome of a spent one.
         return await self._sessions.run(
-            (caller.issuer, caller.subject, caller.token_id), lambda: self._renew_session(caller, session)
+            (caller.issuer, caller.subject, caller.token_id),
+            lambda: self._renew_session(caller, session, marks.stamp),
         )
 
+    async def _load_access(self, caller: Caller) -> tuple[AccessBook | None, Revocations]:
+        book, marks = await self._store.load_access_checked(caller)
+        _refuse_revoked(caller, marks)
+        return book, marks
+
     async def _access(
-        self, caller: Caller, request: DataAccessRequest, book: AccessBook | None
+        self, caller: Caller, request: DataAccessRequest, book: AccessBook | None, stamp: Stamp
     ) -> tuple[Issued, AccessBook]:
         if book is not None:
             now = self._now()
@@ -305,9 +351,11 @@ class Broker:
                 raise _denied(request)
         # Keyed by token too: a request with a fresh token must not inherit a spent token's failure.
         key = (caller.issuer, caller.subject, caller.token_id, request)
-        return await self._accesses.run(key, lambda: self._fetch_access(caller, request))
+        return await self._accesses.run(key, lambda: self._fetch_access(caller, request, stamp))
 
-    async def _fetch_access(self, caller: Caller, request: DataAccessRequest) -> tuple[Issued, AccessBook]:
+    async def _fetch_access(
+        self, caller: Caller, request: DataAccessRequest, stamp: Stamp
+    ) -> tuple[Issued, AccessBook]:
         session = await self.ensure_session(caller)
         async with self._store.exclusive(caller.issuer, caller.subject, _work_key(request)) as holder:
             if not holder:
@@ -315,12 +363,12 @@ class Broker:
                 peer = await self._poll(lambda: self._peer_access(caller, request), self._deadline())
                 if peer is not None:
                     return peer
-            return await self._vend(caller, session, request)
+            return await self._vend(caller, session, request, stamp)
 
     async def _vend(
-        self, caller: Caller, session: IdentitySession, request: DataAccessRequest
+        self, caller: Caller, session: IdentitySession, request: DataAccessRequest, stamp: Stamp
     ) -> tuple[Issued, AccessBook]:
-        self._spend(caller)
+        await self._spend_upstream(caller)
         try:
             access = await self._offload(self._vendor.get_data_access, session.credentials, request)
         except AccessDeniedError:
@@ -338,7 +386,7 @@ class Broker:
                 "S3 Access Grants vended credentials that expire sooner than the broker's minimum"
             )
         # Read again: another request of this user may have stored entries while we waited on AWS.
-        book = (await self._load_book(caller, session)).with_entry(access, request.privilege, now)
+        book = (await self._load_book(caller, session)).with_entry(access, request.privilege, now, stamp)
         await self._store.save_access(caller.issuer, caller.subject, book, now)
         return Issued(access, session.idc_user_id, "upstream"), book
 
@@ -365,9 +413,11 @@ class Broker:
         book = await self._store.load_access(caller.issuer, caller.subject)
         return book if book is not None else AccessBook(idc_user_id=session.idc_user_id)
 
-    async def _renew_session(self, caller: Caller, stale: IdentitySession | None) -> IdentitySession:
+    async def _renew_session(
+        self, caller: Caller, stale: IdentitySession | None, stamp: Stamp
+    ) -> IdentitySession:
         if stale is not None:
-            renewed = await self._refresh(caller, stale)
+            renewed = await self._refresh(caller, stale, stamp)
             if renewed is not None:
                 return renewed
         deadline = self._deadline()
@@ -375,12 +425,12 @@ class Broker:
         # Two rounds: a peer whose exchange never reached Identity Center releases the token.
         for _ in range(2):
             if await self._store.claim_token(caller.issuer, caller.token_id, caller.expires_at, self._now()):
-                return await self._exchange(caller)
+                return await self._exchange(caller, stamp)
             outcome = await self._poll(lambda: self._peer_outcome(caller), deadline)
             if isinstance(outcome, IdentitySession):
                 return outcome
             if isinstance(outcome, IdentityCenterToken):
-                return await self._resume(caller, outcome, deadline)
+                return await self._resume(caller, outcome, deadline, stamp)
             if outcome is not TokenState.UNCLAIMED:
                 break
         # A request that spent the token may have saved its session since we last looked.
@@ -394,24 +444,27 @@ class Broker:
             )
         raise UpstreamUnavailableError("another request is exchanging this ID token; retry shortly")
 
-    async def _refresh(self, caller: Caller, stale: IdentitySession) -> IdentitySession | None:
+    async def _refresh(self, caller: Caller, stale: IdentitySession, stamp: Stamp) -> IdentitySession | None:
         """Renew with the Identity Center refresh token; None when it no longer works."""
         if stale.refresh_token is None:
             return None
-        self._spend(caller)
+        await self._spend_upstream(caller)
         try:
             token = await self._offload(self._exchanger.refresh, stale.refresh_token)
         except TokenReusedError:
             logger.info("session.refresh_expired", extra={"subject": caller.subject})
             return None
+        if token.idc_user_id != stale.idc_user_id:
+            self._audit_conflict(caller, stale.idc_user_id, token.idc_user_id, "refresh_remapped")
+            raise _conflict()
         if token.refresh_token is None:
             token = replace(token, refresh_token=stale.refresh_token)
-        return await self._open_session(caller, token, "refresh_token")
+        return await self._open_session(caller, token, "refresh_token", stamp)
 
-    async def _exchange(self, caller: Caller) -> IdentitySession:
+    async def _exchange(self, caller: Caller, stamp: Stamp) -> IdentitySession:
         """Exchange the caller's token, which this request has claimed, and open its session."""
         try:
-            self._spend(caller)
+            await self._spend_upstream(caller)
             token = await self._offload(self._exchanger.exchange_jwt, caller.token)
         except (RateLimitedError, UpstreamUnavailableError, UpstreamMisconfiguredError) as exc:
             if isinstance(exc, RateLimitedError) or not exc.may_have_landed:
@@ -425,19 +478,26 @@ class Broker:
             # a bug): never send it again, and let later tries fail at once instead of waiting.
             await self._spend_token(caller)
             raise
+        conflict = await self._store.pin_identity(caller.issuer, caller.subject, token.idc_user_id)
+        if conflict is not None:
+            await self._spend_token(caller)
+            self._audit_conflict(caller, None, token.idc_user_id, conflict)
+            raise _conflict()
         # Held while AssumeRole runs, so a peer that sees the recorded answer waits for this session
         # instead of opening a second one.
         async with self._store.exclusive(caller.issuer, caller.subject, _resume_key(caller)):
             await self._store.record_exchange(caller, token, self._now())
-            return await self._open_exchanged(caller, token, "jwt_bearer")
+            return await self._open_exchanged(caller, token, "jwt_bearer", stamp)
 
-    async def _resume(self, caller: Caller, token: IdentityCenterToken, deadline: float) -> IdentitySession:
+    async def _resume(
+        self, caller: Caller, token: IdentityCenterToken, deadline: float, stamp: Stamp
+    ) -> IdentitySession:
         """Open the session of a token Identity Center consumed but whose AssumeRole failed."""
         async with self._store.exclusive(caller.issuer, caller.subject, _resume_key(caller)) as holder:
             if holder:
                 # The holder before us may have opened it (the in-process lock waits for it).
                 session = await self._usable_session(caller)
-                return session or await self._open_exchanged(caller, token, "resumed")
+                return session or await self._open_exchanged(caller, token, "resumed", stamp)
         session = await self._poll(lambda: self._usable_session(caller), deadline)
         if session is None:
             raise UpstreamUnavailableError(
@@ -445,8 +505,10 @@ class Broker:
             )
         return session
 
-    async def _open_exchanged(self, caller: Caller, token: IdentityCenterToken, how: str) -> IdentitySession:
-        session = await self._open_session(caller, token, how)
+    async def _open_exchanged(
+        self, caller: Caller, token: IdentityCenterToken, how: str, stamp: Stamp
+    ) -> IdentitySession:
+        session = await self._open_session(caller, token, how, stamp)
         await self._spend_token(caller)
         return session
 
@@ -470,7 +532,9 @@ class Broker:
         )
         return session if usable else None
 
-    async def _open_session(self, caller: Caller, token: IdentityCenterToken, how: str) -> IdentitySession:
+    async def _open_session(
+        self, caller: Caller, token: IdentityCenterToken, how: str, stamp: Stamp
+    ) -> IdentitySession:
         credentials = await self._offload(
             self._assumer.assume,
             token.identity_context,
@@ -485,6 +549,7 @@ class Broker:
             identity_store_arn=token.identity_store_arn,
             refresh_token=token.refresh_token,
             credentials=credentials,
+            stamp=stamp,
         )
         await self._store.save_session(session, self._now())
         audit.info(
@@ -514,12 +579,17 @@ class Broker:
     def _now(self) -> datetime:
         return self._clock.now()
 
-    def _spend(self, caller: Caller) -> None:
-        wait = self._budget.try_spend((caller.issuer, caller.subject), time.monotonic())
-        if wait is not None:
+    async def _spend_upstream(self, caller: Caller) -> None:
+        if self.policy.upstream_calls_per_minute:
+            await self._spend(caller, "upstream", self.policy.upstream_calls_per_minute)
+
+    async def _spend(self, caller: Caller, budget: str, per_minute: int) -> None:
+        """Take one unit of the user's ``budget``, shared by every replica, or raise 429."""
+        wait = await self._store.spend_budget(budget, caller.issuer, caller.subject, per_minute, 1)
+        if wait > 0:
+            what = "calls to AWS" if budget == "upstream" else "requests"
             raise RateLimitedError(
-                f"too many calls to AWS for this user (limit {self.policy.upstream_calls_per_minute} per "
-                "minute); retry later",
+                f"too many {what} for this user (limit {per_minute} per minute); retry later",
                 retry_after_seconds=retry_after_seconds(wait),
             )
 
@@ -563,6 +633,32 @@ class Broker:
                 "cache_layer": layer,
             },
         )
+
+    def _audit_conflict(self, caller: Caller, pinned: str | None, answered: str, reason: str) -> None:
+        audit.warning(
+            "identity.conflict",
+            extra={
+                "issuer": caller.issuer,
+                "subject": caller.subject,
+                "pinned_idc_user_id": pinned,
+                "idc_user_id": answered,
+                "reason": reason,
+            },
+        )
+
+
+def _refuse_revoked(caller: Caller, marks: Revocations) -> None:
+    if marks.any and marks.refuses(caller):
+        raise SessionRevokedError(
+            "this token was issued before a sign-out or revocation; sign in again to get a new token"
+        )
+
+
+def _conflict() -> IdentityConflictError:
+    return IdentityConflictError(
+        "this sign-in maps to a different directory user than before; an administrator must confirm the "
+        "change before access is granted"
+    )
 
 
 def _resume_key(caller: Caller) -> str:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     oidc_token_use: str = "id"  # noqa: S105 - a claim value, not a password
     oidc_leeway_seconds: int = Field(default=60, ge=0, le=600)
     oidc_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256"])
+    oidc_mapping_claim: str = "email"
+    oidc_require_email_verified: bool = True
+    oidc_max_token_lifetime_seconds: int = Field(default=86400, ge=60, le=86400)
 
     idc_application_arn: str = ""
     identity_bearer_role_arn: str = ""
@@ -51,6 +54,8 @@ class Settings(BaseSettings):
     min_remaining_seconds: int = Field(default=900, ge=0, le=MAX_AWS_DURATION)
     denied_cache_seconds: int = Field(default=60, ge=0, le=3600)
     upstream_calls_per_minute: int = Field(default=300, ge=0, le=1_000_000)
+    requests_per_minute: int = Field(default=0, ge=0, le=1_000_000)
+    admin_token: str | None = None
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     aws_max_workers: int = Field(default=16, ge=1, le=256)
 
@@ -122,6 +127,11 @@ class Settings(BaseSettings):
         if unknown_algs or not self.oidc_algorithms:
             problems.append(
                 f"BROKER_OIDC_ALGORITHMS accepts {', '.join(sorted(SUPPORTED_ALGORITHMS))}, comma-separated"
+            )
+        if self.admin_token is not None and len(self.admin_token) < 32:
+            problems.append(
+                "BROKER_ADMIN_TOKEN must be at least 32 characters (e.g. python -c "
+                '"import secrets;print(secrets.token_urlsafe(32))"), or unset to disable the operator API'
             )
         try:
             self.cache_key_bytes()

@@ -34,10 +34,13 @@ class FakeClock:
         self.current += timedelta(seconds=seconds)
 
 
-def make_token(subject: str, jti: str, *, expires_at: datetime | None = None) -> str:
-    """Return an opaque token string FakeTokenVerifier understands (``fake.<sub>.<jti>.<exp>``)."""
-    exp = int((expires_at or T0 + timedelta(hours=1)).timestamp())
-    return f"fake.{subject}.{jti}.{exp}"
+def make_token(
+    subject: str, jti: str, *, expires_at: datetime | None = None, issued_at: datetime | None = None
+) -> str:
+    """Return an opaque token string FakeTokenVerifier understands (``fake.<sub>.<jti>.<exp>.<iat>``)."""
+    exp = expires_at or T0 + timedelta(hours=1)
+    iat = issued_at or exp - timedelta(hours=1)
+    return f"fake.{subject}.{jti}.{int(exp.timestamp())}.{int(iat.timestamp())}"
 
 
 class FakeTokenVerifier:
@@ -49,9 +52,9 @@ class FakeTokenVerifier:
 
     async def verify(self, token: str) -> Caller:
         parts = token.split(".")
-        if len(parts) != 4 or parts[0] != "fake":
+        if len(parts) != 5 or parts[0] != "fake":
             raise InvalidTokenError("token is not a fake token")
-        _, subject, jti, exp = parts
+        _, subject, jti, exp, iat = parts
         if int(exp) <= self.clock.now().timestamp():
             raise InvalidTokenError("token expired")
         return Caller(
@@ -61,6 +64,7 @@ class FakeTokenVerifier:
             token_id=jti,
             expires_at=int(exp),
             token=token,
+            issued_at=int(iat),
         )
 
 

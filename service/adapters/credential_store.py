@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import time
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,6 +16,8 @@ from service.domain.cache_errors import CacheUnavailableError
 from service.domain.credentials import TemporaryCredentials
 from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, TokenState
 from service.domain.ports import Cache
+from service.domain.rate_limit import UpstreamBudget
+from service.domain.revocation import NO_REVOCATIONS, Revocations, Stamp
 
 logger = logging.getLogger("service.cache")
 
@@ -32,6 +36,16 @@ _LOCAL_CLAIMS = 100_000
 _DECODED_BOOKS = 4096
 # Longest a replica keeps others waiting for one upstream call chain (botocore retries included).
 _LOCK_SECONDS = 15.0
+# No cached value outlives this, whatever a credential or token claims (AWS sessions end within 12 h).
+_MAX_TTL_SECONDS = 2 * 86400
+# Revocation marks outlive every token and entry they kill: tokens live at most a day (the verifier
+# refuses longer ones) and cached credentials at most 12 hours.
+_REVOCATION_SECONDS = _MAX_TTL_SECONDS
+# How long a subject stays pinned to its Identity Center user after its last exchange.
+_PIN_SECONDS = 400 * 86400
+# Cache key names derived in process (an HMAC each): one per active user and layer is plenty.
+_DERIVED_KEYS = 65536
+_REVOKED = b"revoked"
 
 
 class Sealer(Protocol):
@@ -74,6 +88,7 @@ def encode_book(book: AccessBook) -> bytes:
                     "gi": e.access.grantee.identifier,
                     "p": e.access.permission.value,
                     "v": e.privilege.value,
+                    "s": [e.stamp.user, e.stamp.everyone],
                 }
                 for e in book.entries
             ],
@@ -95,11 +110,23 @@ def decode_book(raw: bytes) -> AccessBook:
                 permission=Permission(e["p"]),
             ),
             Privilege(e["v"]),
+            Stamp(*e.get("s", (0, 0))),
         )
         for e in data["e"]
     )
     denials = tuple(Denial(Permission(d["p"]), d["t"], datetime.fromisoformat(d["u"])) for d in data["d"])
     return AccessBook(data.get("u"), entries, denials)
+
+
+def _owner(issuer: str, subject: str) -> str:
+    return f"{issuer}\n{subject}"
+
+
+def _revocations(marks: list[bytes | None]) -> Revocations:
+    user, everyone, token = marks
+    if user is None and everyone is None and token is None:
+        return NO_REVOCATIONS
+    return Revocations(int(user or 0), int(everyone or 0), token is not None)
 
 
 def encode_exchange(subject: str, exchanged_at: int, token: IdentityCenterToken) -> bytes:
@@ -135,6 +162,7 @@ def encode_session(session: IdentitySession) -> bytes:
             "isa": session.identity_store_arn,
             "rt": session.refresh_token,
             "c": _credentials_to_json(session.credentials),
+            "s": [session.stamp.user, session.stamp.everyone],
         },
         separators=(",", ":"),
     ).encode()
@@ -151,6 +179,7 @@ def decode_session(raw: bytes) -> IdentitySession:
         identity_store_arn=d["isa"],
         refresh_token=d["rt"],
         credentials=_credentials_from_json(d["c"]),
+        stamp=Stamp(*d.get("s", (0, 0))),
     )
 
 
@@ -167,9 +196,19 @@ class EncryptedCredentialStore:
         self._books: dict[str, tuple[bytes, AccessBook]] = {}
         # Tokens claimed while the cache was unreachable (an insertion-ordered set).
         self._local_claims: dict[tuple[str, str], None] = {}
+        # Budgets kept in process while the shared cache is unreachable, by budget name.
+        self._local_budgets: dict[str, UpstreamBudget] = {}
+        self._key = functools.lru_cache(maxsize=_DERIVED_KEYS)(self._derive_key)
 
-    def _key(self, layer: str, *parts: str) -> str:
+    def _derive_key(self, layer: str, *parts: str) -> str:
         return f"{NAMESPACE}:{layer}:{self._hasher.digest(layer, *parts)}"
+
+    def _mark_keys(self, caller: Caller) -> list[str]:
+        return [
+            self._key("revoked", caller.issuer, caller.subject),
+            self._key("revoked-all"),
+            self._key("revoked-jti", caller.issuer, caller.token_id),
+        ]
 
     async def _load(self, key: str) -> bytes | None:
         blob = await self._cache.get(key)
@@ -184,13 +223,24 @@ class EncryptedCredentialStore:
     async def _save(self, key: str, plain: bytes, expires_at: datetime | None, now: datetime) -> None:
         if expires_at is None:
             return
-        ttl = int((expires_at - now).total_seconds())
+        ttl = min(int((expires_at - now).total_seconds()), _MAX_TTL_SECONDS)
         if ttl > 0:
             await self._cache.set(key, self._sealer.seal(key, plain), ttl)
 
     async def load_access(self, issuer: str, subject: str) -> AccessBook | None:
         key = self._key("access", issuer, subject)
-        blob = await self._cache.get(key)
+        return self._decode_book(key, await self._cache.get(key))
+
+    async def load_access_checked(self, caller: Caller) -> tuple[AccessBook | None, Revocations]:
+        key = self._key("access", caller.issuer, caller.subject)
+        blob, *marks = await self._cache.get_many([key, *self._mark_keys(caller)])
+        revocations = _revocations(marks)
+        book = self._decode_book(key, blob)
+        if book is not None and revocations is not NO_REVOCATIONS:
+            book = book.revoked_by(revocations)
+        return book, revocations
+
+    def _decode_book(self, key: str, blob: bytes | None) -> AccessBook | None:
         if blob is None:
             return None
         decoded = self._books.pop(key, None)
@@ -213,6 +263,16 @@ class EncryptedCredentialStore:
         raw = await self._load(self._key("session", issuer, subject))
         return decode_session(raw) if raw is not None else None
 
+    async def load_session_checked(self, caller: Caller) -> tuple[IdentitySession | None, Revocations]:
+        key = self._key("session", caller.issuer, caller.subject)
+        blob, *marks = await self._cache.get_many([key, *self._mark_keys(caller)])
+        revocations = _revocations(marks)
+        plain = None if blob is None else self._open(key, blob)
+        session = decode_session(plain) if plain is not None else None
+        if session is not None and session.stamp.outlived_by(revocations):
+            session = None
+        return session, revocations
+
     async def save_session(self, session: IdentitySession, now: datetime) -> None:
         key = self._key("session", session.issuer, session.subject)
         await self._save(key, encode_session(session), session.credentials.expiration, now)
@@ -220,7 +280,7 @@ class EncryptedCredentialStore:
     def _jti_ttl(self, expires_at: int, now: datetime) -> int:
         # Kept past exp by the largest clock-skew leeway the verifier may apply, so a token it still
         # accepts is never forgotten here.
-        return max(1, expires_at - int(now.timestamp()) + _JTI_GRACE_SECONDS)
+        return min(max(1, expires_at - int(now.timestamp()) + _JTI_GRACE_SECONDS), _MAX_TTL_SECONDS)
 
     async def claim_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> bool:
         claim = _CLAIMED + str(int(now.timestamp())).encode()
@@ -280,6 +340,75 @@ class EncryptedCredentialStore:
         await self._cache.delete(
             [self._key("access", issuer, subject), self._key("session", issuer, subject)]
         )
+
+    async def revoke_user(self, issuer: str, subject: str) -> None:
+        await self._cache.bump_stamp(self._key("revoked", issuer, subject), _REVOCATION_SECONDS)
+        await self.forget_user(issuer, subject)
+
+    async def revoke_everyone(self) -> None:
+        await self._cache.bump_stamp(self._key("revoked-all"), _REVOCATION_SECONDS)
+
+    async def revoke_token(self, issuer: str, token_id: str) -> None:
+        await self._cache.set(self._key("revoked-jti", issuer, token_id), _REVOKED, _REVOCATION_SECONDS)
+        # Never exchanged again either, on any replica.
+        await self._cache.set(self._key("jti", issuer, token_id), _SPENT, _REVOCATION_SECONDS)
+
+    async def pin_identity(self, issuer: str, subject: str, idc_user_id: str) -> str | None:
+        by_subject = self._key("pin-sub", issuer, subject)
+        by_user = self._key("pin-user", idc_user_id)
+        owner = _owner(issuer, subject)
+        for _ in range(2):
+            pinned_user, pinned_owner = await self._cache.get_many([by_subject, by_user])
+            seen_user = self._open_text(by_subject, pinned_user)
+            seen_owner = self._open_text(by_user, pinned_owner)
+            if seen_user is not None and seen_user != idc_user_id:
+                return "subject_remapped"
+            if seen_owner is not None and seen_owner != owner:
+                return "user_claimed_by_other_subject"
+            if seen_user is not None and seen_owner is not None:
+                break
+            try:
+                # SET NX on both: of two replicas pinning different answers at once, one loses and looks
+                # again.
+                stored = await self._cache.add(
+                    by_subject, self._sealer.seal(by_subject, idc_user_id.encode()), _PIN_SECONDS
+                )
+                stored &= await self._cache.add(
+                    by_user, self._sealer.seal(by_user, owner.encode()), _PIN_SECONDS
+                )
+            except CacheUnavailableError:
+                logger.warning("identity.pin_unverified")
+                return None
+            if stored:
+                return None
+        return None
+
+    async def pinned_subject(self, idc_user_id: str) -> tuple[str, str] | None:
+        key = self._key("pin-user", idc_user_id)
+        owner = self._open_text(key, await self._cache.get(key))
+        if owner is None:
+            return None
+        issuer, _, subject = owner.partition("\n")
+        return issuer, subject
+
+    async def unpin(self, issuer: str, subject: str) -> None:
+        by_subject = self._key("pin-sub", issuer, subject)
+        idc_user_id = self._open_text(by_subject, await self._cache.get(by_subject))
+        keys = [by_subject] if idc_user_id is None else [by_subject, self._key("pin-user", idc_user_id)]
+        await self._cache.delete(keys)
+
+    def _open_text(self, key: str, blob: bytes | None) -> str | None:
+        plain = None if blob is None else self._open(key, blob)
+        return None if plain is None else plain.decode()
+
+    async def spend_budget(self, name: str, issuer: str, subject: str, per_minute: int, cost: int) -> float:
+        key = self._key(f"budget-{name}", issuer, subject)
+        try:
+            return await self._cache.spend(key, per_minute, per_minute / 60.0, cost)
+        except CacheUnavailableError:
+            # Unshared while the cache is down: each replica still bounds what one user can cause.
+            budget = self._local_budgets.setdefault(name, UpstreamBudget(per_minute))
+            return budget.try_spend((issuer, subject), time.monotonic(), cost) or 0.0
 
     async def ping(self) -> bool:
         return await self._cache.ping()

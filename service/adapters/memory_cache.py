@@ -7,6 +7,7 @@ read, and a full cache drops expired entries first, then the oldest.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,10 +16,16 @@ from contextlib import asynccontextmanager
 class MemoryCache:
     """``Cache`` held in a dict of key -> (expires_at, value), bounded by ``max_entries``."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, max_entries: int = 100_000) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 100_000,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self._clock = clock
+        self._wall_clock = wall_clock
         self._max_entries = max_entries
         # Evicting a tenth at a time keeps the O(n) sweep of a full cache off most inserts.
         self._eviction_batch = max(1, max_entries // 10)
@@ -38,6 +45,7 @@ class MemoryCache:
 
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
         """Return the values of ``keys`` in order."""
+        await asyncio.sleep(0)  # as ``get``: one suspension, as a network cache would
         now = self._clock()
         return [self._live(key, now) for key in keys]
 
@@ -53,6 +61,27 @@ class MemoryCache:
             return False
         self._store(key, value, ttl_seconds)
         return True
+
+    async def bump_stamp(self, key: str, ttl_seconds: int) -> int:
+        """Set ``key`` to a millisecond instant of the wall clock above its current value; return it."""
+        current = self._live(key, self._clock())
+        stamp = max(int(current or 0) + 1, int(self._wall_clock() * 1000))
+        self._store(key, str(stamp).encode(), max(1, ttl_seconds))
+        return stamp
+
+    async def spend(self, key: str, capacity: int, per_second: float, cost: int = 1) -> float:
+        """Take ``cost`` from the token bucket ``key``; return 0 when taken, else the seconds to wait."""
+        now = self._clock()
+        value = self._live(key, now)
+        tokens, updated = (float(capacity), now) if value is None else map(float, value.split())
+        tokens = min(float(capacity), tokens + max(0.0, now - updated) * per_second)
+        wait = 0.0
+        if tokens >= cost:
+            tokens -= cost
+        else:
+            wait = (cost - tokens) / per_second
+        self._store(key, f"{tokens:.6f} {now:.6f}".encode(), math.ceil(capacity / per_second) + 1)
+        return wait
 
     async def delete(self, keys: list[str]) -> None:
         """Remove ``keys``."""

@@ -57,6 +57,12 @@ class OidcPolicy:
     max_token_bytes: int = 16384
     refetch_cooldown_seconds: float = 30
     jwks_max_age_seconds: float = 3600
+    # Longest a token may live (exp - iat, and exp ahead of now); also bounds every TTL derived from exp.
+    max_lifetime_seconds: int = 86400
+    # The claim Identity Center maps to a directory user (its trusted token issuer's ClaimAttributePath).
+    mapping_claim: str | None = None
+    # With mapping_claim "email": an unverified address must not map anyone to another person's user.
+    require_email_verified: bool = True
 
     def __post_init__(self) -> None:
         if not self.issuer:
@@ -68,8 +74,8 @@ class OidcPolicy:
         if not self.algorithms or not self.algorithms <= SUPPORTED_ALGORITHMS:
             allowed = ", ".join(sorted(SUPPORTED_ALGORITHMS))
             raise ValueError(f"OIDC algorithms must be a non-empty subset of: {allowed}")
-        if self.leeway_seconds < 0 or self.max_token_bytes <= 0:
-            raise ValueError("OIDC leeway must be >= 0 and the token size limit > 0")
+        if self.leeway_seconds < 0 or self.max_token_bytes <= 0 or self.max_lifetime_seconds <= 0:
+            raise ValueError("OIDC leeway must be >= 0, the token size limit and lifetime > 0")
 
 
 @dataclass(slots=True)
@@ -202,11 +208,12 @@ class JwksTokenVerifier:
         _check_issuer(claims, policy.issuer)
         _check_audience(claims, policy.audiences)
         _check_token_use(claims, policy.token_use)
-        exp = _check_expiry(claims, now, leeway)
+        exp = _check_expiry(claims, now, leeway, policy.max_lifetime_seconds)
         _check_not_before(claims, now, leeway)
-        _check_issued_at(claims, now, leeway)
+        iat = _check_issued_at(claims, now, leeway, exp, policy.max_lifetime_seconds)
         subject = _required_string(claims, "sub")
         token_id = _required_string(claims, "jti")
+        _check_mapping_claim(claims, policy)
 
         caller = Caller(
             issuer=policy.issuer,
@@ -215,6 +222,7 @@ class JwksTokenVerifier:
             token_id=token_id,
             expires_at=int(exp),
             token=token,
+            issued_at=int(iat),
         )
         self._remember(token_hash, _CachedCaller(caller=caller, exp=exp, kid=header.kid))
         return caller
@@ -425,12 +433,18 @@ def _parse_jwks(document: Any) -> dict[str, Mapping[str, Any]]:
 # -- claims: one function per rule, all sharing the policy's single leeway ---------------------------------
 
 
+# NumericDate claims outside 1970..9999 are nonsense (1e308, 1e400 -> inf, 5000-digit integers).
+_MAX_NUMERIC_DATE = 253402300799
+
+
 def _number(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         _reject(f"{name}_invalid", f"token claim '{name}' is not a number")
+    if not 0 <= value <= _MAX_NUMERIC_DATE:  # also False for NaN
+        _reject(f"{name}_invalid", f"token claim '{name}' is out of range")
     return float(value)
 
 
@@ -454,12 +468,14 @@ def _check_token_use(claims: Mapping[str, Any], token_use: str | None) -> None:
         _reject("wrong_token_use", f"token_use must be '{token_use}'")
 
 
-def _check_expiry(claims: Mapping[str, Any], now: float, leeway: int) -> float:
+def _check_expiry(claims: Mapping[str, Any], now: float, leeway: int, max_lifetime: int) -> float:
     exp = _number(claims, "exp")
     if exp is None:
         _reject("exp_missing", "token has no expiry (exp)")
     if now >= exp + leeway:
         _reject("token_expired", "token has expired")
+    if exp > now + max_lifetime + leeway:
+        _reject("exp_too_far", f"token expires more than {max_lifetime} seconds from now")
     return exp
 
 
@@ -469,12 +485,41 @@ def _check_not_before(claims: Mapping[str, Any], now: float, leeway: int) -> Non
         _reject("token_not_yet_valid", "token is not valid yet (nbf)")
 
 
-def _check_issued_at(claims: Mapping[str, Any], now: float, leeway: int) -> None:
+def _check_issued_at(
+    claims: Mapping[str, Any], now: float, leeway: int, exp: float, max_lifetime: int
+) -> float:
     iat = _number(claims, "iat")
     if iat is None:
         _reject("iat_missing", "token has no issue time (iat)")
     if iat > now + leeway:
         _reject("iat_in_future", "token is issued in the future (iat)")
+    if exp - iat > max_lifetime:
+        _reject("lifetime_too_long", f"token lives longer than {max_lifetime} seconds")
+    return iat
+
+
+def claim_at(claims: Mapping[str, Any], path: str) -> object:
+    """Return the value at a dotted claim path (``email``, ``custom.employee_id``), or None."""
+    value: object = claims
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _check_mapping_claim(claims: Mapping[str, Any], policy: OidcPolicy) -> None:
+    path = policy.mapping_claim
+    if not path:
+        return
+    value = claim_at(claims, path)
+    if not isinstance(value, str) or not value:
+        _reject("mapping_claim_missing", f"token has no '{path}' claim to identify the user with")
+    if path == "email" and policy.require_email_verified:
+        verified = claims.get("email_verified")
+        # Cognito sends a boolean; some issuers send the string "true".
+        if verified is not True and verified != "true":
+            _reject("email_unverified", "token's email address is not verified")
 
 
 def _required_string(claims: Mapping[str, Any], name: str) -> str:

@@ -35,6 +35,36 @@ return 0
 """
 
 
+# Advance a revocation mark: a millisecond instant of the server's clock, above the mark it replaces.
+_BUMP_STAMP: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local stamp = math.max(current + 1, now)
+redis.call('SET', KEYS[1], string.format('%d', stamp), 'EX', tonumber(ARGV[1]))
+return string.format('%d', stamp)
+"""
+
+# A token bucket ("<tokens> <updated>") refilled continuously by the server's clock; answers the seconds
+# to wait, "0" when the cost was taken.
+_SPEND: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local capacity, rate, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tokens, updated = capacity, now
+local value = redis.call('GET', KEYS[1])
+if value then
+    local space = string.find(value, ' ')
+    tokens, updated = tonumber(string.sub(value, 1, space - 1)), tonumber(string.sub(value, space + 1))
+end
+tokens = math.min(capacity, tokens + math.max(0, now - updated) * rate)
+local wait = 0
+if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
+redis.call('SET', KEYS[1], string.format('%.6f %.6f', tokens, now), 'EX', math.ceil(capacity / rate) + 1)
+return string.format('%.6f', wait)
+"""
+
+
 class RedisCache:
     """``Cache`` backed by one Redis client (and its connection pool)."""
 
@@ -43,6 +73,8 @@ class RedisCache:
             raise ValueError("RedisCache needs a client with decode_responses=False: values are bytes")
         self._client = client
         self._release_lock = client.register_script(_RELEASE_LOCK)
+        self._bump_stamp = client.register_script(_BUMP_STAMP)
+        self._spend = client.register_script(_SPEND)
         # Keys asked for during the current event-loop tick; one MGET answers them all.
         self._pending: dict[str, list[asyncio.Future[bytes | None]]] | None = None
         self._fetches: set[asyncio.Task[None]] = set()
@@ -63,19 +95,27 @@ class RedisCache:
         return cls(redis.Redis.from_pool(pool))
 
     async def get(self, key: str) -> bytes | None:
-        """Return the value or None when absent, expired or the store is unavailable.
+        """Return the value or None when absent, expired or the store is unavailable."""
+        (value,) = await self.get_many([key])
+        return value
 
-        Concurrent GETs are coalesced: every key asked for in the same event-loop tick is fetched by one
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """Return the values of ``keys`` in order; all None when the store is unavailable.
+
+        Concurrent reads are coalesced: every key asked for in the same event-loop tick is fetched by one
         MGET. Under load a round trip costs ~100 µs of client work, so one per request would dominate.
         """
         loop = asyncio.get_running_loop()
         if self._pending is None:
             self._pending = {}
             loop.call_soon(self._flush)
-        # One future per caller: a caller that goes away cancels only its own wait.
-        waiter: asyncio.Future[bytes | None] = loop.create_future()
-        self._pending.setdefault(key, []).append(waiter)
-        return await waiter
+        # One future per caller and key: a caller that goes away cancels only its own wait.
+        waiters: list[asyncio.Future[bytes | None]] = []
+        for key in keys:
+            waiter: asyncio.Future[bytes | None] = loop.create_future()
+            self._pending.setdefault(key, []).append(waiter)
+            waiters.append(waiter)
+        return [await waiter for waiter in waiters]
 
     def _flush(self) -> None:
         pending, self._pending = self._pending or {}, None
@@ -93,10 +133,6 @@ class RedisCache:
                 for waiter in waiters:
                     if not waiter.done():
                         waiter.set_result(value)
-
-    async def get_many(self, keys: list[str]) -> list[bytes | None]:
-        """Return the values of ``keys`` in order with one MGET; all None when unavailable."""
-        return await self._mget(keys, "get_many")
 
     async def _mget(self, keys: list[str], operation: str) -> list[bytes | None]:
         if not keys:
@@ -131,6 +167,30 @@ class RedisCache:
             _log_unavailable("add", error)
             raise CacheUnavailableError("cache unavailable for add") from error
         return bool(stored)
+
+    async def bump_stamp(self, key: str, ttl_seconds: int) -> int:
+        """Set ``key`` to a millisecond instant of Redis's clock above its current value; return it.
+
+        Raises:
+            CacheUnavailableError: Redis could not answer.
+        """
+        try:
+            return int(await self._bump_stamp(keys=[key], args=[max(1, ttl_seconds)]))
+        except _FAILURES as error:
+            _log_unavailable("bump_stamp", error)
+            raise CacheUnavailableError("cache unavailable for bump_stamp") from error
+
+    async def spend(self, key: str, capacity: int, per_second: float, cost: int = 1) -> float:
+        """Take ``cost`` from the token bucket ``key``; return 0 when taken, else the seconds to wait.
+
+        Raises:
+            CacheUnavailableError: Redis could not answer.
+        """
+        try:
+            return float(await self._spend(keys=[key], args=[capacity, per_second, cost]))
+        except _FAILURES as error:
+            _log_unavailable("spend", error)
+            raise CacheUnavailableError("cache unavailable for spend") from error
 
     async def delete(self, keys: list[str]) -> None:
         """Remove ``keys``; a failure is logged, not raised."""

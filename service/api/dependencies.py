@@ -24,6 +24,8 @@ class Services:
     metrics: Metrics
     region: str
     configuration_problems: tuple[str, ...] = ()
+    issuer: str = ""
+    admin_token: str | None = None
 
 
 async def get_services(request: Request) -> Services:

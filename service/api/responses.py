@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from service.api.schemas import ProblemResponse
 
 _DESCRIPTIONS = {
-    401: "invalid_token or token_reused",
-    403: "access_denied or identity_not_mapped",
+    401: "invalid_token, token_reused or session_revoked",
+    403: "access_denied, identity_not_mapped or identity_conflict",
+    404: "not_found",
     422: "invalid_request",
     429: "rate_limited (with Retry-After): the caller made the broker call AWS too often",
     502: "upstream_misconfigured",

@@ -177,3 +177,31 @@ class ReadinessResponse(BaseModel):
 
     status: str
     checks: dict[str, str]
+
+
+class RevocationRequest(_Strict):
+    """What to revoke: exactly one of ``subject``, ``idc_user_id``, ``token_id`` or ``everyone``."""
+
+    subject: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+    idc_user_id: Annotated[str | None, Field(min_length=1, max_length=128)] = None
+    token_id: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+    everyone: bool = False
+    issuer: Annotated[str | None, Field(min_length=1, max_length=2048)] = None
+    unpin: bool = False
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> RevocationRequest:
+        chosen = [self.subject, self.idc_user_id, self.token_id, self.everyone or None]
+        if sum(value is not None for value in chosen) != 1:
+            raise ValueError("give exactly one of subject, idc_user_id, token_id or everyone")
+        if self.unpin and self.subject is None:
+            raise ValueError("unpin applies to a subject")
+        return self
+
+
+class RevocationResponse(BaseModel):
+    """What was revoked."""
+
+    revoked: Literal["subject", "directory_user", "token", "everyone"]
+    issuer: str | None = None
+    subject: str | None = None

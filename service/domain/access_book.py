@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from service.domain.access import DataAccess, Permission, Privilege, S3Target
+from service.domain.revocation import NO_STAMP, Revocations, Stamp
 
 # Bound the per-user record so a client walking many object-level grants cannot grow it forever.
 MAX_ENTRIES = 64
@@ -18,6 +19,7 @@ class AccessEntry:
 
     access: DataAccess
     privilege: Privilege
+    stamp: Stamp = NO_STAMP
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,9 @@ class AccessBook:
             d.target == target.uri and d.permission is permission and d.until > now for d in self.denials
         )
 
-    def with_entry(self, access: DataAccess, privilege: Privilege, now: datetime) -> AccessBook:
+    def with_entry(
+        self, access: DataAccess, privilege: Privilege, now: datetime, stamp: Stamp = NO_STAMP
+    ) -> AccessBook:
         """Return a copy holding ``access``, replacing an entry for the same scope and dropping dead ones."""
         kept = [
             e
@@ -82,7 +86,7 @@ class AccessBook:
                 and e.access.matched_grant_target == access.matched_grant_target
             )
         ]
-        kept.append(AccessEntry(access, privilege))
+        kept.append(AccessEntry(access, privilege, stamp))
         return replace(self, entries=tuple(kept[-MAX_ENTRIES:]), denials=self._live_denials(now))
 
     def with_denial(
@@ -92,6 +96,10 @@ class AccessBook:
         denial = Denial(permission, target.uri, now + timedelta(seconds=seconds))
         denials = (*self._live_denials(now), denial)[-MAX_DENIALS:]
         return replace(self, denials=denials)
+
+    def revoked_by(self, marks: Revocations) -> AccessBook:
+        """Return a copy without the entries written by requests that began before a revocation."""
+        return replace(self, entries=tuple(e for e in self.entries if not e.stamp.outlived_by(marks)))
 
     def expires_at(self) -> datetime | None:
         """Return when the last entry or denial in the book dies (the record's TTL)."""

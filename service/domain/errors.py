@@ -97,3 +97,30 @@ class UpstreamUnavailableError(BrokerError):
         self.retry_after_seconds = retry_after_seconds
         # False only when AWS certainly did not act on the request (never sent, or throttled).
         self.may_have_landed = may_have_landed
+
+
+class SessionRevokedError(BrokerError):
+    """The caller signed out, or an operator revoked the user or token, after this token was issued."""
+
+    status = 401
+    code = "session_revoked"
+    title = "Session revoked"
+
+
+class IdentityConflictError(BrokerError):
+    """The token's subject maps to another directory user than it was pinned to, or the reverse.
+
+    Refused: a changed IdP attribute (an email, say) must never hand over another person's access.
+    """
+
+    status = 403
+    code = "identity_conflict"
+    title = "Identity conflict"
+
+
+class NotFoundError(BrokerError):
+    """What the request names does not exist (or the operator API is disabled)."""
+
+    status = 404
+    code = "not_found"
+    title = "Not found"

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from service.domain.credentials import TemporaryCredentials
+from service.domain.revocation import NO_STAMP, Stamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,7 @@ class Caller:
     token_id: str
     expires_at: int
     token: str
+    issued_at: int = 0
 
     def __repr__(self) -> str:
         return f"Caller(issuer={self.issuer!r}, subject={self.subject!r}, token_id={self.token_id!r})"
@@ -65,6 +67,7 @@ class IdentitySession:
     identity_store_arn: str | None
     refresh_token: str | None
     credentials: TemporaryCredentials
+    stamp: Stamp = NO_STAMP
 
     def __repr__(self) -> str:
         return f"IdentitySession(idc_user_id={self.idc_user_id!r}, credentials={self.credentials!r})"

@@ -11,6 +11,7 @@ from service.domain.access_book import AccessBook
 from service.domain.credentials import TemporaryCredentials
 from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, TokenState
 from service.domain.presign import PresignedPost, PresignedUrl
+from service.domain.revocation import Revocations
 
 
 class TokenVerifier(Protocol):
@@ -107,6 +108,24 @@ class Cache(Protocol):
         """
         ...
 
+    async def bump_stamp(self, key: str, ttl_seconds: int) -> int:
+        """Set ``key`` to a millisecond instant of the store's clock, above its current value; return it.
+
+        Raises:
+            CacheUnavailableError: the store could not answer.
+        """
+        ...
+
+    async def spend(self, key: str, capacity: int, per_second: float, cost: int = 1) -> float:
+        """Take ``cost`` from the token bucket ``key`` (refilled at ``per_second`` up to ``capacity``).
+
+        Returns 0 when taken, else the seconds until enough is available (nothing is taken then).
+
+        Raises:
+            CacheUnavailableError: the store could not answer.
+        """
+        ...
+
     async def delete(self, keys: list[str]) -> None:
         """Remove keys; a failure is logged, not raised."""
         ...
@@ -142,12 +161,23 @@ class CredentialStore(Protocol):
         """Return the user's cached data access (one cache read), or None."""
         ...
 
+    async def load_access_checked(self, caller: Caller) -> tuple[AccessBook | None, Revocations]:
+        """Return the user's data access and the revocation marks for the caller, in one round trip.
+
+        Entries written by requests that began before a revocation are left out.
+        """
+        ...
+
     async def save_access(self, issuer: str, subject: str, book: AccessBook, now: datetime) -> None:
         """Store the user's data access until its last entry expires."""
         ...
 
     async def load_session(self, issuer: str, subject: str) -> IdentitySession | None:
         """Return the user's cached identity session, or None."""
+        ...
+
+    async def load_session_checked(self, caller: Caller) -> tuple[IdentitySession | None, Revocations]:
+        """Return the user's identity session (None if revoked) and the caller's revocation marks."""
         ...
 
     async def save_session(self, session: IdentitySession, now: datetime) -> None:
@@ -182,7 +212,46 @@ class CredentialStore(Protocol):
         ...
 
     async def forget_user(self, issuer: str, subject: str) -> None:
-        """Drop every cached entry of the user (sign-out)."""
+        """Drop every cached entry of the user."""
+        ...
+
+    async def revoke_user(self, issuer: str, subject: str) -> None:
+        """Sign the user out on every replica: older entries and tokens die; cached entries are dropped.
+
+        Raises:
+            CacheUnavailableError: the mark could not be recorded.
+        """
+        ...
+
+    async def revoke_everyone(self) -> None:
+        """Break glass: every cached entry and every token issued until now dies.
+
+        Raises:
+            CacheUnavailableError: the mark could not be recorded.
+        """
+        ...
+
+    async def revoke_token(self, issuer: str, token_id: str) -> None:
+        """Refuse one token (by jti) from now on, and never exchange it."""
+        ...
+
+    async def pin_identity(self, issuer: str, subject: str, idc_user_id: str) -> str | None:
+        """Pin (issuer, subject) to its Identity Center user on first exchange.
+
+        Returns None when the pair agrees with the pins (or was pinned now), else the conflict's reason.
+        """
+        ...
+
+    async def pinned_subject(self, idc_user_id: str) -> tuple[str, str] | None:
+        """Return the (issuer, subject) pinned to an Identity Center user, if any."""
+        ...
+
+    async def unpin(self, issuer: str, subject: str) -> None:
+        """Forget the pins of (issuer, subject): its next exchange pins it afresh."""
+        ...
+
+    async def spend_budget(self, name: str, issuer: str, subject: str, per_minute: int, cost: int) -> float:
+        """Take ``cost`` units of the user's ``name`` budget (shared); return the wait, 0 when taken."""
         ...
 
     def exclusive(self, issuer: str, subject: str, work: str) -> AbstractAsyncContextManager[bool]:

@@ -28,8 +28,8 @@ class UpstreamBudget:
         self._refill_per_second = per_minute / 60.0
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
-    def try_spend(self, user: tuple[str, str], now: float) -> float | None:
-        """Spend one call; return None when allowed, else the seconds until one is available."""
+    def try_spend(self, user: tuple[str, str], now: float, cost: int = 1) -> float | None:
+        """Spend ``cost`` calls; return None when allowed, else the seconds until they are available."""
         if self._capacity <= 0:
             return None
         bucket = self._buckets.get(user)
@@ -39,10 +39,10 @@ class UpstreamBudget:
             bucket = self._buckets[user] = _Bucket(self._capacity, now)
         bucket.tokens = min(self._capacity, bucket.tokens + (now - bucket.updated) * self._refill_per_second)
         bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
             return None
-        return (1 - bucket.tokens) / self._refill_per_second
+        return (cost - bucket.tokens) / self._refill_per_second
 
     def _prune(self, now: float) -> None:
         full_after = self._capacity / self._refill_per_second

@@ -290,6 +290,30 @@ REJECTED: list[tuple[str, Callable[[], str], str]] = [
         lambda: sign(json.dumps(claims()).replace('"exp": ', '"exp": Infinity, "x": ').encode()),
         "payload is not a JSON object",
     ),
+    # exp 1e400 parses as inf (it raised OverflowError, a 500); 1e308 was accepted and exchanged.
+    (
+        "exp_overflowing",
+        lambda: sign(json.dumps(claims()).replace('"exp": ', '"exp": 1e400, "x": ').encode()),
+        "out of range",
+    ),
+    ("exp_huge", lambda: sign(claims(exp=1e308)), "out of range"),
+    (
+        "exp_5000_digits",
+        lambda: sign(json.dumps(claims()).replace('"exp": ', '"exp": ' + "9" * 5000 + ', "x": ').encode()),
+        "payload is not a JSON object",
+    ),
+    ("exp_negative", lambda: sign(claims(exp=-1)), "out of range"),
+    ("exp_years_ahead", lambda: sign(claims(exp=int(NOW) + 10 * 86400)), "expires more than"),
+    (
+        "iat_nan",
+        lambda: sign(json.dumps(claims()).replace('"iat": ', '"iat": 1e999, "y": ').encode()),
+        "out of range",
+    ),
+    (
+        "lifetime_too_long",
+        lambda: sign(claims(iat=int(NOW) - 86400 * 2, exp=int(NOW) + 3600)),
+        "lives longer",
+    ),
     ("iat_missing", lambda: sign(claims(iat=DROP)), "no issue time"),
     ("iat_not_numeric", lambda: sign(claims(iat="yesterday")), "'iat' is not a number"),
     ("iss_wrong", lambda: sign(claims(iss="https://evil.example.com")), "issuer"),
@@ -636,3 +660,42 @@ async def test_verifier_never_logs_the_token_when_rejecting(
             assert token not in rendered
             signature = token.rsplit(".", 1)[-1]
             assert len(signature) < 20 or signature not in rendered
+
+
+# -- identity binding: the claim Identity Center maps must be there, and verified when it is an email ------
+
+
+@pytest.mark.parametrize(
+    ("extra", "detail"),
+    [
+        pytest.param({"email_verified": False}, "not verified", id="email_unverified"),
+        pytest.param({"email_verified": "false"}, "not verified", id="email_unverified_string"),
+        pytest.param({}, "not verified", id="email_verified_missing"),
+        pytest.param({"email": DROP, "email_verified": True}, "no 'email' claim", id="email_missing"),
+    ],
+)
+async def test_verifier_refuses_unverified_mapping_email(
+    make_verifier: MakeVerifier, extra: dict[str, Any], detail: str
+) -> None:
+    verifier = make_verifier(mapping_claim="email")
+    with pytest.raises(InvalidTokenError, match=detail):
+        await verifier.verify(sign(claims(**extra)))
+
+
+@pytest.mark.parametrize("verified", [True, "true"])
+async def test_verifier_accepts_verified_mapping_email(make_verifier: MakeVerifier, verified: object) -> None:
+    verifier = make_verifier(mapping_claim="email")
+    caller = await verifier.verify(sign(claims(email_verified=verified)))
+    assert caller.issued_at == int(NOW) - 10
+
+
+async def test_verifier_accepts_unverified_email_when_check_disabled(make_verifier: MakeVerifier) -> None:
+    verifier = make_verifier(mapping_claim="email", require_email_verified=False)
+    await verifier.verify(sign(claims(email_verified=False)))
+
+
+async def test_verifier_requires_a_nested_mapping_claim(make_verifier: MakeVerifier) -> None:
+    verifier = make_verifier(mapping_claim="custom.employee_id")
+    await verifier.verify(sign(claims(custom={"employee_id": "e-17"})))
+    with pytest.raises(InvalidTokenError, match=r"no 'custom\.employee_id' claim"):
+        await verifier.verify(sign(claims(jti="other")))

@@ -38,8 +38,10 @@ class World:
     vendor: FakeDataAccessVendor
     client: httpx.AsyncClient
 
-    def auth(self, subject: str = "alice", jti: str = "jti-1") -> dict[str, str]:
-        return {"Authorization": f"Bearer {make_token(subject, jti)}"}
+    def auth(self, subject: str = "alice", jti: str = "jti-1", *, fresh: bool = False) -> dict[str, str]:
+        """Return the header of a token; ``fresh`` makes one issued now on the fake clock."""
+        issued_at = self.clock.now() if fresh else None
+        return {"Authorization": f"Bearer {make_token(subject, jti, issued_at=issued_at)}"}
 
 
 def broker_settings(**overrides: object) -> Settings:
@@ -80,7 +82,7 @@ async def build_world(**settings: object) -> AsyncIterator[World]:
         exchanger=exchanger,
         assumer=assumer,
         vendor=vendor,
-        cache=MemoryCache(),
+        cache=MemoryCache(wall_clock=lambda: clock.now().timestamp()),
         signer=SigV4Presigner(REGION, None, "virtual"),
         clock=clock,
         cache_key=os.urandom(32),

@@ -17,9 +17,15 @@ from service.adapters.s3_presigner import SigV4Presigner
 from service.broker import Broker, BrokerPolicy
 from service.domain.access import DataAccessRequest, Permission, S3Target
 from service.domain.credentials import TemporaryCredentials
-from service.domain.errors import IdentityNotMappedError, TokenReusedError, UpstreamUnavailableError
+from service.domain.errors import (
+    IdentityNotMappedError,
+    SessionRevokedError,
+    TokenReusedError,
+    UpstreamUnavailableError,
+)
 from service.domain.identity import IdentitySession
 from tests.fakes import (
+    T0,
     FakeClock,
     FakeDataAccessVendor,
     FakeGrant,
@@ -33,7 +39,9 @@ from tests.fakes import (
 @pytest.fixture
 def store() -> EncryptedCredentialStore:
     key = os.urandom(32)
-    return EncryptedCredentialStore(MemoryCache(), CacheSealer(key), KeyHasher(key))
+    # Revocation marks on the same clock as the tests' FakeClock, which starts at T0.
+    cache = MemoryCache(wall_clock=lambda: T0.timestamp() + 0.5)
+    return EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
 
 
 def _replica(
@@ -86,10 +94,27 @@ async def test_replica_answers_token_reused_when_peer_completed_without_session(
     second = _replica(store, clock, second_exchanger)
     caller = await first.authenticate(make_token("alice", "once"))
     await first.ensure_session(caller)
-    await first.end_session(caller)
+    await store.forget_user(caller.issuer, caller.subject)  # the session expired from the cache
     with pytest.raises(TokenReusedError):
         await second.ensure_session(caller)
     assert second_exchanger.exchanged == []
+
+
+async def test_sign_out_on_one_replica_refuses_older_tokens_on_another(
+    store: EncryptedCredentialStore,
+) -> None:
+    clock = FakeClock()
+    first = _replica(store, clock, FakeIdentityExchanger())
+    second_exchanger = FakeIdentityExchanger()
+    second = _replica(store, clock, second_exchanger)
+    caller = await first.authenticate(make_token("alice", "once"))
+    other = await second.authenticate(make_token("alice", "other-device"))
+    await second.ensure_session(other)
+    await first.end_session(caller)
+    for token in (caller, other):
+        with pytest.raises(SessionRevokedError):
+            await second.ensure_session(token)
+    assert len(second_exchanger.exchanged) == 1  # only the other device's token, before the sign-out
 
 
 async def test_replicas_exchange_one_token_once_when_racing(store: EncryptedCredentialStore) -> None:
@@ -195,14 +220,15 @@ async def test_fresh_token_does_not_inherit_a_spent_tokens_failure(store: Encryp
     old = await replica.authenticate(make_token("alice", "old"))
     await replica.ensure_session(old)
     await replica.end_session(old)
-    new = await replica.authenticate(make_token("alice", "new"))
+    clock.advance(1)
+    new = await replica.authenticate(make_token("alice", "new", issued_at=clock.now()))
     request = DataAccessRequest(S3Target("s3://b/team/x"), Permission.READ, 3600)
     results = await asyncio.gather(
         replica.issue_credentials(old, request),
         replica.issue_credentials(new, request),
         return_exceptions=True,
     )
-    assert isinstance(results[0], TokenReusedError)
+    assert isinstance(results[0], SessionRevokedError)
     assert not isinstance(results[1], BaseException)
 
 
