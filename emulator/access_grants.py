@@ -29,6 +29,7 @@ PREFIX = "/v20180820"
 PERMISSIONS = ("READ", "WRITE", "READWRITE")
 GRANTEE_TYPES = ("DIRECTORY_USER", "DIRECTORY_GROUP", "IAM")
 ACCOUNT_RE = re.compile(r"\d{12}")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 DEFAULT_DURATION = 3600
 # Operations any authenticated IAM principal or role session may call; the rest are administration.
 CALLER_OPERATIONS = frozenset({"GetDataAccess", "ListCallerAccessGrants", "GetAccessGrantsInstanceForPrefix"})
@@ -43,14 +44,20 @@ def _denied(message: str = "Access Denied") -> AwsError:
 
 
 def covers(scope: str, target: str) -> bool:
-    """Return True when a grant scope covers a target (one trailing `*` of the target ignored)."""
-    t = target[:-1] if target.endswith("*") else target
-    if scope.endswith("/*"):
-        base = scope[:-2]
-        return t == base or t.startswith(base + "/")
-    if scope.endswith("*"):
-        return t.startswith(scope[:-1])
-    return t == scope
+    """Return True when every key the target names is a key the scope names.
+
+    A trailing `*` names every key starting with the text before it; anything else names one object.
+    So `s3://b/p/*` covers `s3://b/p/*` and `s3://b/p/x` but not `s3://b/p` nor `s3://b/p*`.
+    """
+    if not scope.endswith("*"):
+        return target == scope
+    return target.removesuffix("*").startswith(scope[:-1])
+
+
+def has_dot_segment(target: str) -> bool:
+    """Return True when the target's key has a `.` or `..` segment (refused: URLs would normalise it)."""
+    key = target[len("s3://") :].partition("/")[2].removesuffix("*")
+    return any(segment in {".", ".."} for segment in key.split("/"))
 
 
 def specificity(scope: str) -> int:
@@ -505,6 +512,8 @@ class AccessGrantsHandler:
         privilege = req.arg("privilege") or "Default"
         if not target.startswith("s3://") or len(target) <= 5 or len(target) > 2000:
             raise _invalid("Target must be an S3 URI (s3://bucket/prefix)")
+        if has_dot_segment(target) or CONTROL_RE.search(target):
+            raise _invalid("Target must not contain '.' or '..' path segments or control characters")
         if permission not in PERMISSIONS:
             raise _invalid("Permission must be READ, WRITE or READWRITE")
         if privilege not in ("Default", "Minimal"):

@@ -165,7 +165,7 @@ class FakeDataAccessVendor:
             g
             for g in self.grants
             if g.context == context
-            and g.permission.satisfies(request.permission)
+            and g.permission.permits(request.permission)
             and scope_covers(g.scope, request.target)
         ]
         if not matches:

@@ -5,15 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from service.domain.access import Permission, Privilege
+from service.domain.access import Permission, Privilege, has_control_character
 
 # S3 presigned URLs live at most 7 days (reference §4.1); GetDataAccess durations are 900–43200 s.
 MAX_PRESIGN_SECONDS = 604800
 MAX_BATCH_ITEMS = 1000
 
 PresignMethod = Literal["GET", "PUT", "HEAD", "DELETE"]
+
+
+def _no_control_characters(value: str | None) -> str | None:
+    # These values become HTTP headers at S3: a CR or LF would let a client forge extra headers.
+    if value is not None and has_control_character(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+ContentType = Annotated[str | None, Field(max_length=255), AfterValidator(_no_control_characters)]
+ContentDisposition = Annotated[str | None, Field(max_length=1024), AfterValidator(_no_control_characters)]
 
 
 class _Strict(BaseModel):
@@ -67,8 +78,8 @@ class PresignRequest(_Strict):
     key: Annotated[str, Field(min_length=1, max_length=1024)]
     method: PresignMethod
     expires_in: Annotated[int, Field(ge=1, le=MAX_PRESIGN_SECONDS)] = 900
-    content_type: Annotated[str | None, Field(max_length=255)] = None
-    content_disposition: Annotated[str | None, Field(max_length=1024)] = None
+    content_type: ContentType = None
+    content_disposition: ContentDisposition = None
 
     @model_validator(mode="after")
     def _delete_has_no_content(self) -> PresignRequest:
@@ -116,8 +127,10 @@ class PresignPostRequest(_Strict):
 
     bucket: Annotated[str, Field(min_length=3, max_length=63)]
     key: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
-    key_prefix: Annotated[str | None, Field(min_length=1, max_length=1000)] = None
-    content_type: Annotated[str | None, Field(max_length=255)] = None
+    key_prefix: Annotated[
+        str | None, Field(min_length=1, max_length=1000), AfterValidator(_no_control_characters)
+    ] = None
+    content_type: ContentType = None
     max_bytes: Annotated[int | None, Field(ge=1, le=5 * 1024**3)] = None
     expires_in: Annotated[int, Field(ge=1, le=MAX_PRESIGN_SECONDS)] = 900
 

@@ -28,8 +28,8 @@ class Permission(enum.StrEnum):
     WRITE = "WRITE"
     READWRITE = "READWRITE"
 
-    def satisfies(self, requested: Permission) -> bool:
-        """Return whether credentials vended for ``self`` may serve a request for ``requested``."""
+    def permits(self, requested: Permission) -> bool:
+        """Return whether a grant of ``self`` lets S3 Access Grants vend credentials for ``requested``."""
         return self is requested or self is Permission.READWRITE
 
     @classmethod
@@ -62,6 +62,9 @@ class S3Target:
         validate_bucket(bucket)
         if _CONTROL_CHARACTERS.search(uri):
             raise InvalidRequestError("target must not contain control characters")
+        _, _, key = uri[len(S3_SCHEME) :].partition("/")
+        if has_dot_segment(key.removesuffix("*")):
+            raise InvalidRequestError("target must not contain '.' or '..' path segments")
         return cls(uri)
 
     @classmethod
@@ -98,23 +101,34 @@ def validate_key(key: str) -> None:
         raise InvalidRequestError("key must not be empty")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise InvalidRequestError(f"key must be at most {MAX_KEY_BYTES} bytes of UTF-8")
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key) or "\x00" in key:
-        raise InvalidRequestError("key must be valid UTF-8 without NUL characters")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key):
+        raise InvalidRequestError("key must be valid UTF-8")
+    if _CONTROL_CHARACTERS.search(key):
+        raise InvalidRequestError("key must not contain control characters")
+    if has_dot_segment(key):
+        raise InvalidRequestError("key must not contain '.' or '..' path segments")
+
+
+def has_dot_segment(path: str) -> bool:
+    """Return whether ``path`` has a ``.`` or ``..`` segment, which URL normalisation would rewrite."""
+    return any(segment in {".", ".."} for segment in path.split("/"))
+
+
+def has_control_character(text: str) -> bool:
+    """Return whether ``text`` holds a C0 control character or DEL."""
+    return _CONTROL_CHARACTERS.search(text) is not None
 
 
 def scope_covers(scope: str, target: S3Target) -> bool:
-    """Return whether a grant scope (``s3://b/p/*``, ``s3://b/p*`` or an object) covers ``target``.
+    """Return whether every key ``target`` can name is a key the grant ``scope`` names.
 
-    Mirrors the matching S3 Access Grants documents (reference §3.6): ``/*`` covers the prefix and
-    everything under it, a bare ``*`` is a character prefix, anything else is one exact object.
+    A URI ending in ``*`` names every key starting with the text before that ``*``; any other URI names
+    exactly one object. So ``s3://b/p/*`` holds ``s3://b/p/*`` and ``s3://b/p/x`` but neither
+    ``s3://b/p`` nor ``s3://b/p*`` (which also names ``s3://b/p2``), and an object grant holds only itself.
     """
-    wanted = target.uri.removesuffix("*")
-    if scope.endswith("/*"):
-        base = scope[:-2]
-        return wanted == base or wanted.startswith(base + "/")
-    if scope.endswith("*"):
-        return wanted.startswith(scope[:-1])
-    return wanted == scope
+    if not scope.endswith("*"):
+        return target.uri == scope
+    return target.uri.removesuffix("*").startswith(scope[:-1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +164,11 @@ class DataAccess:
     permission: Permission
 
     def serves(self, target: S3Target, permission: Permission) -> bool:
-        """Return whether these credentials cover ``target`` with ``permission``."""
-        return self.permission.satisfies(permission) and scope_covers(self.matched_grant_target, target)
+        """Return whether these credentials cover ``target`` and were vended for exactly ``permission``.
+
+        READWRITE credentials never serve a READ or WRITE request: a client gets no more than it asked for.
+        """
+        return self.permission is permission and scope_covers(self.matched_grant_target, target)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,10 +33,10 @@ class Denial:
 
 @dataclass(frozen=True, slots=True)
 class AccessBook:
-    """The data access of one user, looked up the way the AWS plugins walk a target.
+    """The data access of one user: vended credentials looked up by the target they must cover.
 
-    An entry stored under grant scope ``S`` serves target ``T`` exactly when walking ``T`` up its
-    path and character-wise (reference §7.1) reaches ``S``; ``scope_covers`` decides that in one step.
+    An entry stored under scope ``S`` serves target ``T`` only when every key ``T`` can name is a key
+    ``S`` names (``scope_covers``) and it was vended for exactly the requested permission.
     """
 
     idc_user_id: str | None = None
@@ -51,7 +51,7 @@ class AccessBook:
         now: datetime,
         min_remaining_seconds: int,
     ) -> DataAccess | None:
-        """Return the most specific usable entry serving ``target`` with ``permission``, if any."""
+        """Return the most specific usable entry vended for ``permission`` whose scope holds ``target``."""
         best: DataAccess | None = None
         for entry in self.entries:
             access = entry.access

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+import pytest
+
 from service.domain.errors import IdentityNotMappedError, UpstreamMisconfiguredError, UpstreamUnavailableError
 from tests.api.conftest import World, build_world
 from tests.fakes import make_token
@@ -317,3 +319,78 @@ async def test_unexpected_failure_is_problem_500_with_request_id(world: World) -
     assert response.json()["request_id"] == "req-500"
     assert response.headers["x-request-id"] == "req-500"
     assert "a bug" not in response.text
+
+
+@pytest.mark.parametrize("privilege", ["Default", "Minimal"])
+async def test_issue_credentials_character_prefix_beyond_the_grant_is_denied(
+    world: World, privilege: str
+) -> None:
+    # ``users/alice*`` also names ``users/alice2/...``, which the grant ``users/alice/*`` does not hold.
+    response = await world.client.post(
+        "/v1/credentials",
+        json={"target": "s3://data/users/alice*", "permission": "READ", "privilege": privilege},
+        headers=world.auth(),
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "access_denied"
+
+
+async def test_issue_credentials_cached_grant_scope_does_not_serve_a_character_prefix(world: World) -> None:
+    inside = {"target": "s3://data/users/alice/*", "permission": "READ"}
+    assert (await world.client.post("/v1/credentials", json=inside, headers=world.auth())).status_code == 200
+    wider = {"target": "s3://data/users/alice*", "permission": "READ"}
+    response = await world.client.post("/v1/credentials", json=wider, headers=world.auth())
+    assert response.status_code == 403
+    assert len(world.vendor.calls) == 2
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "s3://data/users/alice/../bob/",
+        "s3://data/users/alice/../bob/*",
+        "s3://data/users/alice/./x",
+        "s3://data/./users/alice/x",
+        "s3://data/users/alice/..",
+        "s3://data/users/alice/..*",
+        "s3://data/users/alice/.",
+    ],
+)
+async def test_issue_credentials_dot_segment_target_is_invalid_request(world: World, target: str) -> None:
+    response = await world.client.post(
+        "/v1/credentials", json={"target": target, "permission": "READ"}, headers=world.auth()
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_request"
+    assert world.vendor.calls == []
+
+
+@pytest.mark.parametrize("character", ["\r", "\n", "\x1b", "\x7f"])
+async def test_issue_credentials_control_character_target_is_invalid_request(
+    world: World, character: str
+) -> None:
+    response = await world.client.post(
+        "/v1/credentials",
+        json={"target": f"s3://data/users/alice/a{character}b", "permission": "READ"},
+        headers=world.auth(),
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_request"
+
+
+async def test_issue_credentials_read_after_readwrite_asks_again_and_gets_read(world: World) -> None:
+    target = "s3://data/users/alice/a.txt"
+    readwrite = await world.client.post(
+        "/v1/credentials", json={"target": target, "permission": "READWRITE"}, headers=world.auth()
+    )
+    read = await world.client.post(
+        "/v1/credentials", json={"target": target, "permission": "READ"}, headers=world.auth()
+    )
+    assert readwrite.status_code == read.status_code == 200
+    assert [c.permission.value for c in world.vendor.calls] == ["READWRITE", "READ"]
+    assert read.json()["access_key_id"] != readwrite.json()["access_key_id"]
+    again = await world.client.post(
+        "/v1/credentials", json={"target": target, "permission": "READ"}, headers=world.auth()
+    )
+    assert again.json()["access_key_id"] == read.json()["access_key_id"]
+    assert len(world.vendor.calls) == 2

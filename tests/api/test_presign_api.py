@@ -204,3 +204,94 @@ async def test_create_presigned_url_non_ascii_bucket_is_invalid_request(world: W
         "/v1/presign", json={"bucket": "dätä", "key": "k", "method": "GET"}, headers=world.auth()
     )
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "key", ["users/alice/../bob/x", "users/alice/./x", "./users/alice/x", "users/alice/.."]
+)
+async def test_create_presigned_url_dot_segment_key_is_invalid_request(world: World, key: str) -> None:
+    response = await world.client.post(
+        "/v1/presign", json={"bucket": "data", "key": key, "method": "GET"}, headers=world.auth()
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_request"
+    assert world.vendor.calls == []
+
+
+@pytest.mark.parametrize("key_prefix", ["users/alice/../bob/", "users/alice/./", "users/alice/..", "./"])
+async def test_create_presigned_post_dot_segment_prefix_is_invalid_request(
+    world: World, key_prefix: str
+) -> None:
+    response = await world.client.post(
+        "/v1/presign/post", json={"bucket": "data", "key_prefix": key_prefix}, headers=world.auth()
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_request"
+    assert world.vendor.calls == []
+
+
+async def test_create_presigned_post_dot_segment_key_is_invalid_request(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign/post", json={"bucket": "data", "key": "users/alice/../bob/x"}, headers=world.auth()
+    )
+    assert response.status_code == 422
+
+
+CONTROL_CHARACTERS = ["\r", "\n", "\r\n", "\x00", "\x1b", "\x7f", "\t"]
+
+
+@pytest.mark.parametrize("character", CONTROL_CHARACTERS)
+@pytest.mark.parametrize("field", ["content_type", "content_disposition"])
+async def test_create_presigned_url_control_character_in_header_value_is_invalid_request(
+    world: World, field: str, character: str
+) -> None:
+    body = {"bucket": "data", "key": "users/alice/up.txt", "method": "PUT", field: f"a{character}X-Evil: 1"}
+    response = await world.client.post("/v1/presign", json=body, headers=world.auth())
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_request"
+    assert world.vendor.calls == []
+
+
+@pytest.mark.parametrize("character", CONTROL_CHARACTERS)
+async def test_create_presigned_url_control_character_in_key_is_invalid_request(
+    world: World, character: str
+) -> None:
+    body = {"bucket": "data", "key": f"users/alice/a{character}b", "method": "GET"}
+    response = await world.client.post("/v1/presign", json=body, headers=world.auth())
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_request"
+
+
+async def test_create_presigned_urls_control_character_key_is_an_item_error(world: World) -> None:
+    items = [
+        {"bucket": "data", "key": "users/alice/a\r\nb", "method": "GET"},
+        {"bucket": "data", "key": "users/alice/ok", "method": "GET"},
+    ]
+    response = await world.client.post("/v1/presign/batch", json={"items": items}, headers=world.auth())
+    results = response.json()["results"]
+    assert results[0]["error"]["code"] == "invalid_request"
+    assert "url" in results[1]
+
+
+@pytest.mark.parametrize("field", ["content_type", "key_prefix"])
+async def test_create_presigned_post_control_character_is_invalid_request(world: World, field: str) -> None:
+    body = {"bucket": "data", "key_prefix": "users/alice/", field: "users/alice/x\r\nX-Evil: 1"}
+    response = await world.client.post("/v1/presign/post", json=body, headers=world.auth())
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_request"
+    assert world.vendor.calls == []
+
+
+async def test_create_presigned_get_after_readwrite_credentials_gets_read_credentials(world: World) -> None:
+    issued = await world.client.post(
+        "/v1/credentials",
+        json={"target": "s3://data/users/alice/*", "permission": "READWRITE"},
+        headers=world.auth(),
+    )
+    response = await world.client.post(
+        "/v1/presign", json={"bucket": "data", "key": "users/alice/a", "method": "GET"}, headers=world.auth()
+    )
+    assert response.status_code == 200
+    assert [c.permission.value for c in world.vendor.calls] == ["READWRITE", "READ"]
+    credential = parse_qs(urlsplit(response.json()["url"]).query)["X-Amz-Credential"][0]
+    assert not credential.startswith(issued.json()["access_key_id"])

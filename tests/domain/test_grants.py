@@ -1,13 +1,14 @@
-"""Grant matching: scope coverage, the privilege table of reference §3.2, and the cache walk equivalence."""
+"""Grant matching: scope containment by key sets, the privilege table, exact permissions, valid targets."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from emulator.access_grants import covers
 from service.domain.access import (
     DataAccess,
     DataAccessRequest,
@@ -29,7 +30,15 @@ from tests.fakes import T0
         ("s3://b/bob/*", "s3://b/bob/*", True),
         ("s3://b/bob/*", "s3://b/bob/x.txt", True),
         ("s3://b/bob/*", "s3://b/bob/deep/x.txt", True),
-        ("s3://b/bob/*", "s3://b/bob", True),
+        ("s3://b/bob/*", "s3://b/bob", False),
+        ("s3://b/bob/*", "s3://b/bob/", True),
+        ("s3://b/bob/*", "s3://b/bob*", False),
+        ("s3://b/users/alice/*", "s3://b/users/alice*", False),
+        ("s3://b/users/alice/*", "s3://b/users/alice/", True),
+        ("s3://b/users/alice/*", "s3://b/users/alice", False),
+        ("s3://b/bob*", "s3://b/bob*", True),
+        ("s3://b/bob*", "s3://b/bob/*", True),
+        ("s3://b/bob*", "s3://b/bo*", False),
         ("s3://b/bob/*", "s3://b/bobby/x", False),
         ("s3://b/bob*", "s3://b/bobby/x", True),
         ("s3://b/bob*", "s3://b/bo", False),
@@ -38,6 +47,7 @@ from tests.fakes import T0
         ("s3://b/reports/q3.csv", "s3://b/reports/q3.csv", True),
         ("s3://b/reports/q3.csv", "s3://b/reports/q3.csv.bak", False),
         ("s3://b/reports/q3.csv", "s3://b/reports/*", False),
+        ("s3://b/reports/q3.csv", "s3://b/reports/q3.csv*", False),
         ("s3://b/bob/images/*", "s3://b/bob/*", False),
     ],
 )
@@ -95,10 +105,24 @@ def test_access_book_privilege_table(
     assert served is sibling_served
 
 
-def test_access_book_readwrite_serves_read_and_write() -> None:
+@pytest.mark.parametrize("vended", list(Permission))
+def test_access_book_serves_only_the_permission_vended(vended: Permission) -> None:
+    book = AccessBook().with_entry(_access("s3://b/p/*", vended), Privilege.DEFAULT, T0)
+    for permission in Permission:
+        found = book.find(S3Target("s3://b/p/k"), permission, Privilege.DEFAULT, T0, 900)
+        assert (found is not None) is (permission is vended)
+
+
+def test_access_book_read_request_never_gets_readwrite_credentials() -> None:
     book = AccessBook().with_entry(_access("s3://b/p/*", Permission.READWRITE), Privilege.DEFAULT, T0)
-    for permission in (Permission.READ, Permission.WRITE, Permission.READWRITE):
-        assert book.find(S3Target("s3://b/p/k"), permission, Privilege.DEFAULT, T0, 900) is not None
+    assert book.find(S3Target("s3://b/p/k"), Permission.READ, Privilege.DEFAULT, T0, 900) is None
+
+
+@pytest.mark.parametrize("privilege", list(Privilege))
+def test_access_book_entry_does_not_serve_sibling_prefix(privilege: Privilege) -> None:
+    book = AccessBook().with_entry(_access("s3://b/users/alice/*", Permission.READ), privilege, T0)
+    for target in ("s3://b/users/alice*", "s3://b/users/alice", "s3://b/users/alice2/x"):
+        assert book.find(S3Target(target), Permission.READ, privilege, T0, 900) is None
 
 
 def test_access_book_read_does_not_serve_write() -> None:
@@ -145,36 +169,87 @@ def test_access_book_expires_at_is_last_entry_expiry() -> None:
     assert book.expires_at() == T0 + timedelta(seconds=200)
 
 
-def _plugin_walk(target: str) -> set[str]:
-    """The AWS plugins' lookup keys (reference §7.1): path walk on '/' and character walk with '*'."""
-    wanted = target.removesuffix("*")
-    keys = {wanted}
-    path = wanted
-    while "/" in path[len("s3://") :]:
-        path = path[: path.rindex("/")]
-        keys.add(path + "/*")
-    keys |= {wanted[:end] + "*" for end in range(len("s3://") + 1, len(wanted) + 1)}
-    keys.add(wanted + "/*")
-    return keys
+def _names(uri: str, key: str) -> bool:
+    """Whether ``uri`` names the concrete ``key``: a final ``*`` names every key starting with the rest."""
+    return key.startswith(uri[:-1]) if uri.endswith("*") else key == uri
 
 
-segment = st.text(alphabet="ab/", min_size=1, max_size=6)
+def _keys_of(uri: str, suffixes: list[str]) -> list[str]:
+    """Concrete keys ``uri`` names; a prefix always includes its bare prefix and one more witness."""
+    if not uri.endswith("*"):
+        return [uri]
+    return [uri[:-1] + suffix for suffix in ["", "z", *suffixes]]
 
 
-@given(
-    bucket=st.sampled_from(["b", "bk"]),
-    key=segment,
-    scope_path=segment,
-    kind=st.sampled_from(["/*", "*", ""]),
+_piece = st.one_of(
+    st.sampled_from(["", ".", "..", "a", "b", "*", "%2F", "%", "é", "日本"]),
+    st.text(alphabet="ab*/.%é", max_size=4),
 )
-def test_scope_covers_equals_plugin_walk(bucket: str, key: str, scope_path: str, kind: str) -> None:
-    target = f"s3://{bucket}/{key}"
-    scope = (
-        f"s3://{bucket}/{scope_path.rstrip('/')}{kind}"
-        if kind == "/*"
-        else f"s3://{bucket}/{scope_path}{kind}"
-    )
-    assert scope_covers(scope, S3Target(target)) is (scope in _plugin_walk(target))
+_path = st.lists(_piece, max_size=5).map("/".join)
+_uri = st.builds(
+    lambda bucket, path, end: f"s3://{bucket}/{path}{end}",
+    st.sampled_from(["bkt", "bkt2"]),
+    _path,
+    st.sampled_from(["", "*", "/*", "/", "//*"]),
+)
+_end = st.sampled_from(["", "*", "/*", "/"])
+
+
+@st.composite
+def _scope_and_target(draw: st.DrawFn) -> tuple[str, str]:
+    """A grant scope and a target: unrelated, the scope extended, or the scope cut short (a near miss)."""
+    scope = draw(_uri)
+    base = scope.removesuffix("*")
+    shape = draw(st.sampled_from(["unrelated", "extended", "cut"]))
+    if shape == "unrelated":
+        return scope, draw(_uri)
+    if shape == "extended":
+        return scope, base + draw(_path) + draw(_end)
+    cut = draw(st.integers(min_value=1, max_value=max(1, len(base) - len("s3://b"))))
+    return scope, base[:-cut] + draw(_end)
+
+
+_suffixes = st.lists(st.text(alphabet="ab/.*%é\x00", max_size=6), max_size=8)
+
+
+@given(pair=_scope_and_target(), suffixes=_suffixes)
+def test_scope_covers_only_when_target_keys_are_scope_keys(
+    pair: tuple[str, str], suffixes: list[str]
+) -> None:
+    scope, target = pair
+    keys = _keys_of(target, suffixes)
+    covered = scope_covers(scope, S3Target(target))
+    if covered:
+        assert all(_names(scope, key) for key in keys)
+    # The witnesses in ``keys`` make this exact: an uncovered target names a key outside the scope.
+    assert covered is all(_names(scope, key) for key in keys)
+
+
+@given(pair=_scope_and_target())
+def test_emulator_matches_like_the_broker(pair: tuple[str, str]) -> None:
+    scope, target = pair
+    assert covers(scope, target) is scope_covers(scope, S3Target(target))
+
+
+@given(pair=_scope_and_target(), suffixes=_suffixes)
+def test_minimal_scope_and_its_presigned_keys_stay_inside_the_grant(
+    pair: tuple[str, str], suffixes: list[str]
+) -> None:
+    grant, target = pair
+    assume(scope_covers(grant, S3Target(target)))
+    issued = target  # Minimal privilege: the credentials are scoped to exactly the target
+    bucket = S3Target(issued).bucket
+    for uri in _keys_of(issued, suffixes):
+        key = uri[len(f"s3://{bucket}/") :]
+        try:
+            obj = S3Target.for_object(bucket, key)
+        except InvalidRequestError:
+            continue  # the broker never presigns a key it refuses
+        assert _names(issued, obj.uri)
+        assert _names(grant, obj.uri)
+        if not key.endswith("*"):  # a key ending in '*' reads as a prefix target, which names more keys
+            assert scope_covers(issued, obj)
+            assert scope_covers(grant, obj)
 
 
 @pytest.mark.parametrize(
@@ -191,6 +266,28 @@ def test_s3_target_for_object_rejects_nul_and_long_keys() -> None:
         S3Target.for_object("bucket", "a\x00b")
     with pytest.raises(InvalidRequestError):
         S3Target.for_object("bucket", "é" * 513)
+
+
+DOT_SEGMENT_KEYS = ["users/alice/../bob/", "./x", "a/./b", "a/..", "a/.", "..", ".", "../x"]
+CONTROL_KEYS = ["a\rb", "a\nb", "a\x1bb", "a\x7fb", "a\tb", "a\x01", "\x1f"]
+
+
+@pytest.mark.parametrize("key", DOT_SEGMENT_KEYS + CONTROL_KEYS)
+def test_s3_target_for_object_rejects_dot_segments_and_control_characters(key: str) -> None:
+    with pytest.raises(InvalidRequestError):
+        S3Target.for_object("bucket", key)
+
+
+@pytest.mark.parametrize("key", DOT_SEGMENT_KEYS + [k + "*" for k in DOT_SEGMENT_KEYS] + CONTROL_KEYS)
+def test_s3_target_parse_rejects_dot_segments_and_control_characters(key: str) -> None:
+    with pytest.raises(InvalidRequestError):
+        S3Target.parse(f"s3://bucket/{key}")
+
+
+@pytest.mark.parametrize("key", ["a..b", ".hidden", "a/...", "a/.b/c", "a//b", "..x/y", "a/b./c", "%2e%2e/x"])
+def test_s3_target_accepts_dots_that_are_not_whole_segments(key: str) -> None:
+    assert S3Target.for_object("bucket", key).uri == f"s3://bucket/{key}"
+    assert S3Target.parse(f"s3://bucket/{key}*").uri == f"s3://bucket/{key}*"
 
 
 def test_data_access_request_target_type_only_for_minimal_object() -> None:

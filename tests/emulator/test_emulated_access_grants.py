@@ -225,3 +225,44 @@ def test_list_caller_access_grants_filters_by_grant_scope(as_user: Any) -> None:
     grants = as_user("bob").list_caller_access_grants(AccountId=ACCOUNT, GrantScope="s3://demo-uploads")
 
     assert [g["GrantScope"] for g in grants["CallerAccessGrantsList"]] == ["s3://demo-uploads/bob/*"]
+
+
+@pytest.mark.parametrize("privilege", ["Default", "Minimal"])
+def test_get_data_access_denies_character_prefix_wider_than_the_grant(as_user: Any, privilege: str) -> None:
+    # `users/alice*` also names `users/alice2/...`, which the grant `users/alice/*` does not hold.
+    with pytest.raises(ClientError) as err:
+        _gda(as_user("alice"), "s3://demo-data/users/alice*", Privilege=privilege)
+
+    assert err.value.response["Error"]["Code"] == "AccessDenied"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_get_data_access_denies_the_object_named_like_the_grant_prefix(as_user: Any) -> None:
+    with pytest.raises(ClientError) as err:
+        _gda(as_user("alice"), "s3://demo-data/users/alice", Privilege="Minimal")
+
+    assert err.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_get_data_access_minimal_accepts_the_prefix_object_with_trailing_slash(as_user: Any) -> None:
+    resp = _gda(as_user("alice"), "s3://demo-data/users/alice/", Privilege="Minimal")
+
+    assert resp["MatchedGrantTarget"] == "s3://demo-data/users/alice/"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "s3://demo-data/users/alice/../bob/*",
+        "s3://demo-data/users/alice/../bob/secret.txt",
+        "s3://demo-data/users/alice/./notes.txt",
+        "s3://demo-data/users/alice/..",
+        "s3://demo-data/users/alice/..*",
+    ],
+)
+def test_get_data_access_refuses_dot_segment_target(as_user: Any, target: str) -> None:
+    with pytest.raises(ClientError) as err:
+        _gda(as_user("alice"), target)
+
+    assert err.value.response["Error"]["Code"] == "InvalidRequest"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
