@@ -1,4 +1,4 @@
-"""Admin JSON surface under `/_emulator/`: config, login, call counters and log, fault injection."""
+"""Admin JSON surface under `/_emulator/`: config, login, call counters and log, issued secrets, faults."""
 
 from __future__ import annotations
 
@@ -52,6 +52,18 @@ def config_document(state: EmulatorState, seeded: Seeded) -> dict[str, Any]:
     }
 
 
+def issued_secrets(state: EmulatorState) -> dict[str, list[str]]:
+    """Return every secret the emulator handed out, so a test can prove none reached a log."""
+    with state.lock:
+        sessions = [c for c in state.credentials.values() if c.kind != "iam_user"]
+        return {
+            "identity_contexts": list(state.contexts),
+            "refresh_tokens": list(state.refresh_tokens),
+            "secret_access_keys": [c.secret_key for c in sessions],
+            "session_tokens": [c.session_token for c in sessions if c.session_token],
+        }
+
+
 class AdminApp:
     """WSGI app for `/_emulator/…`."""
 
@@ -81,6 +93,8 @@ class AdminApp:
                 calls = [c.to_json() for c in self.state.calls]
             operation = request.args.get("operation")
             return _json([c for c in calls if operation is None or c["operation"] == operation])
+        if method == "GET" and path == "/_emulator/issued":
+            return _json(issued_secrets(self.state))
         if method == "POST" and path == "/_emulator/reset":
             self.state.reset_calls()
             return _json({"reset": True})

@@ -26,10 +26,107 @@ _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"']+")
 _SECRET_FIELD = re.compile(r"(?i)(secret|token|password|authorization|assertion|credential|cookie|key$)")
 REDACTED = "[redacted]"
 
+# How the name of a member, element, parameter or header ends when its value is a secret: tokens of
+# every kind, secret keys, passwords, context assertions, signatures, authorization and cookie headers.
+_SECRET_ENDINGS = (
+    "token",
+    "secret",
+    "secretaccesskey",
+    "secret_access_key",
+    "secretkey",
+    "secret_key",
+    "password",
+    "passwd",
+    "assertion",
+    "identitycontext",
+    "identity_context",
+    "signature",
+    "authorization",
+    "cookie",
+)
+# Each pattern takes a whole name possessively (one pass over a long word) and leaves the check of its
+# ending to _is_secret_name: far cheaper than making the regex engine try every ending everywhere.
+# "name": "value", 'name': b'value' (dict reprs) and (b'name', b'value') (header tuples).
+_QUOTED_MEMBER = re.compile(r"""(["'])([\w.:-]++)\1(\s*[:,]\s*b?)(["'])((?:\\.|(?!\4)[^\\])*)\4""")
+# <SessionToken>value</SessionToken>, with or without a namespace prefix.
+_XML_ELEMENT = re.compile(r"<([\w.:-]++)((?:\s[^>]*)?>)([^<]*)(</\1>)")
+# name=value in a query string, a form body or an AWS4-HMAC-SHA256 authorization header.
+_PARAMETER = re.compile(r"""(?<![\w.:-])([\w.:-]++)=([^&\s"',;)\][]+)""")
+# name: value at the start of a line (raw HTTP headers, botocore's canonical request and signature).
+_HEADER_LINE = re.compile(r"(?m)^([\w.-]++)(:[ \t]*(?:\r?\n)?)(\S[^\r\n]*)")
+# Bare STS session tokens and context assertions (real AWS, moto and emulator formats) and
+# Identity Center access and refresh tokens.
+_OPAQUE_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9+/_-])(?:(?:IQoJ|FwoG|FQoG|AQoD|AQoJ|AQoE)[A-Za-z0-9+/=_%-]{20,}"
+    r"|ao[ar][A-Za-z0-9+/=_:.-]{40,})"
+)
+# Substrings (lower-cased) without which none of the patterns above can match: most lines skip them.
+_TRIGGERS = (
+    "eyj",
+    "bearer",
+    "token",
+    "secret",
+    "passw",
+    "assertion",
+    "context",
+    "signature",
+    "authorization",
+    "cookie",
+    "iqoj",
+    "fwog",
+    "fqog",
+    "aqo",
+    "aoa",
+    "aor",
+)
+
+
+def _might_hold_secret(text: str) -> bool:
+    lowered = text.lower()
+    return any(trigger in lowered for trigger in _TRIGGERS)
+
+
+def _is_secret_name(name: str) -> bool:
+    return name.lower().endswith(_SECRET_ENDINGS)
+
+
+def _hidden(value: str) -> str:
+    """A secret value's replacement; a SigV4 authorization header keeps its credential scope."""
+    if value.startswith("AWS4-HMAC-SHA256 "):
+        return _PARAMETER.sub(_hide_parameter, value)
+    return REDACTED
+
+
+def _hide_member(match: re.Match[str]) -> str:
+    quote, name, separator, value_quote, value = match.groups()
+    # A member that is not secret may hold a document with secret members: look inside it.
+    inner = _hidden(value) if _is_secret_name(name) else _QUOTED_MEMBER.sub(_hide_member, value)
+    return f"{quote}{name}{quote}{separator}{value_quote}{inner}{value_quote}"
+
+
+def _hide_element(match: re.Match[str]) -> str:
+    return f"<{match[1]}{match[2]}{REDACTED}{match[4]}" if _is_secret_name(match[1]) else match[0]
+
+
+def _hide_parameter(match: re.Match[str]) -> str:
+    return f"{match[1]}={REDACTED}" if _is_secret_name(match[1]) else match[0]
+
+
+def _hide_header(match: re.Match[str]) -> str:
+    return f"{match[1]}{match[2]}{_hidden(match[3])}" if _is_secret_name(match[1]) else match[0]
+
 
 def redact_text(text: str) -> str:
-    """Return ``text`` with JWTs and bearer credentials replaced."""
-    return _BEARER.sub(r"\1" + REDACTED, _JWT.sub(REDACTED, text))
+    """Return ``text`` with tokens, secret keys, signatures and credential headers replaced."""
+    if not _might_hold_secret(text):
+        return text
+    text = _JWT.sub(REDACTED, text)
+    text = _BEARER.sub(r"\1" + REDACTED, text)
+    text = _QUOTED_MEMBER.sub(_hide_member, text)
+    text = _XML_ELEMENT.sub(_hide_element, text)
+    text = _HEADER_LINE.sub(_hide_header, text)
+    text = _PARAMETER.sub(_hide_parameter, text)
+    return _OPAQUE_TOKEN.sub(REDACTED, text)
 
 
 def redact_value(name: str, value: object) -> object:
@@ -90,18 +187,62 @@ class ConsoleFormatter(logging.Formatter):
         return f"{text}\n{record.exc_text}" if record.exc_text else text
 
 
+# Libraries whose records must reach the root handler: any handler of their own (uvicorn's, a
+# ``set_stream_logger`` call, redis's lazily added push-response handler) would bypass redaction.
+_LIBRARY_LOGGERS = (
+    "botocore",
+    "boto3",
+    "s3transfer",
+    "urllib3",
+    "httpx",
+    "httpcore",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "uvicorn.asgi",
+    "redis",
+    "push_response",
+    "asyncio",
+)
+
+
+def _is_ours(handler: logging.Handler) -> bool:
+    return bool(getattr(handler, "_tipb", False))
+
+
+def _route_to_root(logger: logging.Logger) -> None:
+    """Drop the logger's own emitting handlers so its records reach only the root handlers."""
+    for handler in list(logger.handlers):
+        if not isinstance(handler, logging.NullHandler):
+            logger.removeHandler(handler)
+    logger.propagate = True
+
+
+def _existing_loggers() -> list[logging.Logger]:
+    named = [logging.getLogger(name) for name in _LIBRARY_LOGGERS]
+    known = logging.Logger.manager.loggerDict.values()
+    return named + [logger for logger in list(known) if isinstance(logger, logging.Logger)]
+
+
+def _guard_root_handlers(root: logging.Logger) -> None:
+    """Give every other root handler the redacting filter too: no handler sees a raw record."""
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
 def configure_logging(fmt: str, level: str) -> None:
-    """Send every log record through redaction to stderr in the chosen format."""
+    """Send every log record, the libraries' included, through redaction to stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     root = logging.getLogger()
     for existing in list(root.handlers):
-        if getattr(existing, "_tipb", False):
+        if _is_ours(existing):
             root.removeHandler(existing)
     handler._tipb = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
+    _guard_root_handlers(root)
+    for logger in _existing_loggers():
+        _route_to_root(logger)
