@@ -15,6 +15,25 @@ MAX_BATCH_ITEMS = 1000
 
 PresignMethod = Literal["GET", "PUT", "HEAD", "DELETE"]
 
+ProblemCode = Literal[
+    "invalid_token",
+    "token_reused",
+    "identity_not_mapped",
+    "access_denied",
+    "invalid_request",
+    "malformed_request",
+    "not_found",
+    "method_not_allowed",
+    "request_timeout",
+    "payload_too_large",
+    "headers_too_large",
+    "rate_limited",
+    "upstream_misconfigured",
+    "upstream_unavailable",
+    "overloaded",
+    "internal_error",
+]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -162,7 +181,7 @@ class ProblemResponse(BaseModel):
     title: str
     status: int
     detail: str
-    code: str
+    code: ProblemCode
     request_id: str | None = None
 
 
