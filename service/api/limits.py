@@ -27,6 +27,15 @@ class Limits:
     max_concurrent_requests: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What the headers say about the body and the caller."""
+
+    length: bytes | None
+    chunked: bool
+    authorization: bytes | None
+
+
 def _too_large(limit: int) -> JSONResponse:
     return problem(413, "payload_too_large", "Payload too large", f"the body may be at most {limit} bytes")
 
@@ -51,15 +60,25 @@ class LimitsMiddleware:
             await self.app(scope, receive, send)
             return
         header_bytes = 0
+        length: bytes | None = None
+        chunked = False
+        authorization: bytes | None = None
         for name, value in scope["headers"]:
             header_bytes += len(name) + len(value) + 4
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"authorization" and authorization is None:
+                authorization = value
         if header_bytes > self.limits.max_header_bytes:
             detail = f"the request headers may total at most {self.limits.max_header_bytes} bytes"
             await problem(431, "headers_too_large", "Request headers too large", detail)(scope, receive, send)
             return
+        request = _Request(length, chunked, authorization)
         cap = self.limits.max_concurrent_requests
         if not cap or scope["path"] in PROBES:
-            await self._admit(scope, receive, send)
+            await self._admit(request, scope, receive, send)
             return
         if self.in_flight >= cap:
             detail = "this replica serves as many requests as it may; retry shortly"
@@ -68,21 +87,12 @@ class LimitsMiddleware:
             return
         self.in_flight += 1
         try:
-            await self._admit(scope, receive, send)
+            await self._admit(request, scope, receive, send)
         finally:
             self.in_flight -= 1
 
-    async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
-        length: bytes | None = None
-        chunked = False
-        authorization: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                length = value
-            elif name == b"transfer-encoding":
-                chunked = True
-            elif name == b"authorization" and authorization is None:
-                authorization = value
+    async def _admit(self, request: _Request, scope: Scope, receive: Receive, send: Send) -> None:
+        length = request.length
         if length is not None:
             try:
                 declared = int(length)
@@ -95,13 +105,13 @@ class LimitsMiddleware:
         path: str = scope["path"]
         if (path == "/v1" or path.startswith("/v1/")) and scope["method"] != "OPTIONS":
             try:
-                token = bearer_token((authorization or b"").decode("latin-1"))
+                token = bearer_token((request.authorization or b"").decode("latin-1"))
                 caller = await self.authenticate(token)
             except BrokerError as exc:
                 await broker_error_response(exc)(scope, receive, send)
                 return
             scope.setdefault("state", {})[CALLER_STATE_KEY] = caller
-        if not chunked and not (length and length != b"0"):
+        if not request.chunked and not (length and length != b"0"):
             await self.app(scope, receive, send)
             return
         await self._with_body(scope, receive, send)
