@@ -215,7 +215,9 @@ def _stampede(emu: stack.Emulator, broker: stack.Broker) -> list[dict[str, Any]]
 
 def run() -> list[dict[str, Any]]:
     """Measure the cold-miss overhead, then the stampede, against one emulator and one broker."""
-    with stack.emulator() as emu, stack.broker(emu) as broker:
+    # The stampede is about coalescing, so the replica's concurrency cap must let all of it in.
+    cap = {"BROKER_MAX_CONCURRENT_REQUESTS": str(STAMPEDE)}
+    with stack.emulator() as emu, stack.broker(emu, extra_env=cap) as broker:
         rows = _cold_overhead(emu, broker)
         rows += _stampede(emu, broker)
     return rows

@@ -38,6 +38,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.keepalive_timeout_seconds,
+        # h11 only: a hard stop well above the app's own 431 so the app answers with a problem body.
+        h11_max_incomplete_event_size=settings.max_header_bytes * 8,
     )
     return 0
 

@@ -31,6 +31,7 @@ from service.adapters.sts import StsRoleAssumer
 from service.api import admin, credentials, grants, health, presign, session
 from service.api.dependencies import Services
 from service.api.error_handlers import install_error_handlers, problem
+from service.api.limits import Limits, LimitsMiddleware
 from service.api.openapi import document_bearer_auth
 from service.broker import Broker, BrokerPolicy
 from service.domain.ports import (
@@ -49,6 +50,10 @@ from service.settings import Settings
 logger = logging.getLogger("service.app")
 
 API_VERSION = "1.0.0"
+
+# Every answer is nosniff; /v1 answers carry credentials, URLs or who the caller is, so no cache keeps them.
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+NO_STORE = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
 
 
 @dataclass
@@ -158,7 +163,7 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
 
 
 class RequestContextMiddleware:
-    """Gives every request an id (X-Request-ID in and out), counts it and logs one access line."""
+    """Gives every request an id (X-Request-ID in and out) and safe caching headers, counts it and logs it."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -175,13 +180,19 @@ class RequestContextMiddleware:
         status = 500
 
         started_response = False
+        path: str = scope["path"]
+        extra = (NOSNIFF, *NO_STORE) if path == "/v1" or path.startswith("/v1/") else (NOSNIFF,)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                    *extra,
+                ]
             await send(message)
 
         try:
@@ -246,6 +257,14 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
     document_bearer_auth(app)
     for module in (credentials, presign, grants, session, health, admin):
         app.include_router(module.router)
+    limits = Limits(
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+        max_concurrent_requests=settings.max_concurrent_requests,
+    )
+    # Added innermost first: RequestContext (request id, headers) wraps CORS, which wraps the limits.
+    app.add_middleware(LimitsMiddleware, limits=limits, authenticate=services.broker.authenticate)
     if settings.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,

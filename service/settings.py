@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     aws_max_workers: int = Field(default=16, ge=1, le=256)
 
+    max_body_bytes: int = Field(default=1048576, ge=1024, le=64 * 1024 * 1024)
+    max_header_bytes: int = Field(default=16384, ge=1024, le=1024 * 1024)
+    body_timeout_seconds: float = Field(default=10, gt=0, le=600)
+    keepalive_timeout_seconds: int = Field(default=5, ge=1, le=600)
+    max_concurrent_requests: int = Field(default=256, ge=0, le=1_000_000)
+
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 
 import pytest
+import uvicorn
 
+import service.app
+import service.logs
 from service.__main__ import main
 from service.settings import ConfigurationError, Settings, load_settings
 
@@ -97,3 +100,28 @@ def test_serve_refuses_incomplete_configuration(
     env.delenv("BROKER_IDC_APPLICATION_ARN")
     assert main(["serve", "--port", "0"]) == 2
     assert "BROKER_IDC_APPLICATION_ARN is required" in capsys.readouterr().err
+
+
+def test_serve_hands_the_connection_limits_to_uvicorn(env: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+    env.setenv("BROKER_KEEPALIVE_TIMEOUT_SECONDS", "7")
+    env.setenv("BROKER_MAX_HEADER_BYTES", "8192")
+    env.setattr(service.app, "create_app", lambda settings: "app")
+    env.setattr(service.logs, "configure_logging", lambda *args: None)
+    env.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs, app=app))
+    assert main(["serve", "--port", "0"]) == 0
+    assert seen["app"] == "app"
+    assert seen["timeout_keep_alive"] == 7
+    assert seen["h11_max_incomplete_event_size"] == 8 * 8192
+
+
+def test_limits_have_safe_defaults_and_bounds(env: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    assert settings.max_body_bytes == 1048576
+    assert settings.max_header_bytes == 16384
+    assert settings.body_timeout_seconds == 10
+    assert settings.keepalive_timeout_seconds == 5
+    assert settings.max_concurrent_requests == 256
+    env.setenv("BROKER_MAX_BODY_BYTES", "0")
+    with pytest.raises(ConfigurationError, match="MAX_BODY_BYTES"):
+        load_settings()

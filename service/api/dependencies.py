@@ -13,6 +13,8 @@ from service.domain.identity import Caller
 from service.domain.ports import CredentialStore, TokenVerifier
 from service.metrics import Metrics
 
+CALLER_STATE_KEY = "caller"
+
 
 @dataclass(frozen=True, slots=True)
 class Services:
@@ -37,13 +39,24 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_caller(request: Request) -> Caller:
-    """Return the caller proven by the Authorization header, or raise 401 invalid_token."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+def bearer_token(authorization: str) -> str:
+    """Return the token of an ``Authorization: Bearer <token>`` value, or raise 401 invalid_token."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidTokenError("send the ID token as 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+async def get_caller(request: Request) -> Caller:
+    """Return the caller the limits middleware verified before the body was read.
+
+    Verifies the Authorization header here only when no middleware did (an app mounted without it).
+    """
+    caller = request.scope.get("state", {}).get(CALLER_STATE_KEY)
+    if isinstance(caller, Caller):
+        return caller
     services: Services = request.app.state.services
-    return await services.broker.authenticate(token.strip())
+    return await services.broker.authenticate(bearer_token(request.headers.get("authorization", "")))
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

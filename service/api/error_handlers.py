@@ -55,18 +55,39 @@ async def _on_broker_error(_: Request, exc: Exception) -> JSONResponse:
     return broker_error_response(exc)
 
 
+def malformed_request(detail: str) -> JSONResponse:
+    """Return the 400 of a body that is not JSON the broker can read."""
+    return problem(400, "malformed_request", "Malformed request", detail)
+
+
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):  # pragma: no cover - registered for this type only
         raise TypeError(type(exc).__name__)
+    errors = list(exc.errors())
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return malformed_request("the body is not valid JSON")
     # Only locations and messages: pydantic's ``input`` could echo a secret the client sent.
-    return problem(422, "invalid_request", "Invalid request", _validation_detail(list(exc.errors())))
+    return problem(422, "invalid_request", "Invalid request", _validation_detail(errors))
+
+
+# Starlette raises these statuses itself (routing, body parsing); each keeps one stable code.
+_HTTP_CODES = {
+    400: ("malformed_request", "Malformed request"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    408: ("request_timeout", "Request timeout"),
+    413: ("payload_too_large", "Payload too large"),
+    431: ("headers_too_large", "Request headers too large"),
+    503: ("overloaded", "Overloaded"),
+}
 
 
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # pragma: no cover - registered for this type only
         raise TypeError(type(exc).__name__)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return problem(exc.status_code, code, str(exc.detail), str(exc.detail), dict(exc.headers or {}))
+    fallback = ("malformed_request", "Bad request") if exc.status_code < 500 else ("internal_error", "Error")
+    code, title = _HTTP_CODES.get(exc.status_code, fallback)
+    return problem(exc.status_code, code, title, str(exc.detail), dict(exc.headers or {}))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -10,13 +10,17 @@ from pydantic import BaseModel
 from service.api.schemas import ProblemResponse
 
 _DESCRIPTIONS = {
-    401: "invalid_token, token_reused or session_revoked",
+    400: "malformed_request: the body is not JSON (bad syntax, not UTF-8, too deep, a number too long)",
+    401: "invalid_token, token_reused or session_revoked (with WWW-Authenticate), checked before the body",
     403: "access_denied, identity_not_mapped or identity_conflict",
     404: "not_found",
+    408: "request_timeout: the body did not arrive within BROKER_BODY_TIMEOUT_SECONDS",
+    413: "payload_too_large: the body is larger than BROKER_MAX_BODY_BYTES",
     422: "invalid_request",
     429: "rate_limited (with Retry-After): the caller made the broker call AWS too often",
+    431: "headers_too_large: the headers total more than BROKER_MAX_HEADER_BYTES",
     502: "upstream_misconfigured",
-    503: "upstream_unavailable (with Retry-After)",
+    503: "upstream_unavailable or overloaded (both with Retry-After)",
 }
 
 
@@ -32,7 +36,8 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-AUTHENTICATED = (401, 422, 429, 502, 503)
+AUTHENTICATED = (401, 422, 429, 431, 502, 503)
+WITH_BODY = (400, 408, 413)
 
 
 def json_response(model: BaseModel) -> Response:

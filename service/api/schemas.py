@@ -15,6 +15,27 @@ MAX_BATCH_ITEMS = 1000
 
 PresignMethod = Literal["GET", "PUT", "HEAD", "DELETE"]
 
+ProblemCode = Literal[
+    "invalid_token",
+    "token_reused",
+    "session_revoked",
+    "identity_not_mapped",
+    "identity_conflict",
+    "access_denied",
+    "invalid_request",
+    "malformed_request",
+    "not_found",
+    "method_not_allowed",
+    "request_timeout",
+    "payload_too_large",
+    "headers_too_large",
+    "rate_limited",
+    "upstream_misconfigured",
+    "upstream_unavailable",
+    "overloaded",
+    "internal_error",
+]
+
 
 def _no_control_characters(value: str | None) -> str | None:
     # These values become HTTP headers at S3: a CR or LF would let a client forge extra headers.
@@ -175,7 +196,7 @@ class ProblemResponse(BaseModel):
     title: str
     status: int
     detail: str
-    code: str
+    code: ProblemCode
     request_id: str | None = None
 
 

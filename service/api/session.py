@@ -25,7 +25,7 @@ async def whoami(caller: CallerDep, services: ServicesDep) -> MeResponse:
     )
 
 
-@router.delete("/session", status_code=204, responses=problems(401, 503))
+@router.delete("/session", status_code=204, responses=problems(401, 431, 503))
 async def end_session(caller: CallerDep, services: ServicesDep) -> Response:
     """Drop every cached entry of the caller; the next call needs a new ID token if the old one was used."""
     await services.broker.end_session(caller)

@@ -202,14 +202,14 @@ async def test_issue_credentials_target_without_scheme_is_invalid_request(world:
     assert "s3://" in response.json()["detail"]
 
 
-async def test_issue_credentials_malformed_json_is_invalid_request(world: World) -> None:
+async def test_issue_credentials_malformed_json_is_malformed_request(world: World) -> None:
     response = await world.client.post(
         "/v1/credentials",
         content=b"{not json",
         headers={**world.auth(), "Content-Type": "application/json"},
     )
-    assert response.status_code == 422
-    assert response.json()["code"] == "invalid_request"
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_request"
 
 
 async def test_issue_credentials_duration_out_of_range_is_invalid_request(world: World) -> None:

@@ -22,6 +22,7 @@ class Stack:
 
     emulator: processes.Emulator
     broker_url: str
+    broker_pid: int
     handed_out: list[str] = field(default_factory=list)
 
     @property
@@ -86,7 +87,7 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         processes.emulator(log_dir=logs) as emulator,
         processes.broker(emulator, redis_url=redis_url, log_level="INFO", log_dir=logs) as broker,
     ):
-        running = Stack(emulator, broker.url)
+        running = Stack(emulator, broker.url, broker.pid)
         yield running
     text = broker.log.read_text()
     assert "credentials.issued" in text
