@@ -83,6 +83,8 @@ class FakeIdentityExchanger:
     fail_with: Exception | None = None
     exchanged: list[str] = field(default_factory=list)
     refreshed: int = 0
+    # The directory user each subject maps to (default ``idc-<subject>``), as the IdP attribute says.
+    users: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def exchange_jwt(self, assertion: str) -> IdentityCenterToken:
@@ -94,7 +96,7 @@ class FakeIdentityExchanger:
             self.exchanged.append(assertion)
         subject = assertion.split(".")[1]
         return IdentityCenterToken(
-            idc_user_id=f"idc-{subject}",
+            idc_user_id=self.users.get(subject, f"idc-{subject}"),
             identity_store_arn="arn:aws:identitystore::111122223333:identitystore/d-1234567890",
             identity_context=f"ctx-{subject}",
             refresh_token=f"refresh-{subject}" if self.refresh_enabled else None,

@@ -137,3 +137,23 @@ async def test_cache_lock_rejects_ttl_when_not_positive(cache: Cache, ttl: float
     with pytest.raises(ValueError, match="positive"):
         async with cache.lock("tipb:v1:lock:a", ttl):
             pass
+
+
+async def test_cache_bump_stamp_only_grows(cache: Cache) -> None:
+    first = await cache.bump_stamp("mark", 60)
+    second = await cache.bump_stamp("mark", 60)
+    assert second > first > 1_700_000_000_000  # milliseconds of a real clock
+    assert int(await cache.get("mark") or 0) == second
+
+
+async def test_cache_spend_takes_until_empty_then_says_how_long_to_wait(cache: Cache) -> None:
+    assert [await cache.spend("bucket", 3, 0.05) for _ in range(3)] == [0, 0, 0]
+    wait = await cache.spend("bucket", 3, 0.05)
+    assert 0 < wait <= 20
+    assert await cache.spend("other", 3, 0.05) == 0  # buckets are per key
+
+
+async def test_cache_spend_takes_nothing_when_the_cost_is_too_high(cache: Cache) -> None:
+    assert await cache.spend("bucket", 5, 1.0, cost=4) == 0
+    assert await cache.spend("bucket", 5, 1.0, cost=4) > 0
+    assert await cache.spend("bucket", 5, 1.0, cost=1) == 0  # the refused call took nothing
