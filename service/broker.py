@@ -393,7 +393,8 @@ class Broker:
     async def _peer_access(
         self, caller: Caller, request: DataAccessRequest
     ) -> tuple[Issued, AccessBook] | None:
-        book = await self._store.load_access(caller.issuer, caller.subject)
+        # Checked like the first read: an entry from before a sign-out must not be served as a peer's.
+        book, _ = await self._load_access(caller)
         if book is None:
             return None
         now = self._now()
@@ -526,7 +527,7 @@ class Broker:
         return None if state is TokenState.IN_FLIGHT else state
 
     async def _usable_session(self, caller: Caller) -> IdentitySession | None:
-        session = await self._store.load_session(caller.issuer, caller.subject)
+        session, _ = await self._store.load_session_checked(caller)
         usable = session is not None and session.credentials.usable(
             self._now(), self.policy.min_remaining_seconds
         )

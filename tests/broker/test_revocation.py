@@ -14,7 +14,7 @@ from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.redis_cache import RedisCache
 from service.adapters.s3_presigner import SigV4Presigner
-from service.broker import Broker, BrokerPolicy
+from service.broker import Broker, BrokerPolicy, _work_key
 from service.domain.access import DataAccessRequest, Permission, S3Target
 from service.domain.errors import RateLimitedError, SessionRevokedError
 from tests.fakes import (
@@ -118,3 +118,26 @@ async def test_upstream_budget_is_shared_by_replicas(store: EncryptedCredentialS
         await second.issue_credentials(caller, _read("s3://b/shared/x"))
     assert refused.value.retry_after_seconds >= 1
     await second.issue_credentials(caller, _read("s3://b/team/y"))  # a cache hit costs nothing
+
+
+async def test_peer_wait_never_serves_an_entry_written_back_after_a_sign_out(
+    store: EncryptedCredentialStore,
+) -> None:
+    clock = _clock_now_on_redis()
+    exchanger, assumer = FakeIdentityExchanger(), FakeRoleAssumer(clock)
+    replica = _replica(store, clock, exchanger, assumer)
+    old = await replica.authenticate(_token("alice", "old", clock, age_seconds=5))
+    request = _read("s3://b/team/x")
+    before = await replica.issue_credentials(old, request)
+    stale_book = await store.load_access(old.issuer, old.subject)
+    assert stale_book is not None
+    await replica.end_session(old)
+    await store.save_access(old.issuer, old.subject, stale_book, clock.now())  # an in-flight write-back
+    await asyncio.sleep(1.05 - time.time() % 1)
+    clock.advance(2)
+    new = await replica.authenticate(_token("alice", "new", clock))
+    # Another replica holds the GetDataAccess lock: this one waits for a peer's entry, then vends itself.
+    async with store.exclusive(new.issuer, new.subject, _work_key(request)) as holder:
+        assert holder
+        after = await replica.issue_credentials(new, request)
+    assert after.access.credentials.access_key_id != before.access.credentials.access_key_id
