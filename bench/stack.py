@@ -148,12 +148,15 @@ class Broker:
 
 
 @contextmanager
-def emulator(log_dir: Path = LOG_DIR) -> Iterator[Emulator]:
-    """Run `python -m emulator` (demo scenario) on a free loopback port."""
+def emulator(log_dir: Path = LOG_DIR, scenario: Path | None = None) -> Iterator[Emulator]:
+    """Run `python -m emulator` (the demo scenario unless ``scenario``) on a free loopback port."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = log_dir / "emulator.log"
-    process = _spawn([sys.executable, "-m", "emulator", "--host", "127.0.0.1", "--port", str(port)], log)
+    log = log_dir / (f"emulator-{scenario.stem}.log" if scenario else "emulator.log")
+    chosen = ["--scenario", str(scenario)] if scenario is not None else []
+    process = _spawn(
+        [sys.executable, "-m", "emulator", *chosen, "--host", "127.0.0.1", "--port", str(port)], log
+    )
     try:
         wait_until_ok(f"{url}/_emulator/config", process, "emulator", log)
         config = httpx.get(f"{url}/_emulator/config", timeout=5).json()

@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Response
 
+from emulator import sigv4
 from emulator.identity_center import group_ids_of
 from emulator.state import (
     AccessGrant,
@@ -33,6 +34,18 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 DEFAULT_DURATION = 3600
 # Operations any authenticated IAM principal or role session may call; the rest are administration.
 CALLER_OPERATIONS = frozenset({"GetDataAccess", "ListCallerAccessGrants", "GetAccessGrantsInstanceForPrefix"})
+
+
+# Operations that do not need the account's instance in the region the request is signed for.
+_ANY_REGION_OPERATIONS = frozenset(
+    {"CreateAccessGrantsInstance", "ListAccessGrantsInstances", "GetAccessGrantsInstanceForPrefix"}
+)
+
+
+def _signed_region(req: AwsRequest) -> str:
+    """Return the region of the request's SigV4 credential scope (authenticated before)."""
+    scope = sigv4.credential_from_authorization(req.headers.get("authorization", ""))
+    return scope.region if scope is not None else ""
 
 
 def _invalid(message: str) -> AwsError:
@@ -196,19 +209,25 @@ class AccessGrantsHandler:
                 account = req.headers.get("x-amz-account-id", "")
                 if not ACCOUNT_RE.fullmatch(account):
                     raise _invalid("Invalid account id")
+                req.annotations["region"] = _signed_region(req)
+                if op not in _ANY_REGION_OPERATIONS:
+                    self._instance(account, req.annotations["region"])
                 return fn(req, account, match.group(1) if match.groups() else None)
         raise AwsError("NotImplemented", f"{req.method} {req.path} is not emulated", 501)
 
     # --- instance ---------------------------------------------------------------------------------
 
-    def _instance(self, account: str) -> GrantsInstance:
+    def _instance(self, account: str, region: str | None = None) -> GrantsInstance:
+        """Return the account's instance; with ``region``, only if it lives there (one per region)."""
         instance = self.state.grants_instances.get(account)
-        if instance is None:
+        if instance is None or (region is not None and instance.region != region):
             raise AwsError("AccessGrantsInstanceNotExistsError", "Access Grants Instance does not exist", 404)
         return instance
 
-    def create_instance(self, account: str, identity_center_arn: str | None) -> GrantsInstance:
-        """Create the account's `default` instance (also used by scenario seeding)."""
+    def create_instance(
+        self, account: str, identity_center_arn: str | None, region: str | None = None
+    ) -> GrantsInstance:
+        """Create the account's `default` instance in ``region`` (also used by scenario seeding)."""
         with self.state.lock:
             if account in self.state.grants_instances:
                 raise AwsError(
@@ -216,7 +235,7 @@ class AccessGrantsHandler:
                 )
             instance = GrantsInstance(
                 account_id=account,
-                arn=f"arn:aws:s3:{self.state.region}:{account}:access-grants/default",
+                arn=f"arn:aws:s3:{region or self.state.region}:{account}:access-grants/default",
                 identity_center_arn=identity_center_arn,
                 application_arn=self._s3ag_application(account, identity_center_arn),
                 created_at=time.time(),
@@ -245,7 +264,7 @@ class AccessGrantsHandler:
 
     def _create_instance(self, req: AwsRequest, account: str, _: str | None) -> Response:
         root = _parse_xml(req.body) if req.body else ET.Element("x")
-        instance = self.create_instance(account, _text(root, "IdentityCenterArn"))
+        instance = self.create_instance(account, _text(root, "IdentityCenterArn"), req.annotations["region"])
         return _xml("CreateAccessGrantsInstanceResult", self._instance_xml(instance))
 
     def _get_instance(self, req: AwsRequest, account: str, _: str | None) -> Response:
@@ -263,6 +282,8 @@ class AccessGrantsHandler:
 
     def _list_instances(self, req: AwsRequest, account: str, _: str | None) -> Response:
         instance = self.state.grants_instances.get(account)
+        if instance is not None and instance.region != req.annotations["region"]:
+            instance = None
         inner = (
             f"<AccessGrantsInstance>{self._instance_xml(instance)}</AccessGrantsInstance>" if instance else ""
         )
@@ -293,17 +314,26 @@ class AccessGrantsHandler:
         if not prefix.startswith("s3://"):
             raise _invalid("S3Prefix must start with s3://")
         bucket = prefix[5:].split("/", 1)[0]
+        owner = self.state.bucket_owners.get(bucket, self.state.account_id)
+        # Only instances of the region asked; the bucket owner's first, a bucket location before "s3://".
+        ranked: list[tuple[bool, bool, GrantsInstance]] = []
         for instance in self.state.grants_instances.values():
-            for location in self.state.locations.get(instance.account_id, {}).values():
-                loc_bucket = location.scope[5:].split("/", 1)[0]
-                if not loc_bucket or loc_bucket == bucket:
-                    return _xml(
-                        "GetAccessGrantsInstanceForPrefixResult",
-                        _tag("AccessGrantsInstanceArn", instance.arn)
-                        + _tag("AccessGrantsInstanceId", "default"),
-                    )
-        raise AwsError(
-            "AccessGrantsInstanceNotExistsError", "No Access Grants instance registers that prefix", 404
+            if instance.region != req.annotations["region"]:
+                continue
+            buckets = {
+                loc.scope[5:].split("/", 1)[0]
+                for loc in self.state.locations.get(instance.account_id, {}).values()
+            }
+            if bucket in buckets or "" in buckets:
+                ranked.append((instance.account_id == owner, bucket in buckets, instance))
+        if not ranked:
+            raise AwsError(
+                "AccessGrantsInstanceNotExistsError", "No Access Grants instance registers that prefix", 404
+            )
+        best = max(ranked, key=lambda entry: entry[:2])[2]
+        return _xml(
+            "GetAccessGrantsInstanceForPrefixResult",
+            _tag("AccessGrantsInstanceArn", best.arn) + _tag("AccessGrantsInstanceId", "default"),
         )
 
     # --- locations --------------------------------------------------------------------------------

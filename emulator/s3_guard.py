@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+from moto.s3.models import s3_backends
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Request
 
@@ -23,6 +24,7 @@ from emulator.state import Credential, EmulatorState
 from emulator.wire import S3_AUTH, AwsError, AwsRequest, authenticate
 
 MAX_PRESIGN_EXPIRES = 604800  # 7 days (reference §4.1)
+BUCKET_REGION_HEADER = "x-amz-bucket-region"
 READ, WRITE = "READ", "WRITE"
 
 
@@ -140,6 +142,37 @@ def _scope_bucket(scope: str) -> str:
     return scope[5:].split("/", 1)[0].rstrip("*")
 
 
+def _check_signed_region(req: AwsRequest, presigned: str | None, region: str) -> None:
+    """Refuse a request signed for another region than the bucket's, as S3 does (before the signature)."""
+    scope: sigv4.CredentialScope | None
+    try:
+        if presigned is not None:
+            scope = sigv4.parse_credential(presigned)
+        else:
+            scope = sigv4.credential_from_authorization(req.headers.get("authorization", ""))
+    except sigv4.SignatureError:
+        return  # malformed: authentication reports it
+    if scope is None or scope.region == region:
+        return
+    code = "AuthorizationQueryParametersError" if presigned is not None else "AuthorizationHeaderMalformed"
+    raise _wrong_region(code, scope.region, region)
+
+
+def _wrong_region(code: str, signed: str, expected: str) -> AwsError:
+    what = (
+        "Error parsing the X-Amz-Credential parameter"
+        if code == "AuthorizationQueryParametersError"
+        else "The authorization header is malformed"
+    )
+    return AwsError(
+        code,
+        f"{what}; the region '{signed}' is wrong; expecting '{expected}'",
+        400,
+        fields={"Region": expected},
+        headers={BUCKET_REGION_HEADER: expected},
+    )
+
+
 def _permits(granted: str | None, needs: str) -> bool:
     return granted in (needs, "READWRITE")
 
@@ -160,10 +193,28 @@ class S3Guard:
         req.operation = op.name
         if req.method == "OPTIONS":
             return
+        region = self.bucket_region(op.bucket) if op.bucket is not None else None
+        try:
+            self._check(req, op, region)
+        except AwsError as err:
+            # S3 names an existing bucket's region on its errors too (HeadBucket's 403 included).
+            if region is not None:
+                err.headers.setdefault(BUCKET_REGION_HEADER, region)
+            raise
+
+    def bucket_region(self, bucket: str) -> str | None:
+        """Return the region of an existing bucket, or None."""
+        found = s3_backends[self.state.account_id]["aws"].buckets.get(bucket)
+        return str(found.region_name) if found is not None else None
+
+    def _check(self, req: AwsRequest, op: S3Operation, region: str | None) -> None:
         if op.name == "PostObject":
-            self._check_post(req, op)
+            self._check_post(req, op, region)
             return
-        if req.arg("X-Amz-Credential") is not None:
+        presigned = req.arg("X-Amz-Credential")
+        if region is not None:
+            _check_signed_region(req, presigned, region)
+        if presigned is not None:
             self._check_presigned_window(req)
         caller = authenticate(self.state, req, S3_AUTH)
         self._authorize(req, caller, op)
@@ -223,16 +274,18 @@ class S3Guard:
 
     # --- presigned POST ---------------------------------------------------------------------------
 
-    def _check_post(self, req: AwsRequest, op: S3Operation) -> None:
+    def _check_post(self, req: AwsRequest, op: S3Operation, region: str | None) -> None:
         form_req = Request(
             {**req.environ, "wsgi.input": io.BytesIO(req.body), "CONTENT_LENGTH": str(len(req.body))}
         )
         try:
-            self._check_post_form(req, op, form_req)
+            self._check_post_form(req, op, form_req, region)
         finally:
             form_req.close()
 
-    def _check_post_form(self, req: AwsRequest, op: S3Operation, form_req: Request) -> None:
+    def _check_post_form(
+        self, req: AwsRequest, op: S3Operation, form_req: Request, region: str | None
+    ) -> None:
         fields = {k.lower(): v for k, v in form_req.form.items()}
         upload = form_req.files.get("file")
         policy_b64 = fields.get("policy", "")
@@ -243,6 +296,8 @@ class S3Guard:
             scope = sigv4.parse_credential(credential_field)
         except sigv4.SignatureError as exc:
             raise AwsError("InvalidArgument", exc.message, 400) from exc
+        if region is not None and scope.region != region:
+            raise _wrong_region("AuthorizationQueryParametersError", scope.region, region)
         caller = self.state.lookup(scope.access_key)
         if caller is None:
             raise AwsError(

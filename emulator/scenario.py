@@ -268,21 +268,28 @@ class _Seeder:
         """Create S3 buckets and objects in moto's storage."""
         s3 = s3_backends[self.account]["aws"]
         for bucket in self.data.get("buckets") or []:
-            s3.create_bucket(str(bucket["name"]), self.region)
+            # Optional per bucket: the region it lives in and the account owning it (storage is shared).
+            s3.create_bucket(str(bucket["name"]), str(bucket.get("region") or self.region))
+            if bucket.get("account"):
+                self.state.bucket_owners[str(bucket["name"])] = str(bucket["account"])
             for key, body in (bucket.get("objects") or {}).items():
                 s3.put_object(str(bucket["name"]), str(key), str(body).encode())
 
     def _access_grants(self) -> None:
-        """Create the Access Grants instance, locations and grants."""
+        """Create the Access Grants instances (one mapping, or a list of them), locations and grants."""
         ag = self.data.get("access_grants")
-        if not ag:
-            return
+        for spec in ag if isinstance(ag, list) else [ag] if ag else []:
+            self._grants_instance(spec)
+
+    def _grants_instance(self, ag: dict[str, Any]) -> None:
+        """Create one instance (optional `account` and `region`), its locations and grants."""
+        account = str(ag.get("account") or self.account)
         idc_arn = self.ic.instance_arn if ag.get("identity_center", True) else None
-        self.access_grants.create_instance(self.account, idc_arn)
+        self.access_grants.create_instance(account, idc_arn, str(ag.get("region") or self.region))
         location_ids: dict[str, str] = {}
         for loc in ag.get("locations") or []:
             role_arn = self.role_arns.get(str(loc["role"]), str(loc["role"]))
-            created = self.access_grants.create_location(self.account, str(loc["scope"]), role_arn)
+            created = self.access_grants.create_location(account, str(loc["scope"]), role_arn)
             location_ids[str(loc.get("name", loc["scope"]))] = created.location_id
         for grant in ag.get("grants") or []:
             gtype, gid = _grantee(
@@ -293,7 +300,7 @@ class _Seeder:
                 self.principals,
             )
             self.access_grants.create_grant(
-                self.account,
+                account,
                 location_ids[str(grant["location"])],
                 sub_prefix=grant.get("sub_prefix"),
                 grantee_type=gtype,

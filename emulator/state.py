@@ -119,6 +119,11 @@ class GrantsInstance:
     application_arn: str | None
     created_at: float
 
+    @property
+    def region(self) -> str:
+        """Return the region the instance lives in (field 4 of its ARN)."""
+        return self.arn.split(":")[3]
+
 
 @dataclass
 class GrantsLocation:
@@ -211,6 +216,8 @@ class EmulatorState:
     refresh_tokens: dict[str, IdentityContext] = field(default_factory=dict)
     seen_jti: dict[str, float] = field(default_factory=dict)
     grants_instances: dict[str, GrantsInstance] = field(default_factory=dict)
+    # Bucket name → owning account (buckets not listed belong to account_id); storage is shared.
+    bucket_owners: dict[str, str] = field(default_factory=dict)
     locations: dict[str, dict[str, GrantsLocation]] = field(default_factory=dict)
     grants: dict[str, dict[str, AccessGrant]] = field(default_factory=dict)
     calls: list[CallRecord] = field(default_factory=list)

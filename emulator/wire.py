@@ -36,11 +36,21 @@ OAUTH_ERRORS = {
 class AwsError(Exception):
     """An AWS error response: code, message, HTTP status."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int = 400,
+        *,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
+        self.fields = fields or {}  # extra S3 error elements, e.g. <Region>
+        self.headers = headers or {}  # extra response headers, e.g. x-amz-bucket-region
 
 
 @dataclass
@@ -101,10 +111,14 @@ def error_response(protocol: Protocol, error: AwsError) -> Response:
     xml = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message>"
-        f"<RequestId>{rid}</RequestId><HostId>{rid}</HostId></Error>"
+        + "".join(f"<{name}>{escape(value)}</{name}>" for name, value in error.fields.items())
+        + f"<RequestId>{rid}</RequestId><HostId>{rid}</HostId></Error>"
     )
     return Response(
-        xml, status=error.status, headers={"x-amz-request-id": rid}, content_type="application/xml"
+        xml,
+        status=error.status,
+        headers={"x-amz-request-id": rid, **error.headers},
+        content_type="application/xml",
     )
 
 

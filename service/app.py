@@ -19,9 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.adapters.access_grants import S3ControlDataAccessVendor
 from service.adapters.aws_clients import AwsClients
+from service.adapters.bucket_regions import BucketRegions
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.clock import SystemClock
 from service.adapters.credential_store import EncryptedCredentialStore
+from service.adapters.grants_instances import InstanceLocator
 from service.adapters.identity_center import SsoOidcIdentityExchanger
 from service.adapters.memory_cache import MemoryCache
 from service.adapters.oidc import JwksTokenVerifier, OidcPolicy
@@ -35,6 +37,7 @@ from service.api.limits import Limits, LimitsMiddleware
 from service.api.openapi import document_bearer_auth
 from service.broker import Broker, BrokerPolicy
 from service.domain.ports import (
+    BucketLocator,
     Cache,
     Clock,
     DataAccessVendor,
@@ -68,6 +71,7 @@ class Adapters:
     signer: UrlSigner
     clock: Clock
     cache_key: bytes
+    buckets: BucketLocator | None = None
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -90,7 +94,17 @@ def build_adapters(settings: Settings) -> Adapters:
         http,
     )
     cache: Cache = RedisCache.from_url(settings.redis_url) if settings.redis_url else MemoryCache()
-    clients = AwsClients.build(settings.aws_region, settings.aws_endpoint_url)
+    clients = AwsClients.build(
+        settings.aws_region, settings.aws_endpoint_url, idc_region=settings.identity_center_region
+    )
+    buckets = BucketRegions(lambda: clients.client("s3", settings.aws_region), settings.aws_region)
+    locator = InstanceLocator(
+        clients.s3control_in,
+        clients.signed_as,
+        buckets,
+        caller_account_id=settings.broker_account_id,
+        fallback_account_id=settings.access_grants_account_id,
+    )
     key = settings.cache_key_bytes() or os.urandom(32)
 
     async def start() -> None:
@@ -106,7 +120,7 @@ def build_adapters(settings: Settings) -> Adapters:
         exchanger=SsoOidcIdentityExchanger(clients.sso_oidc, settings.idc_application_arn),
         assumer=StsRoleAssumer(clients.sts, settings.identity_bearer_role_arn),
         vendor=S3ControlDataAccessVendor(
-            clients.s3control, clients.signed_as, settings.access_grants_account_id
+            clients.s3control, clients.signed_as, settings.access_grants_account_id, locator=locator
         ),
         cache=cache,
         signer=SigV4Presigner(
@@ -116,6 +130,7 @@ def build_adapters(settings: Settings) -> Adapters:
         ),
         clock=SystemClock(),
         cache_key=key,
+        buckets=buckets,
         on_start=[start],
         on_stop=[stop],
     )
@@ -144,6 +159,7 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
             requests_per_minute=settings.requests_per_minute,
         ),
         executor=executor,
+        buckets=adapters.buckets,
     )
     metrics = Metrics()
     metrics.define("tipb_http_requests_total", "HTTP requests by route template and status")

@@ -34,6 +34,7 @@ from service.domain.identity import (
     role_session_name,
 )
 from service.domain.ports import (
+    BucketLocator,
     Clock,
     CredentialStore,
     DataAccessVendor,
@@ -86,6 +87,7 @@ class Issued:
     access: DataAccess
     idc_user_id: str | None
     layer: str
+    region: str | None = None  # the target bucket's region, when the broker knows it
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,7 @@ class Broker:
         clock: Clock,
         policy: BrokerPolicy,
         executor: Executor,
+        buckets: BucketLocator | None = None,
     ) -> None:
         self._verifier = verifier
         self._exchanger = exchanger
@@ -154,6 +157,7 @@ class Broker:
         self._clock = clock
         self.policy = policy
         self._executor = executor
+        self._buckets = buckets
         self._sessions: SingleFlight[IdentitySession] = SingleFlight()
         self._accesses: SingleFlight[tuple[Issued, AccessBook]] = SingleFlight()
 
@@ -169,7 +173,7 @@ class Broker:
         book, marks = await self._load_access(caller)
         issued, _ = await self._access(caller, request, book, marks.stamp)
         self._audit(caller, request, issued)
-        return issued
+        return replace(issued, region=await self._region_of(request.target.bucket))
 
     async def presign(self, caller: Caller, items: list[PresignItem]) -> list[PresignResult | BrokerError]:
         """Presign each item in order; one item's error does not fail the others.
@@ -206,6 +210,7 @@ class Broker:
                 continue
             matched[issued.access.matched_grant_target] = issued.layer
             idc_user_id = issued.idc_user_id
+            region = await self._region_of(item.bucket)
             now = self._now()
             credentials = issued.access.credentials
             try:
@@ -218,6 +223,7 @@ class Broker:
                     now=now,
                     content_type=item.content_type,
                     content_disposition=item.content_disposition,
+                    region=region,
                 )
             except ValueError as exc:
                 results.append(InvalidRequestError(f"cannot presign this item: {exc}"))
@@ -262,6 +268,7 @@ class Broker:
                 max_bytes=item.max_bytes,
                 expires_in=item.expires_in,
                 now=now,
+                region=issued.region,
             )
         except ValueError as exc:
             raise InvalidRequestError(f"cannot presign this form: {exc}") from None
@@ -326,6 +333,12 @@ class Broker:
             (caller.issuer, caller.subject, caller.token_id),
             lambda: self._renew_session(caller, session, marks.stamp),
         )
+
+    async def _region_of(self, bucket: str) -> str | None:
+        """Return the bucket's region (HeadBucket off the event loop on a miss), or None if unknown."""
+        if self._buckets is None:
+            return None
+        return self._buckets.known(bucket) or await self._offload(self._buckets.region_of, bucket)
 
     async def _load_access(self, caller: Caller) -> tuple[AccessBook | None, Revocations]:
         book, marks = await self._store.load_access_checked(caller)

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     oidc_max_token_lifetime_seconds: int = Field(default=86400, ge=60, le=86400)
 
     idc_application_arn: str = ""
+    idc_region: str = ""
     identity_bearer_role_arn: str = ""
     access_grants_account_id: str = ""
     aws_region: str = Field(default="", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
@@ -81,6 +82,19 @@ class Settings(BaseSettings):
     def jwks_url(self) -> str:
         """Return the configured JWKS URL or the issuer's conventional one."""
         return self.oidc_jwks_url or f"{self.oidc_issuer.rstrip('/')}/.well-known/jwks.json"
+
+    @property
+    def identity_center_region(self) -> str:
+        """Return Identity Center's region: BROKER_IDC_REGION, else AWS_REGION."""
+        return self.idc_region or self.aws_region
+
+    @property
+    def broker_account_id(self) -> str:
+        """Return the identity-bearer role's account (S3 Access Grants' caller), else the configured one."""
+        parts = self.identity_bearer_role_arn.split(":")
+        if len(parts) > 4 and len(parts[4]) == 12 and parts[4].isdigit():
+            return parts[4]
+        return self.access_grants_account_id
 
     def cache_key_bytes(self) -> bytes | None:
         """Return the decoded 32-byte cache key, or None when unset."""

@@ -1,7 +1,8 @@
 """DataAccessVendor adapter: S3 Access Grants ``GetDataAccess`` and ``ListCallerAccessGrants``.
 
 Every call is signed by the caller's identity-enhanced session (``AwsClients.signed_as``), never by the
-broker's own identity: that is how S3 Access Grants knows which directory user is asking.
+broker's own identity: that is how S3 Access Grants knows which directory user is asking. With an
+``InstanceLocator``, GetDataAccess goes to the account and region of the instance serving the target.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.adapters.aws_errors import aws_message, error_code, http_status, translate
+from service.adapters.grants_instances import InstanceLocator
 from service.adapters.sts import credentials_from
 from service.domain.access import DataAccess, DataAccessRequest, Grant, Grantee, Permission
 from service.domain.credentials import TemporaryCredentials
@@ -43,10 +45,13 @@ Signer = Callable[[TemporaryCredentials], AbstractContextManager[Any]]
 class S3ControlDataAccessVendor:
     """Asks S3 Access Grants of one account for credentials, signed as the caller's session."""
 
-    def __init__(self, client: Any, signer: Signer, account_id: str) -> None:
+    def __init__(
+        self, client: Any, signer: Signer, account_id: str, *, locator: InstanceLocator | None = None
+    ) -> None:
         self._client = client
         self._signed_as = signer
         self._account_id = account_id
+        self._locator = locator
 
     def get_data_access(self, session: TemporaryCredentials, request: DataAccessRequest) -> DataAccess:
         """Return credentials for the request's target.
@@ -55,10 +60,14 @@ class S3ControlDataAccessVendor:
             AccessDeniedError, InvalidRequestError, UpstreamMisconfiguredError, UpstreamUnavailableError.
         """
         target_type = request.target_type
+        client, account_id = self._client, self._account_id
+        if self._locator is not None:
+            instance = self._locator.locate(session, request.target)
+            client, account_id = self._locator.client_for(instance), instance.account_id
         try:
             with self._signed_as(session):
-                response = self._client.get_data_access(
-                    AccountId=self._account_id,
+                response = client.get_data_access(
+                    AccountId=account_id,
                     Target=request.target.uri,
                     Permission=request.permission.value,
                     DurationSeconds=request.duration_seconds,

@@ -1,13 +1,14 @@
-"""The broker's boto3 clients, built once per process: sso-oidc, sts and s3control.
+"""The broker's boto3 clients, built once per process: sso-oidc, sts, s3control and s3, per region.
 
-sso-oidc and sts are signed by the broker's own identity (the standard botocore credential chain);
-s3control is signed per call by the identity-enhanced session of the user it acts for (``signed_as``).
+sso-oidc, sts and s3 (HeadBucket) are signed by the broker's own identity (the standard botocore credential
+chain); s3control is signed per call by the identity-enhanced session of the user it acts for
+(``signed_as``). Clients for other regions are built on first use and kept, one per (service, region).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -25,18 +26,63 @@ from service.domain.credentials import TemporaryCredentials
 _PLACEHOLDER_KEY: Final = "tip-broker-unsigned"
 
 
-class AwsClients:
-    """The three AWS clients the adapters share, plus per-call signing for s3control."""
+ClientFactory = Callable[[str, str], Any]
 
-    def __init__(self, *, sso_oidc: Any, sts: Any, s3control: Any, endpoint_url: str | None) -> None:
+
+class AwsClients:
+    """The AWS clients the adapters share, plus per-call signing for s3control."""
+
+    def __init__(
+        self,
+        *,
+        sso_oidc: Any,
+        sts: Any,
+        s3control: Any,
+        endpoint_url: str | None,
+        factory: ClientFactory | None = None,
+    ) -> None:
         self.sso_oidc = sso_oidc
         self.sts = sts
         self.s3control = s3control
         self.endpoint_url = endpoint_url
+        self.region: str = s3control.meta.region_name
+        self._factory = factory
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
         self._local = threading.local()
+        self._prepare_s3control(s3control)
+
+    def _prepare_s3control(self, s3control: Any) -> None:
         s3control.meta.events.register("before-sign.s3-control", self._use_session_credentials)
-        if endpoint_url is not None:
+        if self.endpoint_url is not None:
             s3control.meta.events.register("before-sign.s3-control", strip_account_prefix)
+
+    def s3control_in(self, region: str) -> Any:
+        """Return the s3control client of ``region`` (session-signed like ``s3control``)."""
+        if region == self.region:
+            return self.s3control
+        return self.client("s3control", region)
+
+    def client(self, service: str, region: str) -> Any:
+        """Return the one ``service`` client of ``region``, building it on first use.
+
+        Raises:
+            RuntimeError: these clients were assembled without a factory (tests, benchmarks).
+        """
+        key = (service, region)
+        found = self._clients.get(key)
+        if found is not None:
+            return found
+        if self._factory is None:
+            raise RuntimeError(f"no {service} client for {region}: AwsClients was built without a factory")
+        with self._clients_lock:
+            found = self._clients.get(key)
+            if found is None:
+                found = self._factory(service, region)
+                if service == "s3control":
+                    self._prepare_s3control(found)
+                self._clients[key] = found
+        return found
 
     @classmethod
     def build(
@@ -44,12 +90,16 @@ class AwsClients:
         region: str,
         endpoint_url: str | None,
         *,
+        idc_region: str | None = None,
         connect_timeout: float = 2,
         read_timeout: float = 5,
         max_attempts: int = 3,
         max_pool_connections: int = 32,
     ) -> AwsClients:
-        """Create one session and the three clients; ``endpoint_url`` None means real AWS."""
+        """Create one session and the clients; ``endpoint_url`` None means real AWS.
+
+        ``idc_region`` is Identity Center's region (sso-oidc), ``region`` the default for the others.
+        """
         core = botocore.session.get_session()
         # Regional STS endpoints keep the call inside the region (and its failure domain); set it
         # explicitly so an AWS_STS_REGIONAL_ENDPOINTS=legacy in the environment cannot change it.
@@ -64,17 +114,36 @@ class AwsClients:
         # CreateTokenWithIAM is never retried by botocore: after a read timeout or a 5xx the assertion may
         # have been consumed, and resending it would be refused as a replay (one exchange per jti).
         once = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+        # HeadBucket only reads the region header: s3v4, path style on an emulator, never retried.
+        s3_config = config.merge(
+            Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path" if endpoint_url else "auto"},
+                retries={"mode": "standard", "total_max_attempts": 1},
+            )
+        )
+
+        def factory(service: str, in_region: str) -> Any:
+            if service == "s3control":
+                return session.client(
+                    "s3control",
+                    region_name=in_region,
+                    config=config,
+                    aws_access_key_id=_PLACEHOLDER_KEY,
+                    aws_secret_access_key=_PLACEHOLDER_KEY,
+                    endpoint_url=endpoint_url,
+                )
+            chosen = s3_config if service == "s3" else config
+            return session.client(service, region_name=in_region, config=chosen, endpoint_url=endpoint_url)
+
         return cls(
-            sso_oidc=session.client("sso-oidc", config=once, endpoint_url=endpoint_url),
-            sts=session.client("sts", config=config, endpoint_url=endpoint_url),
-            s3control=session.client(
-                "s3control",
-                config=config,
-                aws_access_key_id=_PLACEHOLDER_KEY,
-                aws_secret_access_key=_PLACEHOLDER_KEY,
-                endpoint_url=endpoint_url,
+            sso_oidc=session.client(
+                "sso-oidc", region_name=idc_region or region, config=once, endpoint_url=endpoint_url
             ),
+            sts=factory("sts", region),
+            s3control=factory("s3control", region),
             endpoint_url=endpoint_url,
+            factory=factory,
         )
 
     @contextmanager
@@ -101,7 +170,7 @@ def strip_account_prefix(request: AWSRequest, **_: Any) -> None:
     """Drop the ``{AccountId}.`` host prefix botocore puts in front of a custom endpoint.
 
     The prefix comes from the s3control endpoint rule set, so ``inject_host_prefix=False`` does not
-    remove it, and ``111122223333.127.0.0.1`` does not resolve (reference §3.1). Registered on
+    remove it, and ``111122223333.127.0.0.1`` does not resolve. Registered on
     ``before-sign`` so the rewritten host is the one that gets signed.
     """
     account = request.headers.get("x-amz-account-id")

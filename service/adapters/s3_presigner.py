@@ -26,6 +26,7 @@ _MAX_EXPIRES_IN: Final = 604_800
 _SIGNING_KEY_CACHE_SIZE: Final = 4096
 _IDENTITY_CACHE_SIZE: Final = 4096
 _LOCATION_CACHE_SIZE: Final = 1024
+_REGION_CACHE_SIZE: Final = 64
 # botocore handlers.VALID_BUCKET; ARNs (access points, outposts) are out of scope.
 _VALID_BUCKET: Final = re.compile(r"^[a-zA-Z0-9.\-_]{1,255}$")
 # Suffixes the S3 endpoint ruleset routes to S3 Express / access point aliases, not plain buckets.
@@ -100,7 +101,10 @@ def _host_header(origin: str) -> str:
 
 
 class SigV4Presigner:
-    """``UrlSigner``: presign S3 GET/PUT/HEAD/DELETE URLs and POST forms as botocore's s3v4 client does."""
+    """``UrlSigner``: presign S3 GET/PUT/HEAD/DELETE URLs and POST forms as botocore's s3v4 client does.
+
+    Signs for its own region unless a call names another: then one sibling signer per region does it.
+    """
 
     def __init__(
         self,
@@ -127,6 +131,9 @@ class SigV4Presigner:
             self._authority = parts.netloc
             self._endpoint_is_ip = bool(_IPV4.match(parts.hostname)) or ":" in parts.hostname
         self._region = region
+        self._endpoint_url = endpoint_url
+        self._addressing_style: AddressingStyle = addressing_style
+        self._siblings: dict[str, SigV4Presigner] = {}
         self._virtual = addressing_style == "virtual"
         self._scope_suffix = f"/{region}/{_SERVICE}/aws4_request"
         self._clock: tuple[int, str, str] = (-1 << 62, "", "")
@@ -146,16 +153,29 @@ class SigV4Presigner:
         now: datetime,
         content_type: str | None = None,
         content_disposition: str | None = None,
+        region: str | None = None,
     ) -> PresignedUrl:
         """Return a presigned URL for one object operation, valid ``expires_in`` seconds from ``now``.
 
         For GET/HEAD, ``content_type``/``content_disposition`` become ``response-content-*`` overrides;
-        for PUT they become signed headers the uploader must send (returned in ``headers``).
+        for PUT they become signed headers the uploader must send (returned in ``headers``). ``region`` is
+        the bucket's region (None: this signer's).
 
         Raises:
             ValueError: on an unknown method, an empty key, an invalid bucket, ``expires_in`` outside
-                1..604800, content overrides on DELETE, or a naive ``now``.
+                1..604800, content overrides on DELETE, an invalid region, or a naive ``now``.
         """
+        if region is not None and region != self._region:
+            return self._in_region(region).presign_url(
+                credentials,
+                method=method,
+                bucket=bucket,
+                key=key,
+                expires_in=expires_in,
+                now=now,
+                content_type=content_type,
+                content_disposition=content_disposition,
+            )
         if not 1 <= expires_in <= _MAX_EXPIRES_IN:
             raise ValueError("expires_in must be within 1..604800 seconds")
         if not key:
@@ -229,13 +249,28 @@ class SigV4Presigner:
         max_bytes: int | None = None,
         expires_in: int,
         now: datetime,
+        region: str | None = None,
     ) -> PresignedPost:
         """Return a presigned POST form for one key, or for any ``${filename}`` under ``key_prefix``.
 
+        ``region`` is the bucket's region (None: this signer's).
+
         Raises:
             ValueError: unless exactly one of ``key``/``key_prefix`` is given, on an invalid bucket,
-                ``max_bytes`` below 1, ``expires_in`` outside 1..604800, or a naive ``now``.
+                ``max_bytes`` below 1, ``expires_in`` outside 1..604800, an invalid region, or a naive
+                ``now``.
         """
+        if region is not None and region != self._region:
+            return self._in_region(region).presign_post(
+                credentials,
+                bucket=bucket,
+                key=key,
+                key_prefix=key_prefix,
+                content_type=content_type,
+                max_bytes=max_bytes,
+                expires_in=expires_in,
+                now=now,
+            )
         if (key is None) == (key_prefix is None):
             raise ValueError("give exactly one of key and key_prefix")
         if not 1 <= expires_in <= _MAX_EXPIRES_IN:
@@ -281,6 +316,18 @@ class SigV4Presigner:
             identity.signing_key, policy.encode(), hashlib.sha256
         ).hexdigest()
         return PresignedPost(url=location.post_url, fields=fields)
+
+    def _in_region(self, region: str) -> SigV4Presigner:
+        """Return the signer of ``region`` (same endpoint and addressing), built once and kept."""
+        sibling = self._siblings.get(region)
+        if sibling is not None:
+            return sibling
+        sibling = SigV4Presigner(region, self._endpoint_url, self._addressing_style)
+        with self._lock:
+            sibling = self._siblings.setdefault(region, sibling)
+            if len(self._siblings) > _REGION_CACHE_SIZE:
+                del self._siblings[next(iter(self._siblings))]
+        return sibling
 
     def _signing_key(self, secret: str, date: str, region: str, service: str) -> bytes:
         """Return the SigV4 signing key for ``secret`` on ``date`` (yyyymmdd), derived once and cached."""

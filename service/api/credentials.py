@@ -61,6 +61,6 @@ async def issue_credentials(
             grantee=GranteeResponse(
                 type=issued.access.grantee.type, identifier=issued.access.grantee.identifier
             ),
-            region=services.region,
+            region=issued.region or services.region,
         )
     )

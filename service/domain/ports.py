@@ -85,6 +85,18 @@ class DataAccessVendor(Protocol):
         ...
 
 
+class BucketLocator(Protocol):
+    """Knows which region each bucket lives in (presigned URLs must be signed for it)."""
+
+    def known(self, bucket: str) -> str | None:
+        """Return the bucket's region if it is already known (no I/O), else None."""
+        ...
+
+    def region_of(self, bucket: str) -> str:
+        """Return the bucket's region, asking AWS on a miss (blocking); the default region on failure."""
+        ...
+
+
 class Cache(Protocol):
     """A byte-oriented key/value store with TTLs: Redis shared by replicas, or in-process memory."""
 
@@ -277,8 +289,9 @@ class UrlSigner(Protocol):
         now: datetime,
         content_type: str | None = None,
         content_disposition: str | None = None,
+        region: str | None = None,
     ) -> PresignedUrl:
-        """Return a presigned URL for one object operation."""
+        """Return a presigned URL for one object operation, signed for ``region`` (None: the default)."""
         ...
 
     def presign_post(
@@ -292,6 +305,7 @@ class UrlSigner(Protocol):
         max_bytes: int | None = None,
         expires_in: int,
         now: datetime,
+        region: str | None = None,
     ) -> PresignedPost:
-        """Return a presigned POST form for a browser upload."""
+        """Return a presigned POST form for a browser upload, signed for ``region`` (None: the default)."""
         ...
