@@ -83,15 +83,19 @@ class FakeIdentityExchanger:
     fail_with: Exception | None = None
     exchanged: list[str] = field(default_factory=list)
     refreshed: int = 0
+    # What CreateTokenWithIAM answers in ``scope``; empty: no scope member in the answer.
+    scopes: frozenset[str] = frozenset()
+    applications: list[str | None] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def exchange_jwt(self, assertion: str) -> IdentityCenterToken:
+    def exchange_jwt(self, assertion: str, application_arn: str | None = None) -> IdentityCenterToken:
         if self.fail_with is not None:
             raise self.fail_with
         with self._lock:
             if assertion in self.exchanged:
                 raise InvalidTokenError("Identity Center rejected the token: it was already exchanged")
             self.exchanged.append(assertion)
+            self.applications.append(application_arn)
         subject = assertion.split(".")[1]
         return IdentityCenterToken(
             idc_user_id=f"idc-{subject}",
@@ -99,14 +103,15 @@ class FakeIdentityExchanger:
             identity_context=f"ctx-{subject}",
             refresh_token=f"refresh-{subject}" if self.refresh_enabled else None,
             expires_in=3600,
+            scopes=self.scopes,
         )
 
-    def refresh(self, refresh_token: str) -> IdentityCenterToken:
+    def refresh(self, refresh_token: str, application_arn: str | None = None) -> IdentityCenterToken:
         if not self.refresh_enabled:
             raise TokenReusedError("refresh token expired")
         self.refreshed += 1
         subject = refresh_token.removeprefix("refresh-")
-        return IdentityCenterToken(f"idc-{subject}", None, f"ctx-{subject}", refresh_token, 3600)
+        return IdentityCenterToken(f"idc-{subject}", None, f"ctx-{subject}", refresh_token, 3600, self.scopes)
 
 
 @dataclass
@@ -182,7 +187,9 @@ class FakeDataAccessVendor:
             permission=request.permission,
         )
 
-    def list_caller_grants(self, session: TemporaryCredentials, prefix: str | None) -> list[Grant]:
+    def list_caller_grants(
+        self, session: TemporaryCredentials, prefix: str | None, application_arn: str | None = None
+    ) -> list[Grant]:
         self.list_calls += 1
         context = self._session_contexts().get(session.access_key_id, "")
         return [
