@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -9,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -27,7 +28,7 @@ from service.adapters.memory_cache import MemoryCache
 from service.adapters.oidc import JwksTokenVerifier, OidcPolicy
 from service.adapters.redis_cache import RedisCache
 from service.adapters.s3_presigner import SigV4Presigner
-from service.adapters.sts import StsRoleAssumer
+from service.adapters.sts import StsRoleAssumer, caller_arn, session_duration_limit
 from service.api import admin, credentials, grants, health, presign, session
 from service.api.dependencies import Services
 from service.api.error_handlers import install_error_handlers, problem
@@ -70,6 +71,8 @@ class Adapters:
     cache_key: bytes
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Returns the broker's own AWS identity ARN (GetCallerIdentity), read once at start; None: not checked.
+    own_arn: Callable[[], str] | None = None
 
 
 def build_adapters(settings: Settings) -> Adapters:
@@ -118,6 +121,7 @@ def build_adapters(settings: Settings) -> Adapters:
         cache_key=key,
         on_start=[start],
         on_stop=[stop],
+        own_arn=lambda: caller_arn(clients.sts),
     )
 
 
@@ -160,6 +164,33 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
         admin_token=settings.admin_token,
     )
     return services, executor
+
+
+async def fit_session_duration(broker: Broker, own_arn: Callable[[], str] | None) -> None:
+    """Cap the identity session length at one hour when the broker itself runs on a role session.
+
+    Assuming the identity-bearer role from a role session is role chaining, which AWS limits to one hour;
+    asking for more would fail every sign-in.
+    """
+    if own_arn is None:
+        return
+    try:
+        arn = await asyncio.to_thread(own_arn)
+    except Exception as exc:  # a start-up probe: report it and keep the configured length
+        logger.warning("sts.caller_identity_failed", extra={"error": type(exc).__name__})
+        return
+    configured = broker.policy.session_duration_seconds
+    allowed = session_duration_limit(arn, configured)
+    if allowed < configured:
+        logger.warning(
+            "session_duration.capped",
+            extra={
+                "configured_seconds": configured,
+                "session_duration_seconds": allowed,
+                "reason": "the broker runs on an assumed-role session, so AssumeRole is role chaining",
+            },
+        )
+        broker.policy = replace(broker.policy, session_duration_seconds=allowed)
 
 
 class RequestContextMiddleware:
@@ -231,6 +262,7 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         for start in adapters.on_start:
             await start()
+        await fit_session_duration(services.broker, adapters.own_arn)
         logger.info("broker.started", extra={"cache": type(adapters.cache).__name__})
         if settings.oidc_mapping_claim == "email" and not settings.oidc_require_email_verified:
             logger.warning(
