@@ -25,7 +25,7 @@ from service.adapters.clock import SystemClock
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.identity_center import SsoOidcIdentityExchanger
 from service.adapters.memory_cache import MemoryCache
-from service.adapters.oidc import JwksTokenVerifier, OidcPolicy
+from service.adapters.oidc import IssuerRouter, JwksTokenVerifier, OidcPolicy
 from service.adapters.redis_cache import RedisCache
 from service.adapters.s3_presigner import SigV4Presigner
 from service.adapters.sts import StsRoleAssumer, caller_arn, session_duration_limit
@@ -55,6 +55,7 @@ API_VERSION = "1.0.0"
 # Every answer is nosniff; /v1 answers carry credentials, URLs or who the caller is, so no cache keeps them.
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 NO_STORE = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
+UNVERIFIED_EMAIL_RISK = "a user who can set an unverified email address gets that address's S3 access"
 
 
 @dataclass
@@ -78,19 +79,25 @@ class Adapters:
 def build_adapters(settings: Settings) -> Adapters:
     """Build the real adapters from settings (no network I/O happens here)."""
     http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
-    verifier = JwksTokenVerifier(
-        OidcPolicy(
-            issuer=settings.oidc_issuer,
-            audiences=frozenset(settings.oidc_audience),
-            jwks_url=settings.jwks_url,
-            token_use=settings.oidc_token_use or None,
-            leeway_seconds=settings.oidc_leeway_seconds,
-            algorithms=frozenset(settings.oidc_algorithms),
-            max_lifetime_seconds=settings.oidc_max_token_lifetime_seconds,
-            mapping_claim=settings.oidc_mapping_claim or None,
-            require_email_verified=settings.oidc_require_email_verified,
-        ),
-        http,
+    verifier = IssuerRouter(
+        [
+            JwksTokenVerifier(
+                OidcPolicy(
+                    issuer=entry.issuer,
+                    audiences=frozenset(entry.audiences),
+                    jwks_url=entry.keys_url,
+                    token_use=entry.token_use or None,
+                    leeway_seconds=settings.oidc_leeway_seconds,
+                    algorithms=frozenset(settings.oidc_algorithms),
+                    max_lifetime_seconds=settings.oidc_max_token_lifetime_seconds,
+                    mapping_claim=entry.mapping_claim or None,
+                    require_email_verified=entry.require_email_verified,
+                    application_arn=entry.application_arn or None,
+                ),
+                http,
+            )
+            for entry in settings.issuers()
+        ]
     )
     cache: Cache = RedisCache.from_url(settings.redis_url) if settings.redis_url else MemoryCache()
     clients = AwsClients.build(settings.aws_region, settings.aws_endpoint_url)
@@ -109,7 +116,10 @@ def build_adapters(settings: Settings) -> Adapters:
         exchanger=SsoOidcIdentityExchanger(clients.sso_oidc, settings.idc_application_arn),
         assumer=StsRoleAssumer(clients.sts, settings.identity_bearer_role_arn),
         vendor=S3ControlDataAccessVendor(
-            clients.s3control, clients.signed_as, settings.access_grants_account_id
+            clients.s3control,
+            clients.signed_as,
+            settings.access_grants_account_id,
+            application_arn=settings.idc_application_arn,
         ),
         cache=cache,
         signer=SigV4Presigner(
@@ -160,7 +170,7 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
         metrics=metrics,
         region=settings.aws_region,
         configuration_problems=tuple(f"{name} is required" for name in settings.missing()),
-        issuer=settings.oidc_issuer,
+        issuer=next((entry.issuer for entry in settings.issuers()), settings.oidc_issuer),
         admin_token=settings.admin_token,
     )
     return services, executor
@@ -264,13 +274,15 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
             await start()
         await fit_session_duration(services.broker, adapters.own_arn)
         logger.info("broker.started", extra={"cache": type(adapters.cache).__name__})
-        if settings.oidc_mapping_claim == "email" and not settings.oidc_require_email_verified:
-            logger.warning(
-                "oidc.email_verification_disabled",
-                extra={
-                    "risk": "a user who can set an unverified email address gets that address's S3 access"
-                },
-            )
+        for entry in settings.issuers():
+            if entry.mapping_claim == "email" and not entry.require_email_verified:
+                logger.warning(
+                    "oidc.email_verification_disabled",
+                    extra={
+                        "issuer": entry.issuer,
+                        "risk": UNVERIFIED_EMAIL_RISK,
+                    },
+                )
         try:
             yield {}
         finally:
