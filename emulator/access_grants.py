@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 from werkzeug.wrappers import Response
 
 from emulator import sigv4
-from emulator.identity_center import group_ids_of
+from emulator.identity_center import group_ids_of, s3_permissions_allowed
 from emulator.state import (
     AccessGrant,
     Credential,
@@ -99,6 +99,15 @@ class CallerIdentities:
         if grant.grantee_type == "DIRECTORY_USER":
             return grant.grantee_identifier == self.user_id
         return grant.grantee_type == "DIRECTORY_GROUP" and grant.grantee_identifier in self.group_ids
+
+    def authorized_for_application(self, grant: AccessGrant) -> bool:
+        """AllowedByApplication: only grants tied to the caller's application or to `ALL` applications.
+
+        A grant with no application (`NA`) is not "authorized for the application", so it is left out.
+        """
+        return grant.application_arn == "ALL" or (
+            self.application_arn is not None and grant.application_arn == self.application_arn
+        )
 
     def application_allows(self, grant: AccessGrant) -> bool:
         """A grant restricted to an application can only be used through that application."""
@@ -557,6 +566,7 @@ class AccessGrantsHandler:
         ids = self._identities(caller, instance)
         if ids.user_id:
             req.annotations["on_behalf_of"] = ids.user_id
+        _check_access_scope(caller, permission)
         candidates = [
             g
             for g in self.state.grants.get(account, {}).values()
@@ -621,7 +631,7 @@ class AccessGrantsHandler:
             for g in self.state.grants.get(account, {}).values()
             if ids.holds(g)
             and (fragment is None or g.scope.startswith(fragment) or covers(g.scope, fragment))
-            and (not by_app or ids.application_allows(g))
+            and (not by_app or ids.authorized_for_application(g))
         ]
         page, token = _page(items, req)
         inner = "".join(
@@ -637,6 +647,19 @@ class AccessGrantsHandler:
             "ListCallerAccessGrantsResult",
             _tag("NextToken", token) + f"<CallerAccessGrantsList>{inner}</CallerAccessGrantsList>",
         )
+
+
+def _check_access_scope(caller: Credential, permission: str) -> None:
+    """An identity-enhanced session acts within its application's access scopes.
+
+    `s3:access_grants:read_write` allows every permission, `s3:access_grants:read_only` only READ, and a
+    session whose application has neither may not use S3 Access Grants at all.
+    """
+    ctx = caller.identity
+    if ctx is None:
+        return
+    if permission not in s3_permissions_allowed(ctx.scopes):
+        raise _denied(f"The application's access scopes do not allow {permission} through S3 Access Grants")
 
 
 def _page(items: list[AccessGrant], req: AwsRequest) -> tuple[list[AccessGrant], str | None]:

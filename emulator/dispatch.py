@@ -18,7 +18,7 @@ from werkzeug.wsgi import get_input_stream
 
 from emulator import sigv4
 from emulator.access_grants import AccessGrantsHandler
-from emulator.identity_center import IdentityCenterHandler
+from emulator.identity_center import ACCESS_SCOPE_OPERATIONS, AccessScopeHandler, IdentityCenterHandler
 from emulator.s3_guard import S3Guard, classify
 from emulator.state import EmulatorState, Fault
 from emulator.sts import EMULATED_ACTIONS, StsHandler, form_params
@@ -157,6 +157,7 @@ class Dispatcher:
         self.state = state
         self.admin = admin
         self.identity_center = IdentityCenterHandler(state)
+        self.access_scopes = AccessScopeHandler(state)
         self.sts = StsHandler(state)
         self.access_grants = AccessGrantsHandler(state)
         self.s3_guard = S3Guard(state)
@@ -199,6 +200,8 @@ class Dispatcher:
     def _peek_operation(self, service: str, req: AwsRequest) -> str:
         if service == "sso-oidc":
             return "CreateTokenWithIAM" if req.arg("aws_iam") == "t" else "CreateToken"
+        if service == "sso-admin":
+            return _operation_hint(service, req)
         if service == "sts":
             return form_params(req).get("Action", "Unknown")
         if service == "s3control":
@@ -208,6 +211,8 @@ class Dispatcher:
     def _handler_for(self, service: str, req: AwsRequest) -> Callable[[AwsRequest], Response | None] | None:
         if service == "sso-oidc":
             return self.identity_center.handle
+        if service == "sso-admin" and _operation_hint(service, req) in ACCESS_SCOPE_OPERATIONS:
+            return self.access_scopes.handle
         if service == "sts" and form_params(req).get("Action") in EMULATED_ACTIONS:
             return self.sts.handle
         if service == "s3control" and self.access_grants.operation_for(req.method, req.path):

@@ -16,7 +16,7 @@ from moto.identitystore.models import identitystore_backends
 from werkzeug.wrappers import Response
 
 from emulator.state import Application, EmulatorState, IdentityContext, TrustedTokenIssuer, new_id
-from emulator.wire import OIDC_AUTH, AwsError, AwsRequest, authenticate, error_response, iso8601
+from emulator.wire import OIDC_AUTH, STS_AUTH, AwsError, AwsRequest, authenticate, error_response, iso8601
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 REFRESH_TOKEN = "refresh_token"
@@ -26,6 +26,11 @@ KNOWN_GRANTS = frozenset(
 TOKEN_LIFETIME = 3600  # every documented example shows expiresIn 3600 (reference §1.3)
 REFRESH_LIFETIME = 24 * 3600  # not documented by AWS (emulator choice)
 DEFAULT_SCOPES = ("sts:identity_context", "openid", "aws")
+READ_ONLY_SCOPE = "s3:access_grants:read_only"
+READ_WRITE_SCOPE = "s3:access_grants:read_write"
+ACCESS_SCOPE_OPERATIONS = frozenset(
+    {"PutApplicationAccessScope", "DeleteApplicationAccessScope", "ListApplicationAccessScopes"}
+)
 JWKS_TTL = 300.0
 _FETCH_TIMEOUT = 5.0
 
@@ -293,8 +298,9 @@ class IdentityCenterHandler:
             application_arn=app.arn,
             credential_id=credential_id,
             expires_at=now + TOKEN_LIFETIME,
+            scopes=tuple(dict.fromkeys([*app.scopes, *DEFAULT_SCOPES])),
         )
-        scopes = list(dict.fromkeys([*app.scopes, *DEFAULT_SCOPES]))
+        scopes = list(context.scopes)
         claims = {
             "iss": ic.issuer_url,
             "sub": user_id,
@@ -329,3 +335,50 @@ class IdentityCenterHandler:
                 body["refreshToken"] = refresh
                 body["issuedTokenType"] = "urn:ietf:params:oauth:token-type:refresh_token"
         return Response(json.dumps(body), status=200, content_type="application/json")
+
+
+def s3_permissions_allowed(scopes: tuple[str, ...]) -> frozenset[str]:
+    """Return the GetDataAccess permissions an application's access scopes allow."""
+    if READ_WRITE_SCOPE in scopes:
+        return frozenset({"READ", "WRITE", "READWRITE"})
+    if READ_ONLY_SCOPE in scopes:
+        return frozenset({"READ"})
+    return frozenset()
+
+
+class AccessScopeHandler:
+    """sso-admin `Put/Delete/ListApplicationAccessScope(s)` for the emulated applications (JSON 1.1)."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+
+    def handle(self, req: AwsRequest) -> Response:
+        """Serve one access-scope operation, signed by any known principal."""
+        req.operation = req.headers.get("x-amz-target", "").rsplit(".", 1)[-1]
+        try:
+            authenticate(self.state, req, STS_AUTH)
+            return self._serve(req)
+        except AwsError as err:
+            req.annotations["error"] = err.code
+            return error_response("json", err)
+
+    def _serve(self, req: AwsRequest) -> Response:
+        try:
+            body = json.loads(req.body or b"{}")
+        except ValueError as exc:
+            raise AwsError("ValidationException", "Request body is not JSON", 400) from exc
+        app = self.state.identity_center.applications.get(str(body.get("ApplicationArn", "")))
+        if app is None:
+            raise AwsError("ResourceNotFoundException", "The application does not exist", 400)
+        scope = str(body.get("Scope", ""))
+        with self.state.lock:
+            if req.operation == "PutApplicationAccessScope":
+                if not scope:
+                    raise AwsError("ValidationException", "Scope is required", 400)
+                app.scopes = list(dict.fromkeys([*app.scopes, scope]))
+            elif req.operation == "DeleteApplicationAccessScope":
+                app.scopes = [s for s in app.scopes if s != scope]
+            else:
+                listed = [{"Scope": s} for s in app.scopes]
+                return Response(json.dumps({"Scopes": listed}), content_type="application/x-amz-json-1.1")
+        return Response("{}", content_type="application/x-amz-json-1.1")

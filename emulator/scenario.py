@@ -306,9 +306,16 @@ class _Seeder:
                 grantee_type=gtype,
                 grantee_identifier=gid,
                 permission=str(grant["permission"]),
-                application_arn=self.app_arn if grant.get("application_only") else None,
+                application_arn=self._grant_application(grant),
                 s3_prefix_type=grant.get("s3_prefix_type"),
             )
+
+    def _grant_application(self, grant: dict[str, Any]) -> str | None:
+        """`application_only: true` ties a grant to the demo application; `application` names one or ALL."""
+        if grant.get("application_only"):
+            return self.app_arn
+        application = grant.get("application")
+        return str(application) if application else None
 
 
 def _grantee(

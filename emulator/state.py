@@ -38,6 +38,7 @@ class IdentityContext:
     application_arn: str
     credential_id: str
     expires_at: float
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -9,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -26,10 +27,10 @@ from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.grants_instances import InstanceLocator
 from service.adapters.identity_center import SsoOidcIdentityExchanger
 from service.adapters.memory_cache import MemoryCache
-from service.adapters.oidc import JwksTokenVerifier, OidcPolicy
+from service.adapters.oidc import IssuerRouter, JwksTokenVerifier, OidcPolicy
 from service.adapters.redis_cache import RedisCache
 from service.adapters.s3_presigner import SigV4Presigner
-from service.adapters.sts import StsRoleAssumer
+from service.adapters.sts import StsRoleAssumer, caller_arn, session_duration_limit
 from service.api import admin, credentials, grants, health, presign, session
 from service.api.dependencies import Services
 from service.api.error_handlers import install_error_handlers, problem
@@ -57,6 +58,7 @@ API_VERSION = "1.0.0"
 # Every answer is nosniff; /v1 answers carry credentials, URLs or who the caller is, so no cache keeps them.
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 NO_STORE = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
+UNVERIFIED_EMAIL_RISK = "a user who can set an unverified email address gets that address's S3 access"
 
 
 @dataclass
@@ -74,24 +76,32 @@ class Adapters:
     buckets: BucketLocator | None = None
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Returns the broker's own AWS identity ARN (GetCallerIdentity), read once at start; None: not checked.
+    own_arn: Callable[[], str] | None = None
 
 
 def build_adapters(settings: Settings) -> Adapters:
     """Build the real adapters from settings (no network I/O happens here)."""
     http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
-    verifier = JwksTokenVerifier(
-        OidcPolicy(
-            issuer=settings.oidc_issuer,
-            audiences=frozenset(settings.oidc_audience),
-            jwks_url=settings.jwks_url,
-            token_use=settings.oidc_token_use or None,
-            leeway_seconds=settings.oidc_leeway_seconds,
-            algorithms=frozenset(settings.oidc_algorithms),
-            max_lifetime_seconds=settings.oidc_max_token_lifetime_seconds,
-            mapping_claim=settings.oidc_mapping_claim or None,
-            require_email_verified=settings.oidc_require_email_verified,
-        ),
-        http,
+    verifier = IssuerRouter(
+        [
+            JwksTokenVerifier(
+                OidcPolicy(
+                    issuer=entry.issuer,
+                    audiences=frozenset(entry.audiences),
+                    jwks_url=entry.keys_url,
+                    token_use=entry.token_use or None,
+                    leeway_seconds=settings.oidc_leeway_seconds,
+                    algorithms=frozenset(settings.oidc_algorithms),
+                    max_lifetime_seconds=settings.oidc_max_token_lifetime_seconds,
+                    mapping_claim=entry.mapping_claim or None,
+                    require_email_verified=entry.require_email_verified,
+                    application_arn=entry.application_arn or None,
+                ),
+                http,
+            )
+            for entry in settings.issuers()
+        ]
     )
     cache: Cache = RedisCache.from_url(settings.redis_url) if settings.redis_url else MemoryCache()
     clients = AwsClients.build(
@@ -120,7 +130,11 @@ def build_adapters(settings: Settings) -> Adapters:
         exchanger=SsoOidcIdentityExchanger(clients.sso_oidc, settings.idc_application_arn),
         assumer=StsRoleAssumer(clients.sts, settings.identity_bearer_role_arn),
         vendor=S3ControlDataAccessVendor(
-            clients.s3control, clients.signed_as, settings.access_grants_account_id, locator=locator
+            clients.s3control,
+            clients.signed_as,
+            settings.access_grants_account_id,
+            locator=locator,
+            application_arn=settings.idc_application_arn,
         ),
         cache=cache,
         signer=SigV4Presigner(
@@ -133,6 +147,7 @@ def build_adapters(settings: Settings) -> Adapters:
         buckets=buckets,
         on_start=[start],
         on_stop=[stop],
+        own_arn=lambda: caller_arn(clients.sts),
     )
 
 
@@ -172,10 +187,37 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
         metrics=metrics,
         region=settings.aws_region,
         configuration_problems=tuple(f"{name} is required" for name in settings.missing()),
-        issuer=settings.oidc_issuer,
+        issuer=next((entry.issuer for entry in settings.issuers()), settings.oidc_issuer),
         admin_token=settings.admin_token,
     )
     return services, executor
+
+
+async def fit_session_duration(broker: Broker, own_arn: Callable[[], str] | None) -> None:
+    """Cap the identity session length at one hour when the broker itself runs on a role session.
+
+    Assuming the identity-bearer role from a role session is role chaining, which AWS limits to one hour;
+    asking for more would fail every sign-in.
+    """
+    if own_arn is None:
+        return
+    try:
+        arn = await asyncio.to_thread(own_arn)
+    except Exception as exc:  # a start-up probe: report it and keep the configured length
+        logger.warning("sts.caller_identity_failed", extra={"error": type(exc).__name__})
+        return
+    configured = broker.policy.session_duration_seconds
+    allowed = session_duration_limit(arn, configured)
+    if allowed < configured:
+        logger.warning(
+            "session_duration.capped",
+            extra={
+                "configured_seconds": configured,
+                "session_duration_seconds": allowed,
+                "reason": "the broker runs on an assumed-role session, so AssumeRole is role chaining",
+            },
+        )
+        broker.policy = replace(broker.policy, session_duration_seconds=allowed)
 
 
 class RequestContextMiddleware:
@@ -247,14 +289,17 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         for start in adapters.on_start:
             await start()
+        await fit_session_duration(services.broker, adapters.own_arn)
         logger.info("broker.started", extra={"cache": type(adapters.cache).__name__})
-        if settings.oidc_mapping_claim == "email" and not settings.oidc_require_email_verified:
-            logger.warning(
-                "oidc.email_verification_disabled",
-                extra={
-                    "risk": "a user who can set an unverified email address gets that address's S3 access"
-                },
-            )
+        for entry in settings.issuers():
+            if entry.mapping_claim == "email" and not entry.require_email_verified:
+                logger.warning(
+                    "oidc.email_verification_disabled",
+                    extra={
+                        "issuer": entry.issuer,
+                        "risk": UNVERIFIED_EMAIL_RISK,
+                    },
+                )
         try:
             yield {}
         finally:

@@ -21,6 +21,7 @@ from service.domain.errors import (
     IdentityConflictError,
     InvalidRequestError,
     RateLimitedError,
+    ScopeNotGrantedError,
     SessionRevokedError,
     TokenReusedError,
     UpstreamMisconfiguredError,
@@ -198,7 +199,7 @@ class Broker:
             )
             try:
                 issued, book = await self._access(caller, request, book, marks.stamp)
-            except InvalidRequestError as exc:
+            except (InvalidRequestError, ScopeNotGrantedError) as exc:
                 results.append(exc)  # AWS refused this target (e.g. a ValidationError)
                 continue
             except AccessDeniedError as exc:
@@ -278,7 +279,9 @@ class Broker:
         """Return the grants the caller may use (ListCallerAccessGrants)."""
         session = await self.ensure_session(caller)
         await self._spend_upstream(caller)
-        return await self._offload(self._vendor.list_caller_grants, session.credentials, prefix)
+        return await self._offload(
+            self._vendor.list_caller_grants, session.credentials, prefix, caller.application_arn
+        )
 
     async def whoami(self, caller: Caller) -> IdentitySession:
         """Return the caller's identity session, opening one if needed."""
@@ -370,6 +373,12 @@ class Broker:
         self, caller: Caller, request: DataAccessRequest, stamp: Stamp
     ) -> tuple[Issued, AccessBook]:
         session = await self.ensure_session(caller)
+        if not session.allows(request.permission):
+            # S3 Access Grants would refuse it too; asking would only cost a call and a cached denial.
+            raise ScopeNotGrantedError(
+                f"the broker's Identity Center application is not granted the access scope for "
+                f"{request.permission.value} (s3:access_grants:read_write)"
+            )
         async with self._store.exclusive(caller.issuer, caller.subject, _work_key(request)) as holder:
             if not holder:
                 # Another replica is asking AWS for the same thing: use its answer when it lands.
@@ -464,7 +473,7 @@ class Broker:
             return None
         await self._spend_upstream(caller)
         try:
-            token = await self._offload(self._exchanger.refresh, stale.refresh_token)
+            token = await self._offload(self._exchanger.refresh, stale.refresh_token, caller.application_arn)
         except TokenReusedError:
             logger.info("session.refresh_expired", extra={"subject": caller.subject})
             return None
@@ -479,7 +488,7 @@ class Broker:
         """Exchange the caller's token, which this request has claimed, and open its session."""
         try:
             await self._spend_upstream(caller)
-            token = await self._offload(self._exchanger.exchange_jwt, caller.token)
+            token = await self._offload(self._exchanger.exchange_jwt, caller.token, caller.application_arn)
         except (RateLimitedError, UpstreamUnavailableError, UpstreamMisconfiguredError) as exc:
             if isinstance(exc, RateLimitedError) or not exc.may_have_landed:
                 # Identity Center never acted on it: a retry may exchange it.
@@ -564,6 +573,7 @@ class Broker:
             refresh_token=token.refresh_token,
             credentials=credentials,
             stamp=stamp,
+            scopes=token.scopes,
         )
         await self._store.save_session(session, self._now())
         audit.info(

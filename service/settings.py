@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.adapters.cache_crypto import decode_cache_key
@@ -25,6 +25,25 @@ def _split_csv(value: object) -> object:
     return value
 
 
+class OidcIssuer(BaseModel):
+    """One trusted ID-token issuer: its audiences, keys, claims and Identity Center application."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    issuer: str
+    audiences: list[str] = Field(min_length=1)
+    jwks_url: str | None = None
+    token_use: str | None = "id"  # noqa: S105 - a claim value, not a password
+    mapping_claim: str | None = "email"
+    require_email_verified: bool = True
+    application_arn: str | None = None
+
+    @property
+    def keys_url(self) -> str:
+        """Return the configured JWKS URL or the issuer's conventional one."""
+        return self.jwks_url or f"{self.issuer.rstrip('/')}/.well-known/jwks.json"
+
+
 class Settings(BaseSettings):
     """Every knob of the broker; names and defaults are the operator contract in the README."""
 
@@ -39,6 +58,7 @@ class Settings(BaseSettings):
     oidc_mapping_claim: str = "email"
     oidc_require_email_verified: bool = True
     oidc_max_token_lifetime_seconds: int = Field(default=86400, ge=60, le=86400)
+    oidc_issuers: list[OidcIssuer] = Field(default_factory=list)
 
     idc_application_arn: str = ""
     idc_region: str = ""
@@ -96,6 +116,24 @@ class Settings(BaseSettings):
             return parts[4]
         return self.access_grants_account_id
 
+    def issuers(self) -> list[OidcIssuer]:
+        """Return every trusted issuer: the BROKER_OIDC_* one first (when set), then BROKER_OIDC_ISSUERS."""
+        single = (
+            [
+                OidcIssuer(
+                    issuer=self.oidc_issuer,
+                    audiences=self.oidc_audience,
+                    jwks_url=self.jwks_url,
+                    token_use=self.oidc_token_use or None,
+                    mapping_claim=self.oidc_mapping_claim or None,
+                    require_email_verified=self.oidc_require_email_verified,
+                )
+            ]
+            if self.oidc_issuer and self.oidc_audience
+            else []
+        )
+        return single + list(self.oidc_issuers)
+
     def cache_key_bytes(self) -> bytes | None:
         """Return the decoded 32-byte cache key, or None when unset."""
         if not self.cache_key:
@@ -107,14 +145,18 @@ class Settings(BaseSettings):
 
     def missing(self) -> list[str]:
         """Return the names of required variables that are unset."""
-        required = {
-            "BROKER_OIDC_ISSUER": self.oidc_issuer,
-            "BROKER_OIDC_AUDIENCE": self.oidc_audience,
+        required: dict[str, object] = {
             "BROKER_IDC_APPLICATION_ARN": self.idc_application_arn,
             "BROKER_IDENTITY_BEARER_ROLE_ARN": self.identity_bearer_role_arn,
             "BROKER_ACCESS_GRANTS_ACCOUNT_ID": self.access_grants_account_id,
             "AWS_REGION": self.aws_region,
         }
+        if not self.oidc_issuers:
+            required = {
+                "BROKER_OIDC_ISSUER": self.oidc_issuer,
+                "BROKER_OIDC_AUDIENCE": self.oidc_audience,
+                **required,
+            }
         return [name for name, value in required.items() if not value]
 
     def check(self) -> None:
@@ -122,6 +164,7 @@ class Settings(BaseSettings):
         problems = [f"{name} is required" for name in self.missing()]
         if self.oidc_issuer and not self.oidc_issuer.startswith(("https://", "http://")):
             problems.append("BROKER_OIDC_ISSUER must be an http(s) URL")
+        problems += self._issuer_problems()
         if self.access_grants_account_id and not (
             len(self.access_grants_account_id) == 12 and self.access_grants_account_id.isdigit()
         ):
@@ -159,6 +202,17 @@ class Settings(BaseSettings):
             problems.append(str(exc))
         if problems:
             raise ConfigurationError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+    def _issuer_problems(self) -> list[str]:
+        issuers = [entry.issuer for entry in self.issuers()]
+        problems = [
+            f"BROKER_OIDC_ISSUERS: issuer {issuer!r} must be an http(s) URL"
+            for issuer in issuers
+            if not issuer.startswith(("https://", "http://"))
+        ]
+        if len(set(issuers)) != len(issuers):
+            problems.append("BROKER_OIDC_ISSUERS: each issuer may appear once (BROKER_OIDC_ISSUER included)")
+        return problems
 
 
 def load_settings() -> Settings:

@@ -85,15 +85,19 @@ class FakeIdentityExchanger:
     refreshed: int = 0
     # The directory user each subject maps to (default ``idc-<subject>``), as the IdP attribute says.
     users: dict[str, str] = field(default_factory=dict)
+    # What CreateTokenWithIAM answers in ``scope``; empty: no scope member in the answer.
+    scopes: frozenset[str] = frozenset()
+    applications: list[str | None] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def exchange_jwt(self, assertion: str) -> IdentityCenterToken:
+    def exchange_jwt(self, assertion: str, application_arn: str | None = None) -> IdentityCenterToken:
         if self.fail_with is not None:
             raise self.fail_with
         with self._lock:
             if assertion in self.exchanged:
                 raise InvalidTokenError("Identity Center rejected the token: it was already exchanged")
             self.exchanged.append(assertion)
+            self.applications.append(application_arn)
         subject = assertion.split(".")[1]
         return IdentityCenterToken(
             idc_user_id=self.users.get(subject, f"idc-{subject}"),
@@ -101,14 +105,15 @@ class FakeIdentityExchanger:
             identity_context=f"ctx-{subject}",
             refresh_token=f"refresh-{subject}" if self.refresh_enabled else None,
             expires_in=3600,
+            scopes=self.scopes,
         )
 
-    def refresh(self, refresh_token: str) -> IdentityCenterToken:
+    def refresh(self, refresh_token: str, application_arn: str | None = None) -> IdentityCenterToken:
         if not self.refresh_enabled:
             raise TokenReusedError("refresh token expired")
         self.refreshed += 1
         subject = refresh_token.removeprefix("refresh-")
-        return IdentityCenterToken(f"idc-{subject}", None, f"ctx-{subject}", refresh_token, 3600)
+        return IdentityCenterToken(f"idc-{subject}", None, f"ctx-{subject}", refresh_token, 3600, self.scopes)
 
 
 @dataclass
@@ -184,7 +189,9 @@ class FakeDataAccessVendor:
             permission=request.permission,
         )
 
-    def list_caller_grants(self, session: TemporaryCredentials, prefix: str | None) -> list[Grant]:
+    def list_caller_grants(
+        self, session: TemporaryCredentials, prefix: str | None, application_arn: str | None = None
+    ) -> list[Grant]:
         self.list_calls += 1
         context = self._session_contexts().get(session.access_key_id, "")
         return [

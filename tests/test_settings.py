@@ -125,3 +125,43 @@ def test_limits_have_safe_defaults_and_bounds(env: pytest.MonkeyPatch) -> None:
     env.setenv("BROKER_MAX_BODY_BYTES", "0")
     with pytest.raises(ConfigurationError, match="MAX_BODY_BYTES"):
         load_settings()
+
+
+def test_settings_read_several_issuers_from_json_after_the_single_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "BROKER_OIDC_ISSUERS",
+        '[{"issuer": "https://login.example.com/t", "audiences": ["web"], "token_use": null,'
+        ' "mapping_claim": "upn",'
+        ' "application_arn": "arn:aws:sso::111122223333:application/ssoins-1/apl-2"}]',
+    )
+    settings = Settings(_env_file=None, oidc_issuer="https://issuer.test/pool", oidc_audience=["client"])
+
+    first, second = settings.issuers()
+
+    assert (first.issuer, first.audiences, first.keys_url) == (
+        "https://issuer.test/pool",
+        ["client"],
+        "https://issuer.test/pool/.well-known/jwks.json",
+    )
+    assert (second.issuer, second.token_use, second.mapping_claim) == (
+        "https://login.example.com/t",
+        None,
+        "upn",
+    )
+    assert second.application_arn == "arn:aws:sso::111122223333:application/ssoins-1/apl-2"
+
+
+def test_settings_with_an_issuer_list_need_no_single_issuer() -> None:
+    listed = Settings(_env_file=None, oidc_issuers=[{"issuer": "https://a.test", "audiences": ["x"]}])
+    duplicated = Settings(
+        _env_file=None,
+        oidc_issuer="https://a.test",
+        oidc_audience=["y"],
+        oidc_issuers=[{"issuer": "https://a.test", "audiences": ["x"]}],
+    )
+
+    assert "BROKER_OIDC_ISSUER" not in listed.missing()
+    with pytest.raises(ConfigurationError, match="each issuer may appear once"):
+        duplicated.check()

@@ -29,8 +29,10 @@ GET_DATA_ACCESS: Final = "GetDataAccess"
 LIST_CALLER_ACCESS_GRANTS: Final = "ListCallerAccessGrants"
 # ListCallerAccessGrants MaxResults is 0-1000 (reference §3.3): the fewest round trips.
 MAX_RESULTS: Final = 1000
-# ApplicationArn value for a grant not restricted to an application (reference §3.3).
+# ApplicationArn values for a grant not restricted to an application, and for one usable by every
+# application (ListCallerAccessGrants answers carry these instead of an ARN).
 NO_APPLICATION: Final = "NA"
+ALL_APPLICATIONS: Final = "ALL"
 
 _INVALID_REQUEST_CODES: Final = frozenset({"InvalidRequest", "ValidationError"})
 # 403s that mean the session's signature or token was refused, not that no grant matched: the broker's
@@ -46,12 +48,19 @@ class S3ControlDataAccessVendor:
     """Asks S3 Access Grants of one account for credentials, signed as the caller's session."""
 
     def __init__(
-        self, client: Any, signer: Signer, account_id: str, *, locator: InstanceLocator | None = None
+        self,
+        client: Any,
+        signer: Signer,
+        account_id: str,
+        *,
+        locator: InstanceLocator | None = None,
+        application_arn: str | None = None,
     ) -> None:
         self._client = client
         self._signed_as = signer
         self._account_id = account_id
         self._locator = locator
+        self._application_arn = application_arn
 
     def get_data_access(self, session: TemporaryCredentials, request: DataAccessRequest) -> DataAccess:
         """Return credentials for the request's target.
@@ -84,12 +93,27 @@ class S3ControlDataAccessVendor:
             permission=request.permission,
         )
 
-    def list_caller_grants(self, session: TemporaryCredentials, prefix: str | None) -> list[Grant]:
-        """Return the grants the session's user may use through the broker's application.
+    def list_caller_grants(
+        self, session: TemporaryCredentials, prefix: str | None, application_arn: str | None = None
+    ) -> list[Grant]:
+        """Return the grants the session's user may use through the application (default: the broker's).
+
+        AllowedByApplication=true would return only grants tied to this application or to ALL, and drop
+        the commonest kind, a grant with no application ("NA"), which GetDataAccess honours through any
+        application. So every grant is asked for and the list is filtered here the way GetDataAccess
+        matches them: no application, ALL, or this application's ARN.
 
         Raises:
             InvalidRequestError, UpstreamMisconfiguredError, UpstreamUnavailableError.
         """
+        usable_through = application_arn or self._application_arn
+        return [
+            grant
+            for grant in self._all_caller_grants(session, prefix)
+            if grant.application_arn in (None, ALL_APPLICATIONS, usable_through)
+        ]
+
+    def _all_caller_grants(self, session: TemporaryCredentials, prefix: str | None) -> list[Grant]:
         grants: list[Grant] = []
         seen_tokens: set[str] = set()
         next_token: str | None = None
@@ -98,7 +122,7 @@ class S3ControlDataAccessVendor:
                 while True:
                     response = self._client.list_caller_access_grants(
                         AccountId=self._account_id,
-                        AllowedByApplication=True,
+                        AllowedByApplication=False,
                         MaxResults=MAX_RESULTS,
                         **({"GrantScope": prefix} if prefix else {}),
                         **({"NextToken": next_token} if next_token else {}),

@@ -140,6 +140,7 @@ def encode_exchange(subject: str, exchanged_at: int, token: IdentityCenterToken)
             "ctx": token.identity_context,
             "rt": token.refresh_token,
             "exp": token.expires_in,
+            "sc": sorted(token.scopes),
         },
         separators=(",", ":"),
     ).encode()
@@ -148,7 +149,8 @@ def encode_exchange(subject: str, exchanged_at: int, token: IdentityCenterToken)
 def decode_exchange(raw: bytes) -> tuple[str, int, IdentityCenterToken]:
     """Parse what ``encode_exchange`` wrote."""
     d: dict[str, Any] = json.loads(raw)
-    return d["sub"], d["at"], IdentityCenterToken(d["uid"], d["isa"], d["ctx"], d["rt"], d["exp"])
+    token = IdentityCenterToken(d["uid"], d["isa"], d["ctx"], d["rt"], d["exp"], frozenset(d.get("sc", ())))
+    return d["sub"], d["at"], token
 
 
 def encode_session(session: IdentitySession) -> bytes:
@@ -163,6 +165,7 @@ def encode_session(session: IdentitySession) -> bytes:
             "rt": session.refresh_token,
             "c": _credentials_to_json(session.credentials),
             "s": [session.stamp.user, session.stamp.everyone],
+            "sc": sorted(session.scopes),
         },
         separators=(",", ":"),
     ).encode()
@@ -180,6 +183,8 @@ def decode_session(raw: bytes) -> IdentitySession:
         refresh_token=d["rt"],
         credentials=_credentials_from_json(d["c"]),
         stamp=Stamp(*d.get("s", (0, 0))),
+        # Entries written before scopes were kept have none: S3 Access Grants decides, as before.
+        scopes=frozenset(d.get("sc", ())),
     )
 
 

@@ -50,29 +50,33 @@ class SsoOidcIdentityExchanger:
         self._client = client
         self._application_arn = application_arn
 
-    def exchange_jwt(self, assertion: str) -> IdentityCenterToken:
-        """Exchange an IdP ID token (jwt-bearer grant).
+    def exchange_jwt(self, assertion: str, application_arn: str | None = None) -> IdentityCenterToken:
+        """Exchange an IdP ID token (jwt-bearer grant) through ``application_arn`` (default: the broker's).
 
         Raises:
             InvalidTokenError, IdentityNotMappedError, UpstreamMisconfiguredError, UpstreamUnavailableError.
         """
         try:
             response = self._client.create_token_with_iam(
-                clientId=self._application_arn, grantType=JWT_BEARER_GRANT, assertion=assertion
+                clientId=application_arn or self._application_arn,
+                grantType=JWT_BEARER_GRANT,
+                assertion=assertion,
             )
         except (ClientError, BotoCoreError) as error:
             raise _exchange_error(error, assertion) from None
         return parse_token_response(response)
 
-    def refresh(self, refresh_token: str) -> IdentityCenterToken:
-        """Renew the Identity Center token with a refresh token (refresh_token grant).
+    def refresh(self, refresh_token: str, application_arn: str | None = None) -> IdentityCenterToken:
+        """Renew the Identity Center token with a refresh token (refresh_token grant) of ``application_arn``.
 
         Raises:
             TokenReusedError, UpstreamMisconfiguredError, UpstreamUnavailableError.
         """
         try:
             response = self._client.create_token_with_iam(
-                clientId=self._application_arn, grantType=REFRESH_TOKEN_GRANT, refreshToken=refresh_token
+                clientId=application_arn or self._application_arn,
+                grantType=REFRESH_TOKEN_GRANT,
+                refreshToken=refresh_token,
             )
         except (ClientError, BotoCoreError) as error:
             raise _refresh_error(error) from None
@@ -110,7 +114,15 @@ def parse_token_response(response: dict[str, Any]) -> IdentityCenterToken:
         identity_context=context,
         refresh_token=refresh_token or None,
         expires_in=int(response.get("expiresIn") or DEFAULT_EXPIRES_IN),
+        scopes=_scopes(response.get("scope")),
     )
+
+
+def _scopes(value: Any) -> frozenset[str]:
+    """Return the granted scopes; empty when the answer has none (the member is optional)."""
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(item for item in value if isinstance(item, str) and item)
 
 
 def decode_unverified_claims(token: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -63,6 +63,8 @@ class OidcPolicy:
     mapping_claim: str | None = None
     # With mapping_claim "email": an unverified address must not map anyone to another person's user.
     require_email_verified: bool = True
+    # The Identity Center application this issuer's tokens are exchanged through; None: the broker's default.
+    application_arn: str | None = None
 
     def __post_init__(self) -> None:
         if not self.issuer:
@@ -223,6 +225,7 @@ class JwksTokenVerifier:
             expires_at=int(exp),
             token=token,
             issued_at=int(iat),
+            application_arn=policy.application_arn,
         )
         self._remember(token_hash, _CachedCaller(caller=caller, exp=exp, kid=header.kid))
         return caller
@@ -359,6 +362,72 @@ class JwksTokenVerifier:
             )
         logger.info("jwks.refreshed", extra={"jwks_url": url, "kids": sorted(jwks)})
         return True
+
+
+class IssuerRouter:
+    """Verifies tokens of several issuers: the unverified ``iss`` only picks the issuer's own verifier.
+
+    Nothing is trusted from the unverified payload: the chosen verifier checks the signature with that
+    issuer's keys and the issuer again. A token naming no configured issuer is refused before any key
+    fetch, so it cannot make the broker call out.
+    """
+
+    def __init__(self, verifiers: Sequence[JwksTokenVerifier]) -> None:
+        if not verifiers:
+            raise ValueError("at least one OIDC issuer is required")
+        self._verifiers = {v.policy.issuer: v for v in verifiers}
+        if len(self._verifiers) != len(verifiers):
+            raise ValueError("OIDC issuers must be distinct")
+        self._max_token_bytes = max(v.policy.max_token_bytes for v in verifiers)
+
+    @property
+    def verifiers(self) -> list[JwksTokenVerifier]:
+        """Return the per-issuer verifiers."""
+        return list(self._verifiers.values())
+
+    @property
+    def keys_loaded(self) -> bool:
+        """Return whether every issuer's key set was loaded (readiness)."""
+        return all(v.keys_loaded for v in self._verifiers.values())
+
+    async def load(self) -> None:
+        """Fetch every issuer's key set now; failures are logged, not raised."""
+        await asyncio.gather(*(v.load() for v in self._verifiers.values()))
+
+    async def aclose(self) -> None:
+        """Cancel background key refreshes."""
+        for verifier in self._verifiers.values():
+            await verifier.aclose()
+
+    async def verify(self, token: str) -> Caller:
+        """Return the caller of a valid ID token of one of the configured issuers.
+
+        Raises:
+            InvalidTokenError, UpstreamUnavailableError: as ``JwksTokenVerifier.verify``.
+        """
+        try:
+            verifier = self._verifiers.get(self._unverified_issuer(token))
+            if verifier is None:
+                _reject("unknown_issuer", "token issuer is not trusted")
+        except _RejectedError as rejection:
+            logger.info("token.rejected", extra={"reason": rejection.reason, "detail": rejection.detail})
+            raise InvalidTokenError(rejection.detail) from None
+        return await verifier.verify(token)
+
+    def _unverified_issuer(self, token: str) -> str:
+        if not isinstance(token, str) or not token:
+            _reject("token_missing", "bearer token is missing")
+        if len(token) > self._max_token_bytes:
+            _reject("token_too_large", f"token is larger than {self._max_token_bytes} bytes")
+        if not _TOKEN_SHAPE.fullmatch(token):
+            _reject("malformed", "token is not three base64url segments")
+        try:
+            issuer = json.loads(_b64url_decode(token.split(".")[1])).get("iss")
+        except (ValueError, RecursionError, AttributeError):
+            _reject("malformed_payload", "token payload is not a JSON object")
+        if not isinstance(issuer, str):
+            _reject("wrong_issuer", "token issuer is not trusted")
+        return issuer
 
 
 # -- token structure --------------------------------------------------------------------------------------

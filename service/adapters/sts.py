@@ -15,6 +15,10 @@ from service.domain.credentials import TemporaryCredentials
 from service.domain.errors import BrokerError, UpstreamMisconfiguredError
 
 OPERATION: Final = "AssumeRole"
+# AssumeRole from a role session (an ECS task role, IRSA, an instance role) is role chaining, and AWS caps
+# a chained session at one hour whatever the role's MaxSessionDuration.
+ROLE_CHAINING_MAX_SECONDS: Final = 3600
+_ROLE_SESSION_MARK: Final = ":assumed-role/"
 IDENTITY_CENTER_CONTEXT_PROVIDER: Final = "arn:aws:iam::aws:contextProvider/IdentityCenter"
 
 
@@ -43,6 +47,18 @@ class StsRoleAssumer:
         except (ClientError, BotoCoreError) as error:
             raise _assume_error(error) from None
         return credentials_from(response["Credentials"])
+
+
+def caller_arn(client: Any) -> str:
+    """Return the ARN of the broker's own identity (STS GetCallerIdentity)."""
+    return str(client.get_caller_identity()["Arn"])
+
+
+def session_duration_limit(own_arn: str, duration_seconds: int) -> int:
+    """Return the longest session the broker can open: capped at one hour when it runs on a role session."""
+    if _ROLE_SESSION_MARK in own_arn:
+        return min(duration_seconds, ROLE_CHAINING_MAX_SECONDS)
+    return duration_seconds
 
 
 def credentials_from(credentials: dict[str, Any]) -> TemporaryCredentials:

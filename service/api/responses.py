@@ -12,7 +12,7 @@ from service.api.schemas import ProblemResponse
 _DESCRIPTIONS = {
     400: "malformed_request: the body is not JSON (bad syntax, not UTF-8, too deep, a number too long)",
     401: "invalid_token, token_reused or session_revoked (with WWW-Authenticate), checked before the body",
-    403: "access_denied, identity_not_mapped or identity_conflict",
+    403: "access_denied, scope_not_granted, identity_not_mapped or identity_conflict",
     404: "not_found",
     408: "request_timeout: the body did not arrive within BROKER_BODY_TIMEOUT_SECONDS",
     413: "payload_too_large: the body is larger than BROKER_MAX_BODY_BYTES",

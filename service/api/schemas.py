@@ -22,6 +22,7 @@ ProblemCode = Literal[
     "identity_not_mapped",
     "identity_conflict",
     "access_denied",
+    "scope_not_granted",
     "invalid_request",
     "malformed_request",
     "not_found",

@@ -49,6 +49,14 @@ class AccessDeniedError(BrokerError):
     title = "Access denied"
 
 
+class ScopeNotGrantedError(BrokerError):
+    """The broker's Identity Center application lacks the access scope the request needs (read_only)."""
+
+    status = 403
+    code = "scope_not_granted"
+    title = "Scope not granted"
+
+
 class InvalidRequestError(BrokerError):
     """The request is well-formed JSON but asks for something invalid."""
 

@@ -6,6 +6,7 @@ import enum
 import re
 from dataclasses import dataclass
 
+from service.domain.access import Permission
 from service.domain.credentials import TemporaryCredentials
 from service.domain.revocation import NO_STAMP, Stamp
 
@@ -25,6 +26,8 @@ class Caller:
     expires_at: int
     token: str
     issued_at: int = 0
+    # The Identity Center application this token's issuer is exchanged through; None: the broker's default.
+    application_arn: str | None = None
 
     def __repr__(self) -> str:
         return f"Caller(issuer={self.issuer!r}, subject={self.subject!r}, token_id={self.token_id!r})"
@@ -39,9 +42,15 @@ class IdentityCenterToken:
     identity_context: str
     refresh_token: str | None
     expires_in: int
+    # The access scopes Identity Center granted (its answer's ``scope``); empty when it sent none.
+    scopes: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"IdentityCenterToken(idc_user_id={self.idc_user_id!r})"
+
+
+READ_ONLY_SCOPE = "s3:access_grants:read_only"
+READ_WRITE_SCOPE = "s3:access_grants:read_write"
 
 
 class TokenState(enum.Enum):
@@ -68,6 +77,18 @@ class IdentitySession:
     refresh_token: str | None
     credentials: TemporaryCredentials
     stamp: Stamp = NO_STAMP
+    scopes: frozenset[str] = frozenset()
+
+    def allows(self, permission: Permission) -> bool:
+        """Return whether the application's access scopes let S3 Access Grants vend ``permission``.
+
+        ``s3:access_grants:read_write`` allows every permission and ``s3:access_grants:read_only`` only
+        READ; a scope list naming neither allows nothing. An answer without ``scope`` (AWS documents it
+        as optional) leaves the decision to S3 Access Grants.
+        """
+        if not self.scopes or READ_WRITE_SCOPE in self.scopes:
+            return True
+        return permission is Permission.READ and READ_ONLY_SCOPE in self.scopes
 
     def __repr__(self) -> str:
         return f"IdentitySession(idc_user_id={self.idc_user_id!r}, credentials={self.credentials!r})"

@@ -35,16 +35,18 @@ class TokenVerifier(Protocol):
 class IdentityExchanger(Protocol):
     """Trades an IdP token (or an Identity Center refresh token) for an Identity Center token."""
 
-    def exchange_jwt(self, assertion: str) -> IdentityCenterToken:
-        """Exchange an IdP ID token with CreateTokenWithIAM (jwt-bearer).
+    def exchange_jwt(self, assertion: str, application_arn: str | None = None) -> IdentityCenterToken:
+        """Exchange an IdP ID token with CreateTokenWithIAM (jwt-bearer) through an application.
+
+        ``application_arn`` None means the broker's default Identity Center application.
 
         Raises:
             InvalidTokenError, IdentityNotMappedError, UpstreamMisconfiguredError, UpstreamUnavailableError.
         """
         ...
 
-    def refresh(self, refresh_token: str) -> IdentityCenterToken:
-        """Renew with CreateTokenWithIAM (refresh_token grant).
+    def refresh(self, refresh_token: str, application_arn: str | None = None) -> IdentityCenterToken:
+        """Renew with CreateTokenWithIAM (refresh_token grant) through the application that issued it.
 
         Raises:
             TokenReusedError: the refresh token expired or was rejected.
@@ -76,8 +78,12 @@ class DataAccessVendor(Protocol):
         """
         ...
 
-    def list_caller_grants(self, session: TemporaryCredentials, prefix: str | None) -> list[Grant]:
-        """Return the grants the session's user can use, optionally filtered by an S3 prefix.
+    def list_caller_grants(
+        self, session: TemporaryCredentials, prefix: str | None, application_arn: str | None = None
+    ) -> list[Grant]:
+        """Return the grants the session's user can use through an application, optionally under a prefix.
+
+        ``application_arn`` None means the broker's default Identity Center application.
 
         Raises:
             UpstreamMisconfiguredError, UpstreamUnavailableError.

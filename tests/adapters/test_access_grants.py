@@ -27,6 +27,7 @@ from service.domain.errors import (
 from tests.adapters.conftest import Capture
 
 ACCOUNT_ID = "111122223333"
+APP_ARN = "arn:aws:sso::111122223333:application/ssoins-1111222233334444/apl-5555666677778888"
 SESSION = TemporaryCredentials(
     access_key_id="ASIASESSIONKEY000001",
     secret_access_key="session-secret-access-key",
@@ -98,7 +99,7 @@ def signer(client: Any) -> RecordingSigner:
 
 @pytest.fixture
 def vendor(client: Any, signer: RecordingSigner) -> S3ControlDataAccessVendor:
-    return S3ControlDataAccessVendor(client, signer, ACCOUNT_ID)
+    return S3ControlDataAccessVendor(client, signer, ACCOUNT_ID, application_arn=APP_ARN)
 
 
 def assert_no_session_secrets(detail: str) -> None:
@@ -268,8 +269,8 @@ def grant_item(scope: str, permission: str, application_arn: str | None) -> dict
     return item
 
 
-LIST_PARAMS = {"AccountId": ACCOUNT_ID, "AllowedByApplication": True, "MaxResults": 1000}
-APP_ARN = "arn:aws:sso::111122223333:application/ssoins-1111222233334444/apl-5555666677778888"
+LIST_PARAMS = {"AccountId": ACCOUNT_ID, "AllowedByApplication": False, "MaxResults": 1000}
+OTHER_APP_ARN = "arn:aws:sso::111122223333:application/ssoins-1111222233334444/apl-9999999999999999"
 
 
 def test_list_caller_grants_paginates_with_exact_parameters(
@@ -522,3 +523,36 @@ def test_aws_clients_list_caller_grants_maps_na_to_no_application_over_the_wire(
     )
     assert "grantscope=s3%3A%2F%2Fbucket" in str(capture.requests[0].url)
     assert f"Credential={SESSION.access_key_id}/" in capture.header("Authorization")
+
+
+def _grant_xml(scope: str, application_arn: str | None) -> str:
+    arn = f"<ApplicationArn>{application_arn}</ApplicationArn>" if application_arn else ""
+    return f"<AccessGrant><Permission>READ</Permission><GrantScope>{scope}</GrantScope>{arn}</AccessGrant>"
+
+
+@pytest.mark.usefixtures("broker_env")
+def test_list_caller_grants_asks_for_every_grant_and_keeps_those_usable_through_the_application() -> None:
+    clients, capture = clients_with_capture("http://127.0.0.1:9999")
+    grants = [
+        ("s3://bucket/na/*", "NA"),
+        ("s3://bucket/absent/*", None),
+        ("s3://bucket/all/*", "ALL"),
+        ("s3://bucket/this/*", APP_ARN),
+        ("s3://bucket/other/*", OTHER_APP_ARN),
+    ]
+    capture.body = (
+        "<ListCallerAccessGrantsResult><CallerAccessGrantsList>"
+        + "".join(_grant_xml(scope, arn) for scope, arn in grants)
+        + "</CallerAccessGrantsList></ListCallerAccessGrantsResult>"
+    ).encode()
+    vendor = S3ControlDataAccessVendor(
+        clients.s3control, clients.signed_as, ACCOUNT_ID, application_arn=APP_ARN
+    )
+
+    kept = {g.grant_scope for g in vendor.list_caller_grants(SESSION, None)}
+    through_other = {g.grant_scope for g in vendor.list_caller_grants(SESSION, None, OTHER_APP_ARN)}
+
+    common = {"s3://bucket/na/*", "s3://bucket/absent/*", "s3://bucket/all/*"}
+    assert kept == {*common, "s3://bucket/this/*"}
+    assert through_other == {*common, "s3://bucket/other/*"}
+    assert "allowedByApplication=false" in str(capture.requests[0].url)

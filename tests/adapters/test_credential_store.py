@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
-from service.adapters.credential_store import EncryptedCredentialStore
+from service.adapters.credential_store import (
+    EncryptedCredentialStore,
+    decode_exchange,
+    decode_session,
+    encode_exchange,
+    encode_session,
+)
 from service.adapters.memory_cache import MemoryCache
 from service.adapters.redis_cache import RedisCache
 from service.domain.access import DataAccess, Grantee, Permission, Privilege
@@ -58,6 +65,21 @@ async def test_credential_store_round_trips_session(store: EncryptedCredentialSt
     session = IdentitySession("iss", "alice", "alice", "u1", "arn:store", "refresh", CREDENTIALS)
     await store.save_session(session, NOW)
     assert await store.load_session("iss", "alice") == session
+
+
+async def test_credential_store_keeps_granted_scopes_and_reads_entries_written_without_them() -> None:
+    scopes = frozenset({"openid", "s3:access_grants:read_only"})
+    session = IdentitySession("iss", "a", None, "u1", None, None, CREDENTIALS, scopes=scopes)
+    token = IdentityCenterToken("u1", None, "ctx", None, 3600, scopes)
+    old_session = json.loads(encode_session(session))
+    del old_session["sc"]
+    old_exchange = json.loads(encode_exchange("a", 1, token))
+    del old_exchange["sc"]
+
+    assert decode_session(encode_session(session)).scopes == scopes
+    assert decode_exchange(encode_exchange("a", 1, token))[2].scopes == scopes
+    assert decode_session(json.dumps(old_session).encode()).scopes == frozenset()
+    assert decode_exchange(json.dumps(old_exchange).encode())[2].scopes == frozenset()
 
 
 async def test_credential_store_keeps_no_plaintext_secret_in_the_cache(

@@ -353,3 +353,37 @@ def test_refresh_raises_upstream_unavailable_when_identity_center_is_unreachable
 
     with pytest.raises(UpstreamUnavailableError):
         exchanger.refresh(REFRESH_TOKEN)
+
+
+OTHER_APPLICATION = "arn:aws:sso::111122223333:application/ssoins-1111222233334444/apl-9999999999999999"
+
+
+def test_exchange_keeps_the_granted_scopes_and_none_when_the_answer_has_no_scope(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    granted = ["sts:identity_context", "s3:access_grants:read_only", "openid", "aws"]
+    stubber.add_response("create_token_with_iam", token_response(scope=granted), expected_params=JWT_PARAMS)
+    stubber.add_response("create_token_with_iam", token_response(scope=None), expected_params=JWT_PARAMS)
+
+    assert exchanger.exchange_jwt(ASSERTION).scopes == frozenset(granted)
+    assert exchanger.exchange_jwt(ASSERTION).scopes == frozenset()
+
+
+def test_exchange_and_refresh_use_the_issuers_application_when_given(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    stubber.add_response(
+        "create_token_with_iam",
+        token_response(),
+        expected_params={**JWT_PARAMS, "clientId": OTHER_APPLICATION},
+    )
+    stubber.add_response(
+        "create_token_with_iam",
+        token_response(),
+        expected_params={**REFRESH_PARAMS, "clientId": OTHER_APPLICATION},
+    )
+
+    exchanger.exchange_jwt(ASSERTION, OTHER_APPLICATION)
+    exchanger.refresh(REFRESH_TOKEN, OTHER_APPLICATION)
+
+    stubber.assert_no_pending_responses()

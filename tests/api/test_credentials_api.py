@@ -394,3 +394,59 @@ async def test_issue_credentials_read_after_readwrite_asks_again_and_gets_read(w
     )
     assert again.json()["access_key_id"] == read.json()["access_key_id"]
     assert len(world.vendor.calls) == 2
+
+
+READ_ONLY_SCOPES = frozenset({"openid", "aws", "sts:identity_context", "s3:access_grants:read_only"})
+
+
+@pytest.mark.parametrize("permission", ["WRITE", "READWRITE"])
+async def test_read_only_application_refuses_writes_before_asking_aws(world: World, permission: str) -> None:
+    world.exchanger.scopes = READ_ONLY_SCOPES
+    body = {"target": "s3://data/users/alice/*", "permission": permission}
+
+    refused = await world.client.post("/v1/credentials", json=body, headers=world.auth())
+    read = await world.client.post(
+        "/v1/credentials", json={**body, "permission": "READ"}, headers=world.auth()
+    )
+
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "scope_not_granted"
+    assert read.status_code == 200
+    assert [call.permission.value for call in world.vendor.calls] == ["READ"]
+
+
+async def test_application_with_neither_access_grants_scope_refuses_reads_too(world: World) -> None:
+    world.exchanger.scopes = frozenset({"openid", "aws", "sts:identity_context"})
+
+    refused = await world.client.post(
+        "/v1/credentials", json={"target": "s3://data/shared/*", "permission": "READ"}, headers=world.auth()
+    )
+
+    assert refused.json()["code"] == "scope_not_granted"
+    assert world.vendor.calls == []
+
+
+async def test_answer_without_scope_leaves_the_decision_to_s3_access_grants(world: World) -> None:
+    world.exchanger.scopes = frozenset()
+
+    response = await world.client.post(
+        "/v1/credentials",
+        json={"target": "s3://data/users/alice/*", "permission": "WRITE"},
+        headers=world.auth(),
+    )
+
+    assert response.status_code == 200
+
+
+async def test_read_only_scope_is_a_per_item_error_in_a_presign_batch(world: World) -> None:
+    world.exchanger.scopes = READ_ONLY_SCOPES
+    items = [
+        {"bucket": "data", "key": "users/alice/1", "method": "PUT"},
+        {"bucket": "data", "key": "users/alice/2", "method": "GET"},
+    ]
+
+    response = await world.client.post("/v1/presign/batch", json={"items": items}, headers=world.auth())
+
+    results = response.json()["results"]
+    assert results[0]["error"]["code"] == "scope_not_granted"
+    assert "url" in results[1]

@@ -138,6 +138,9 @@ def test_grants_and_me_describe_the_user(stack: Stack) -> None:
     scopes = {g["grant_scope"] for g in grants}
     assert "s3://demo-data/users/alice/*" in scopes
     assert "s3://demo-data/shared/engineering/*" in scopes
+    # Listed as GetDataAccess honours them through the broker's application: NA and ALL, not another app's.
+    assert "s3://demo-data/shared/all-apps/*" in scopes
+    assert "s3://demo-data/shared/other-app/*" not in scopes
     alice = next(u for u in stack.config["users"] if u["username"] == "alice")
     assert me["idc_user_id"] == alice["idc_user_id"]
 
