@@ -360,7 +360,7 @@ class Broker:
         async with self._store.exclusive(caller.issuer, caller.subject, _work_key(request)) as holder:
             if not holder:
                 # Another replica is asking AWS for the same thing: use its answer when it lands.
-                peer = await self._poll(lambda: self._peer_access(caller, request), self._deadline())
+                peer = await self._poll(lambda: self._peer_access(caller, request, stamp), self._deadline())
                 if peer is not None:
                     return peer
             return await self._vend(caller, session, request, stamp)
@@ -391,11 +391,13 @@ class Broker:
         return Issued(access, session.idc_user_id, "upstream"), book
 
     async def _peer_access(
-        self, caller: Caller, request: DataAccessRequest
+        self, caller: Caller, request: DataAccessRequest, stamp: Stamp
     ) -> tuple[Issued, AccessBook] | None:
         book = await self._store.load_access(caller.issuer, caller.subject)
         if book is None:
             return None
+        # Only the peer's fresh answer: entries the marks this request began with had killed stay dead.
+        book = book.revoked_by(Revocations(stamp.user, stamp.everyone, grants=stamp.grants))
         now = self._now()
         if book.is_denied(request.target, request.permission, now):
             self._audit_denied(caller, request, book.idc_user_id, "peer")
