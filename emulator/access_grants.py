@@ -32,6 +32,20 @@ GRANTEE_TYPES = ("DIRECTORY_USER", "DIRECTORY_GROUP", "IAM")
 ACCOUNT_RE = re.compile(r"\d{12}")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 DEFAULT_DURATION = 3600
+# Administration that changes which grants apply; each success is published when events are on.
+CHANGE_OPERATIONS = frozenset(
+    {
+        "CreateAccessGrant",
+        "DeleteAccessGrant",
+        "CreateAccessGrantsLocation",
+        "UpdateAccessGrantsLocation",
+        "DeleteAccessGrantsLocation",
+        "AssociateAccessGrantsIdentityCenter",
+        "DissociateAccessGrantsIdentityCenter",
+        "CreateAccessGrantsInstance",
+        "DeleteAccessGrantsInstance",
+    }
+)
 # Operations any authenticated IAM principal or role session may call; the rest are administration.
 CALLER_OPERATIONS = frozenset({"GetDataAccess", "ListCallerAccessGrants", "GetAccessGrantsInstanceForPrefix"})
 
@@ -146,6 +160,8 @@ class AccessGrantsHandler:
 
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
+        # Called as (operation, account, request parameters, caller ARN) after each successful change.
+        self.on_change: Callable[[str, str, dict[str, str], str | None], None] | None = None
         routes: list[tuple[str, str, str, Callable[[AwsRequest, str, str | None], Response]]] = [
             ("POST", r"/accessgrantsinstance", "CreateAccessGrantsInstance", self._create_instance),
             ("GET", r"/accessgrantsinstance", "GetAccessGrantsInstance", self._get_instance),
@@ -221,7 +237,12 @@ class AccessGrantsHandler:
                 req.annotations["region"] = _signed_region(req)
                 if op not in _ANY_REGION_OPERATIONS:
                     self._instance(account, req.annotations["region"])
-                return fn(req, account, match.group(1) if match.groups() else None)
+                resource = match.group(1) if match.groups() else None
+                response = fn(req, account, resource)
+                if self.on_change is not None and op in CHANGE_OPERATIONS and response.status_code < 300:
+                    parameters = {"accountId": account} | ({"id": resource} if resource else {})
+                    self.on_change(op, account, parameters, caller.arn)
+                return response
         raise AwsError("NotImplemented", f"{req.method} {req.path} is not emulated", 501)
 
     # --- instance ---------------------------------------------------------------------------------

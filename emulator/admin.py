@@ -49,7 +49,14 @@ def config_document(state: EmulatorState, seeded: Seeded) -> dict[str, Any]:
             for u in seeded.users
         ],
         "groups": seeded.group_ids,
+        "grant_events_queue_url": grant_events_queue_url(state),
     }
+
+
+def grant_events_queue_url(state: EmulatorState) -> str | None:
+    """Return the URL of the queue Access Grants changes are published to, None when they are not."""
+    queue = state.scenario.get("grant_events_queue")
+    return f"{state.endpoint_url}/{state.account_id}/{queue}" if queue else None
 
 
 def issued_secrets(state: EmulatorState) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 from emulator import scenario
 from emulator.admin import AdminApp
 from emulator.dispatch import Dispatcher
+from emulator.grant_events import GrantEventPublisher
 from emulator.scenario import Seeded
 from emulator.state import EmulatorState
 
@@ -68,6 +69,10 @@ class EmulatorServer:
         # Behind a port mapping (docker compose) clients reach us under another name than the bind address.
         state.endpoint_url = self.public_url or self.url
         self.seeded = scenario.seed(state, dispatcher.access_grants)
+        queue = state.scenario.get("grant_events_queue")
+        if queue:
+            # After seeding: only changes made through the API are published.
+            dispatcher.access_grants.on_change = GrantEventPublisher(state, str(queue)).publish
         dispatcher.admin = AdminApp(state, self.seeded)
         self.state = state
         self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)

@@ -24,6 +24,7 @@ from service.adapters.bucket_regions import BucketRegions
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.clock import SystemClock
 from service.adapters.credential_store import EncryptedCredentialStore
+from service.adapters.grant_events import GrantEventsConsumer
 from service.adapters.grants_instances import InstanceLocator
 from service.adapters.identity_center import SsoOidcIdentityExchanger
 from service.adapters.memory_cache import MemoryCache
@@ -125,6 +126,21 @@ def build_adapters(settings: Settings) -> Adapters:
         await http.aclose()
         await cache.close()
 
+    on_start: list[Callable[[], Awaitable[None]]] = [start]
+    on_stop: list[Callable[[], Awaitable[None]]] = [stop]
+    if settings.grant_events_queue_url:
+        # Only records the grants mark, which lives in the shared cache: any store over it will do.
+        marks = EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
+        events = GrantEventsConsumer.build(
+            settings.grant_events_queue_url,
+            marks,
+            region=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+            wait_seconds=settings.grant_events_wait_seconds,
+        )
+        on_start.append(events.start)
+        on_stop.insert(0, events.stop)  # before the cache closes
+
     return Adapters(
         verifier=verifier,
         exchanger=SsoOidcIdentityExchanger(clients.sso_oidc, settings.idc_application_arn),
@@ -145,8 +161,8 @@ def build_adapters(settings: Settings) -> Adapters:
         clock=SystemClock(),
         cache_key=key,
         buckets=buckets,
-        on_start=[start],
-        on_stop=[stop],
+        on_start=on_start,
+        on_stop=on_stop,
         own_arn=lambda: caller_arn(clients.sts),
     )
 

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     aws_max_workers: int = Field(default=16, ge=1, le=256)
+    grant_events_queue_url: str | None = None
+    grant_events_wait_seconds: int = Field(default=10, ge=1, le=20)
 
     max_body_bytes: int = Field(default=1048576, ge=1024, le=64 * 1024 * 1024)
     max_header_bytes: int = Field(default=16384, ge=1024, le=1024 * 1024)

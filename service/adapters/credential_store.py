@@ -88,7 +88,7 @@ def encode_book(book: AccessBook) -> bytes:
                     "gi": e.access.grantee.identifier,
                     "p": e.access.permission.value,
                     "v": e.privilege.value,
-                    "s": [e.stamp.user, e.stamp.everyone],
+                    "s": [e.stamp.user, e.stamp.everyone, e.stamp.grants],
                 }
                 for e in book.entries
             ],
@@ -110,7 +110,7 @@ def decode_book(raw: bytes) -> AccessBook:
                 permission=Permission(e["p"]),
             ),
             Privilege(e["v"]),
-            Stamp(*e.get("s", (0, 0))),
+            Stamp(*e.get("s", (0, 0, 0))),  # entries written before the grants mark have two
         )
         for e in data["e"]
     )
@@ -123,10 +123,10 @@ def _owner(issuer: str, subject: str) -> str:
 
 
 def _revocations(marks: list[bytes | None]) -> Revocations:
-    user, everyone, token = marks
-    if user is None and everyone is None and token is None:
+    user, everyone, token, grants = marks
+    if user is None and everyone is None and token is None and grants is None:
         return NO_REVOCATIONS
-    return Revocations(int(user or 0), int(everyone or 0), token is not None)
+    return Revocations(int(user or 0), int(everyone or 0), token is not None, int(grants or 0))
 
 
 def encode_exchange(subject: str, exchanged_at: int, token: IdentityCenterToken) -> bytes:
@@ -213,6 +213,7 @@ class EncryptedCredentialStore:
             self._key("revoked", caller.issuer, caller.subject),
             self._key("revoked-all"),
             self._key("revoked-jti", caller.issuer, caller.token_id),
+            self._key("grants-changed"),
         ]
 
     async def _load(self, key: str) -> bytes | None:
@@ -352,6 +353,9 @@ class EncryptedCredentialStore:
 
     async def revoke_everyone(self) -> None:
         await self._cache.bump_stamp(self._key("revoked-all"), _REVOCATION_SECONDS)
+
+    async def grants_changed(self) -> None:
+        await self._cache.bump_stamp(self._key("grants-changed"), _REVOCATION_SECONDS)
 
     async def revoke_token(self, issuer: str, token_id: str) -> None:
         await self._cache.set(self._key("revoked-jti", issuer, token_id), _REVOKED, _REVOCATION_SECONDS)

@@ -98,8 +98,8 @@ class AccessBook:
         return replace(self, denials=denials)
 
     def revoked_by(self, marks: Revocations) -> AccessBook:
-        """Return a copy without the entries written by requests that began before a revocation."""
-        return replace(self, entries=tuple(e for e in self.entries if not e.stamp.outlived_by(marks)))
+        """Return a copy without the entries of requests that began before a revocation or grant change."""
+        return replace(self, entries=tuple(e for e in self.entries if not e.stamp.access_outlived_by(marks)))
 
     def expires_at(self) -> datetime | None:
         """Return when the last entry or denial in the book dies (the record's TTL)."""

@@ -249,6 +249,17 @@ class CredentialStore(Protocol):
         """
         ...
 
+    async def grants_changed(self) -> None:
+        """Record that a grant, location or Identity Center association changed, on every replica.
+
+        Cached data access vended before now dies (the broker asks S3 Access Grants again); identity
+        sessions and tokens are unaffected.
+
+        Raises:
+            CacheUnavailableError: the mark could not be recorded.
+        """
+        ...
+
     async def revoke_token(self, issuer: str, token_id: str) -> None:
         """Refuse one token (by jti) from now on, and never exchange it."""
         ...
