@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from service.api.dependencies import ServicesDep
-from service.api.responses import problems
+from service.api.responses import LIMITED, problems
 from service.api.schemas import RevocationRequest, RevocationResponse
 from service.domain.errors import InvalidTokenError, NotFoundError
 
@@ -31,7 +31,7 @@ OperatorDep = Annotated[None, Depends(require_operator)]
 @router.post(
     "/revocations",
     response_model=RevocationResponse,
-    responses=problems(401, 404, 422, 503),
+    responses=problems(*LIMITED, 401, 404, 422, 503),
     summary="Revoke a user, a directory user, one token, or everyone",
 )
 async def revoke(body: RevocationRequest, _: OperatorDep, services: ServicesDep) -> RevocationResponse:

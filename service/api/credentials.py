@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Response
 
 from service.api.dependencies import CallerDep, ServicesDep
-from service.api.responses import AUTHENTICATED, WITH_BODY, json_response, problems
+from service.api.responses import UPSTREAM, json_response, problems
 from service.api.schemas import (
     CredentialProcessResponse,
     CredentialsRequest,
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["credentials"])
 @router.post(
     "/credentials",
     response_model=CredentialsResponse | CredentialProcessResponse,
-    responses=problems(*AUTHENTICATED, *WITH_BODY, 403),
+    responses=problems(*UPSTREAM),
     summary="Get S3 credentials scoped by S3 Access Grants",
 )
 async def issue_credentials(

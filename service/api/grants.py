@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from service.api.dependencies import CallerDep, ServicesDep
-from service.api.responses import AUTHENTICATED, problems
+from service.api.responses import UPSTREAM, problems
 from service.api.schemas import GrantResponse, GrantsResponse
 from service.domain.errors import InvalidRequestError
 
 router = APIRouter(prefix="/v1", tags=["grants"])
 
 
-@router.get("/grants", response_model=GrantsResponse, responses=problems(*AUTHENTICATED, 403))
+@router.get("/grants", response_model=GrantsResponse, responses=problems(*UPSTREAM))
 async def list_grants(
     caller: CallerDep,
     services: ServicesDep,

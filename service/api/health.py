@@ -6,18 +6,23 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from service.api.dependencies import ServicesDep
+from service.api.responses import LIMITED, problems
 from service.api.schemas import HealthResponse, ReadinessResponse
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_model=HealthResponse)
+@router.get("/healthz", response_model=HealthResponse, responses=problems(*LIMITED))
 async def healthz() -> HealthResponse:
     """Return 200 while the process serves requests."""
     return HealthResponse(status="ok")
 
 
-@router.get("/readyz", response_model=ReadinessResponse, responses={503: {"model": ReadinessResponse}})
+@router.get(
+    "/readyz",
+    response_model=ReadinessResponse,
+    responses={**problems(*LIMITED), 503: {"model": ReadinessResponse, "description": "not ready"}},
+)
 async def readyz(services: ServicesDep) -> JSONResponse:
     """Return 200 when the cache answers, the issuer's keys are loaded and the configuration is complete."""
     checks = {
@@ -32,7 +37,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, responses=problems(*LIMITED, 503))
 async def metrics(services: ServicesDep) -> PlainTextResponse:
     """Return the broker's counters in the Prometheus text format."""
     return PlainTextResponse(services.metrics.render(), media_type="text/plain; version=0.0.4")

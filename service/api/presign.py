@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from service.api.dependencies import CallerDep, ServicesDep
-from service.api.responses import AUTHENTICATED, WITH_BODY, json_response, problems
+from service.api.responses import UPSTREAM, json_response, problems
 from service.api.schemas import (
     BatchItemErrorResponse,
     BatchPresignRequest,
@@ -45,7 +45,7 @@ def _response(result: PresignResult) -> PresignResponse:
 @router.post(
     "",
     response_model=PresignResponse,
-    responses=problems(*AUTHENTICATED, *WITH_BODY, 403),
+    responses=problems(*UPSTREAM),
     summary="Presign one S3 object operation",
 )
 async def create_presigned_url(body: PresignRequest, caller: CallerDep, services: ServicesDep) -> Response:
@@ -60,7 +60,7 @@ async def create_presigned_url(body: PresignRequest, caller: CallerDep, services
 @router.post(
     "/batch",
     response_model=BatchPresignResponse,
-    responses=problems(*AUTHENTICATED, *WITH_BODY),
+    responses=problems(*UPSTREAM),
     summary="Presign up to 1000 S3 object operations",
 )
 async def create_presigned_urls(
@@ -83,7 +83,7 @@ async def create_presigned_urls(
 @router.post(
     "/post",
     response_model=PresignPostResponse,
-    responses=problems(*AUTHENTICATED, *WITH_BODY, 403),
+    responses=problems(*UPSTREAM),
     summary="Presign a browser form upload (POST policy)",
 )
 async def create_presigned_post(

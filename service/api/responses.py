@@ -10,7 +10,10 @@ from pydantic import BaseModel
 from service.api.schemas import ProblemResponse
 
 _DESCRIPTIONS = {
-    400: "malformed_request: the body is not JSON (bad syntax, not UTF-8, too deep, a number too long)",
+    400: (
+        "malformed_request: the body is not JSON (bad syntax, not UTF-8, too deep, a number too long)"
+        " or Content-Length is not a number"
+    ),
     401: "invalid_token, token_reused or session_revoked (with WWW-Authenticate), checked before the body",
     403: "access_denied, scope_not_granted, identity_not_mapped or identity_conflict",
     404: "not_found",
@@ -36,8 +39,14 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-AUTHENTICATED = (401, 422, 429, 431, 502, 503)
-WITH_BODY = (400, 408, 413)
+# The limits middleware answers these on any route before it runs: a Content-Length that is not a
+# number or too large, a body too slow or too large (even on a GET), headers too large.
+LIMITED = (400, 408, 413, 431)
+# /v1 routes verify the token and spend the caller's request budget before the body; 503 is also a
+# replica at its concurrency cap.
+AUTHENTICATED = (*LIMITED, 401, 429, 503)
+# Routes that open an Identity Center session and call AWS for the caller.
+UPSTREAM = (*AUTHENTICATED, 403, 422, 502)
 
 
 def json_response(model: BaseModel) -> Response:

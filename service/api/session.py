@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from service.api.dependencies import CallerDep, ServicesDep
-from service.api.responses import AUTHENTICATED, problems
+from service.api.responses import AUTHENTICATED, UPSTREAM, problems
 from service.api.schemas import MeResponse
 
 router = APIRouter(prefix="/v1", tags=["session"])
 
 
-@router.get("/me", response_model=MeResponse, responses=problems(*AUTHENTICATED, 403))
+@router.get("/me", response_model=MeResponse, responses=problems(*UPSTREAM))
 async def whoami(caller: CallerDep, services: ServicesDep) -> MeResponse:
     """Return who the broker thinks the caller is, opening an identity session if needed."""
     session = await services.broker.whoami(caller)
@@ -25,7 +25,7 @@ async def whoami(caller: CallerDep, services: ServicesDep) -> MeResponse:
     )
 
 
-@router.delete("/session", status_code=204, responses=problems(401, 431, 503))
+@router.delete("/session", status_code=204, responses=problems(*AUTHENTICATED))
 async def end_session(caller: CallerDep, services: ServicesDep) -> Response:
     """Drop every cached entry of the caller; the next call needs a new ID token if the old one was used."""
     await services.broker.end_session(caller)
