@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 from werkzeug.wrappers import Response
 
 from emulator.identity_center import group_ids_of
+from emulator.permissions import require
 from emulator.state import (
     AccessGrant,
     Credential,
@@ -196,10 +197,17 @@ class AccessGrantsHandler:
                 account = req.headers.get("x-amz-account-id", "")
                 if not ACCOUNT_RE.fullmatch(account):
                     raise _invalid("Invalid account id")
+                if op in CALLER_OPERATIONS:
+                    # IAM first, as in AWS: the role session needs s3:<operation> on the instance.
+                    require(self.state, caller, f"s3:{op}", self._instance_arn(account))
                 return fn(req, account, match.group(1) if match.groups() else None)
         raise AwsError("NotImplemented", f"{req.method} {req.path} is not emulated", 501)
 
     # --- instance ---------------------------------------------------------------------------------
+
+    def _instance_arn(self, account: str) -> str:
+        instance = self.state.grants_instances.get(account)
+        return instance.arn if instance else f"arn:aws:s3:{self.state.region}:{account}:access-grants/default"
 
     def _instance(self, account: str) -> GrantsInstance:
         instance = self.state.grants_instances.get(account)

@@ -15,7 +15,7 @@ from service.domain.errors import (
     InvalidTokenError,
     TokenReusedError,
 )
-from service.domain.identity import Caller, IdentityCenterToken
+from service.domain.identity import Caller, IdentityCenterToken, RenewedToken
 
 ISSUER = "https://issuer.test/pool"
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -83,6 +83,9 @@ class FakeIdentityExchanger:
     fail_with: Exception | None = None
     exchanged: list[str] = field(default_factory=list)
     refreshed: int = 0
+    refresh_names_user: bool = True
+    refresh_has_context: bool = True
+    refresh_user_id: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def exchange_jwt(self, assertion: str) -> IdentityCenterToken:
@@ -101,12 +104,20 @@ class FakeIdentityExchanger:
             expires_in=3600,
         )
 
-    def refresh(self, refresh_token: str) -> IdentityCenterToken:
+    def refresh(self, refresh_token: str) -> RenewedToken:
         if not self.refresh_enabled:
             raise TokenReusedError("refresh token expired")
         self.refreshed += 1
         subject = refresh_token.removeprefix("refresh-")
-        return IdentityCenterToken(f"idc-{subject}", None, f"ctx-{subject}", refresh_token, 3600)
+        # AWS's refresh answer may name no user (no idToken) and carry no identity context.
+        user = self.refresh_user_id if self.refresh_user_id is not None else f"idc-{subject}"
+        return RenewedToken(
+            user if self.refresh_names_user else None,
+            None,
+            f"ctx-{subject}" if self.refresh_has_context else None,
+            refresh_token,
+            3600,
+        )
 
 
 @dataclass

@@ -44,6 +44,24 @@ class IdentityCenterToken:
         return f"IdentityCenterToken(idc_user_id={self.idc_user_id!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class RenewedToken:
+    """What a refresh_token grant answered: AWS may leave out the idToken and the identity context.
+
+    The user and identity store then stay those of the session being renewed; without an identity
+    context no new session can be opened from this answer.
+    """
+
+    idc_user_id: str | None
+    identity_store_arn: str | None
+    identity_context: str | None
+    refresh_token: str | None
+    expires_in: int
+
+    def __repr__(self) -> str:
+        return f"RenewedToken(idc_user_id={self.idc_user_id!r})"
+
+
 class TokenState(enum.Enum):
     """Where an ID token stands with Identity Center, as the exchanged-jti cache layer records it.
 
