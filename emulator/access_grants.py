@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from emulator import sigv4
 from emulator.identity_center import group_ids_of, s3_permissions_allowed
+from emulator.permissions import require
 from emulator.state import (
     AccessGrant,
     Credential,
@@ -237,6 +238,9 @@ class AccessGrantsHandler:
                 req.annotations["region"] = _signed_region(req)
                 if op not in _ANY_REGION_OPERATIONS:
                     self._instance(account, req.annotations["region"])
+                if op in CALLER_OPERATIONS:
+                    # IAM first, as in AWS: the role session needs s3:<operation> on the instance.
+                    require(self.state, caller, f"s3:{op}", self._instance_arn(account))
                 resource = match.group(1) if match.groups() else None
                 response = fn(req, account, resource)
                 if self.on_change is not None and op in CHANGE_OPERATIONS and response.status_code < 300:
@@ -246,6 +250,10 @@ class AccessGrantsHandler:
         raise AwsError("NotImplemented", f"{req.method} {req.path} is not emulated", 501)
 
     # --- instance ---------------------------------------------------------------------------------
+
+    def _instance_arn(self, account: str) -> str:
+        instance = self.state.grants_instances.get(account)
+        return instance.arn if instance else f"arn:aws:s3:{self.state.region}:{account}:access-grants/default"
 
     def _instance(self, account: str, region: str | None = None) -> GrantsInstance:
         """Return the account's instance; with ``region``, only if it lives there (one per region)."""

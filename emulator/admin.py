@@ -114,6 +114,8 @@ class AdminApp:
             with self.state.lock:
                 self.state.faults.clear()
             return _json({"faults": []})
+        if method == "POST" and path == "/_emulator/application":
+            return self.configure_application(request)
         if method == "GET" and path == "/_emulator/health":
             return _json({"status": "ok"})
         return _json({"error": "not_found", "path": request.path}, 404)
@@ -142,6 +144,17 @@ class AdminApp:
                 "expires_in": auth.get("ExpiresIn", 3600),
             }
         )
+
+    def configure_application(self, request: Request) -> Response:
+        """Change how the Identity Center application answers: `{"refresh_identity_context": bool}`."""
+        body = request.get_json(silent=True, force=True) or {}
+        value = body.get("refresh_identity_context")
+        if not isinstance(value, bool):
+            return _json({"error": "refresh_identity_context must be true or false"}, 400)
+        with self.state.lock:
+            for app in self.state.identity_center.applications.values():
+                app.refresh_identity_context = value
+        return _json({"refresh_identity_context": value})
 
     def add_fault(self, request: Request) -> Response:
         """Install a fault for one operation."""

@@ -23,7 +23,7 @@ REFRESH_TOKEN = "refresh_token"
 KNOWN_GRANTS = frozenset(
     {JWT_BEARER, REFRESH_TOKEN, "authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"}
 )
-TOKEN_LIFETIME = 3600  # every documented example shows expiresIn 3600 (reference §1.3)
+TOKEN_LIFETIME = 3600  # every documented example shows expiresIn 3600
 REFRESH_LIFETIME = 24 * 3600  # not documented by AWS (emulator choice)
 DEFAULT_SCOPES = ("sts:identity_context", "openid", "aws")
 READ_ONLY_SCOPE = "s3:access_grants:read_only"
@@ -182,6 +182,8 @@ class IdentityCenterHandler:
                     "UnauthorizedClientException", "The application has no refresh token grant", 400
                 )
             user_id = self._redeem_refresh_token(app, body.get("refreshToken"))
+            req.annotations["on_behalf_of"] = user_id
+            return self._issue(app, user_id, refreshed=True)
         elif grant_type in KNOWN_GRANTS:
             raise AwsError("UnsupportedGrantTypeException", f"Grant type {grant_type} is not emulated", 400)
         else:
@@ -284,7 +286,9 @@ class IdentityCenterHandler:
             raise AwsError("ExpiredTokenException", "The refresh token has expired", 400)
         return ctx.user_id
 
-    def _issue(self, app: Application, user_id: str) -> Response:
+    def _issue(self, app: Application, user_id: str, *, refreshed: bool = False) -> Response:
+        """Answer a grant. A refresh_token answer has no idToken, as in AWS's example of it, and has
+        ``awsAdditionalDetails`` only when the application's ``refresh_identity_context`` says so."""
         ic = self.state.identity_center
         now = time.time()
         credential_id = secrets.token_urlsafe(16)
@@ -320,11 +324,13 @@ class IdentityCenterHandler:
             "accessToken": "aoa" + secrets.token_urlsafe(64),
             "tokenType": "Bearer",
             "expiresIn": TOKEN_LIFETIME,
-            "idToken": self.key.sign(claims),
             "issuedTokenType": "urn:ietf:params:oauth:token-type:access_token",
-            "scope": scopes,
-            "awsAdditionalDetails": {"identityContext": assertion},
         }
+        if not refreshed:
+            body["idToken"] = self.key.sign(claims)
+            body["scope"] = scopes
+        if not refreshed or app.refresh_identity_context:
+            body["awsAdditionalDetails"] = {"identityContext": assertion}
         with self.state.lock:
             self.state.contexts[assertion] = context
             if app.refresh_token_grant:

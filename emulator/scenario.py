@@ -246,10 +246,11 @@ class _Seeder:
             if actors is not None
             else [self.principals["broker"].arn],
             scopes=[str(s) for s in app_spec.get("scopes") or ["s3:access_grants:read_write"]],
+            refresh_identity_context=bool(app_spec.get("refresh_identity_context", True)),
         )
 
     def _roles(self) -> None:
-        """Create IAM roles: the identity-bearer role and the Access Grants location roles."""
+        """Create IAM roles (the identity-bearer role, the location roles) and their inline policies."""
         for role in self.data.get("roles") or []:
             name = str(role["name"])
             trust = role.get("trust_policy") or {}
@@ -258,6 +259,8 @@ class _Seeder:
             moto_role = self.iam.create_role(
                 name, json.dumps(trust), "/", None, description, [], str(max_duration)
             )
+            for policy in role.get("policies") or []:
+                self.iam.put_role_policy(name, str(policy["name"]), json.dumps(policy["document"]))
             arn = f"arn:aws:iam::{self.account}:role/{name}"
             self.state.roles[arn] = Role(arn, name, moto_role.id, trust, max_duration)
             self.role_arns[name] = arn

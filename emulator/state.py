@@ -97,6 +97,9 @@ class Application:
     refresh_token_grant: bool
     actor_principals: list[str] | None
     scopes: list[str]
+    # Whether a refresh_token grant answer carries awsAdditionalDetails.identityContext: AWS's own
+    # example of that answer has neither it nor an idToken.
+    refresh_identity_context: bool = True
 
 
 @dataclass(frozen=True)

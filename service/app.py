@@ -34,7 +34,7 @@ from service.adapters.s3_presigner import SigV4Presigner
 from service.adapters.sts import StsRoleAssumer, caller_arn, session_duration_limit
 from service.api import admin, credentials, grants, health, presign, session
 from service.api.dependencies import Services
-from service.api.error_handlers import install_error_handlers, problem
+from service.api.error_handlers import MISCONFIGURED_METRIC, install_error_handlers, problem
 from service.api.limits import Limits, LimitsMiddleware
 from service.api.openapi import document_bearer_auth
 from service.broker import Broker, BrokerPolicy
@@ -196,6 +196,7 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
     metrics.define("tipb_http_requests_total", "HTTP requests by route template and status")
     metrics.define("tipb_credentials_issued_total", "Credentials handed out, by the layer that answered")
     metrics.define("tipb_presigned_urls_total", "Presigned URLs and batch items answered")
+    metrics.define(MISCONFIGURED_METRIC, "Requests AWS refused for the broker's own configuration, by reason")
     services = Services(
         broker=broker,
         verifier=adapters.verifier,

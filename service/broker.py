@@ -468,20 +468,36 @@ class Broker:
         raise UpstreamUnavailableError("another request is exchanging this ID token; retry shortly")
 
     async def _refresh(self, caller: Caller, stale: IdentitySession, stamp: Stamp) -> IdentitySession | None:
-        """Renew with the Identity Center refresh token; None when it no longer works."""
+        """Renew with the Identity Center refresh token; None when it no longer works or cannot.
+
+        A refresh answer may name no user (AWS's refresh_token answer carries no idToken): the session
+        keeps the user of the one it renews. Without an identity context no session can be opened from
+        it, so the caller's ID token is exchanged instead, if it is still unused.
+        """
         if stale.refresh_token is None:
             return None
         await self._spend_upstream(caller)
         try:
-            token = await self._offload(self._exchanger.refresh, stale.refresh_token, caller.application_arn)
+            renewed = await self._offload(
+                self._exchanger.refresh, stale.refresh_token, caller.application_arn
+            )
         except TokenReusedError:
             logger.info("session.refresh_expired", extra={"subject": caller.subject})
             return None
-        if token.idc_user_id != stale.idc_user_id:
-            self._audit_conflict(caller, stale.idc_user_id, token.idc_user_id, "refresh_remapped")
+        if renewed.idc_user_id is not None and renewed.idc_user_id != stale.idc_user_id:
+            self._audit_conflict(caller, stale.idc_user_id, renewed.idc_user_id, "refresh_remapped")
             raise _conflict()
-        if token.refresh_token is None:
-            token = replace(token, refresh_token=stale.refresh_token)
+        if renewed.identity_context is None:
+            logger.info("session.refresh_without_context", extra={"subject": caller.subject})
+            return None
+        token = IdentityCenterToken(
+            idc_user_id=stale.idc_user_id,
+            identity_store_arn=renewed.identity_store_arn or stale.identity_store_arn,
+            identity_context=renewed.identity_context,
+            refresh_token=renewed.refresh_token or stale.refresh_token,
+            expires_in=renewed.expires_in,
+            scopes=renewed.scopes or stale.scopes,  # AWS's refresh answer lists no scope
+        )
         return await self._open_session(caller, token, "refresh_token", stamp)
 
     async def _exchange(self, caller: Caller, stamp: Stamp) -> IdentitySession:

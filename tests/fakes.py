@@ -15,7 +15,7 @@ from service.domain.errors import (
     InvalidTokenError,
     TokenReusedError,
 )
-from service.domain.identity import Caller, IdentityCenterToken
+from service.domain.identity import Caller, IdentityCenterToken, RenewedToken
 
 ISSUER = "https://issuer.test/pool"
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -88,6 +88,9 @@ class FakeIdentityExchanger:
     # What CreateTokenWithIAM answers in ``scope``; empty: no scope member in the answer.
     scopes: frozenset[str] = frozenset()
     applications: list[str | None] = field(default_factory=list)
+    refresh_names_user: bool = True
+    refresh_has_context: bool = True
+    refresh_user_id: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def exchange_jwt(self, assertion: str, application_arn: str | None = None) -> IdentityCenterToken:
@@ -108,12 +111,20 @@ class FakeIdentityExchanger:
             scopes=self.scopes,
         )
 
-    def refresh(self, refresh_token: str, application_arn: str | None = None) -> IdentityCenterToken:
+    def refresh(self, refresh_token: str, application_arn: str | None = None) -> RenewedToken:
         if not self.refresh_enabled:
             raise TokenReusedError("refresh token expired")
         self.refreshed += 1
         subject = refresh_token.removeprefix("refresh-")
-        return IdentityCenterToken(f"idc-{subject}", None, f"ctx-{subject}", refresh_token, 3600, self.scopes)
+        # AWS's refresh answer may name no user (no idToken) and carry no identity context.
+        user = self.refresh_user_id if self.refresh_user_id is not None else f"idc-{subject}"
+        return RenewedToken(
+            user if self.refresh_names_user else None,
+            None,
+            f"ctx-{subject}" if self.refresh_has_context else None,
+            refresh_token,
+            3600,
+        )
 
 
 @dataclass

@@ -13,10 +13,24 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.adapters.aws_errors import aws_message, error_code, http_status, translate
+from service.adapters.aws_errors import (
+    aws_message,
+    error_code,
+    http_status,
+    iam_denied,
+    match_message,
+    translate,
+)
 from service.adapters.grants_instances import InstanceLocator
 from service.adapters.sts import credentials_from
-from service.domain.access import DataAccess, DataAccessRequest, Grant, Grantee, Permission
+from service.domain.access import (
+    UNKNOWN_GRANTEE,
+    DataAccess,
+    DataAccessRequest,
+    Grant,
+    Grantee,
+    Permission,
+)
 from service.domain.credentials import TemporaryCredentials
 from service.domain.errors import (
     AccessDeniedError,
@@ -27,7 +41,7 @@ from service.domain.errors import (
 
 GET_DATA_ACCESS: Final = "GetDataAccess"
 LIST_CALLER_ACCESS_GRANTS: Final = "ListCallerAccessGrants"
-# ListCallerAccessGrants MaxResults is 0-1000 (reference §3.3): the fewest round trips.
+# ListCallerAccessGrants MaxResults is 0-1000: the fewest round trips.
 MAX_RESULTS: Final = 1000
 # ApplicationArn values for a grant not restricted to an application, and for one usable by every
 # application (ListCallerAccessGrants answers carry these instead of an ARN).
@@ -85,13 +99,7 @@ class S3ControlDataAccessVendor:
                 )
         except (ClientError, BotoCoreError) as error:
             raise _get_data_access_error(error, request) from None
-        grantee = response["Grantee"]
-        return DataAccess(
-            credentials=credentials_from(response["Credentials"]),
-            matched_grant_target=response["MatchedGrantTarget"],
-            grantee=Grantee(type=grantee["GranteeType"], identifier=grantee["GranteeIdentifier"]),
-            permission=request.permission,
-        )
+        return data_access_from(response, request)
 
     def list_caller_grants(
         self, session: TemporaryCredentials, prefix: str | None, application_arn: str | None = None
@@ -137,16 +145,54 @@ class S3ControlDataAccessVendor:
             raise _list_error(error) from None
 
 
+def data_access_from(response: dict[str, Any], request: DataAccessRequest) -> DataAccess:
+    """Return the domain answer of GetDataAccess; every member of its output shape is optional.
+
+    Without ``MatchedGrantTarget`` the credentials are known to cover the requested target only, so that
+    is what the broker records (and reuses them for).
+
+    Raises:
+        UpstreamMisconfiguredError: the answer carries no usable credentials.
+    """
+    try:
+        credentials = credentials_from(response["Credentials"])
+    except (KeyError, TypeError, AttributeError):
+        raise UpstreamMisconfiguredError(
+            f"{GET_DATA_ACCESS} returned no usable credentials", reason="unexpected_answer"
+        ) from None
+    return DataAccess(
+        credentials=credentials,
+        matched_grant_target=response.get("MatchedGrantTarget") or request.target.uri,
+        grantee=_grantee(response.get("Grantee")),
+        permission=request.permission,
+    )
+
+
+def _grantee(value: Any) -> Grantee:
+    if not isinstance(value, dict):
+        return UNKNOWN_GRANTEE
+    return Grantee(
+        type=str(value.get("GranteeType") or UNKNOWN_GRANTEE.type),
+        identifier=str(value.get("GranteeIdentifier") or UNKNOWN_GRANTEE.identifier),
+    )
+
+
 def _grant(item: dict[str, Any]) -> Grant:
     try:
         permission = Permission(item["Permission"])
     except (KeyError, ValueError):
         raise UpstreamMisconfiguredError(
-            f"{LIST_CALLER_ACCESS_GRANTS} returned a grant without a known permission"
+            f"{LIST_CALLER_ACCESS_GRANTS} returned a grant without a known permission",
+            reason="unexpected_answer",
         ) from None
+    scope = item.get("GrantScope")
+    if not isinstance(scope, str) or not scope:
+        raise UpstreamMisconfiguredError(
+            f"{LIST_CALLER_ACCESS_GRANTS} returned a grant without a scope", reason="unexpected_answer"
+        )
     application_arn = item.get("ApplicationArn")
     return Grant(
-        grant_scope=item["GrantScope"],
+        grant_scope=scope,
         permission=permission,
         application_arn=None if not application_arn or application_arn == NO_APPLICATION else application_arn,
     )
@@ -157,8 +203,14 @@ def _get_data_access_error(error: Exception, request: DataAccessRequest) -> Brok
         return translate(error, operation=GET_DATA_ACCESS)
     code = error_code(error)
     if code in _SIGNATURE_REJECTED_CODES:
-        return UpstreamMisconfiguredError(f"{GET_DATA_ACCESS} refused the identity-enhanced session ({code})")
+        return UpstreamMisconfiguredError(
+            f"{GET_DATA_ACCESS} refused the identity-enhanced session ({code})", reason="session_refused"
+        )
     if code == "AccessDenied" or http_status(error) == 403:
+        found = match_message(error)
+        if found is not None and found.meaning == "iam_denied":
+            # IAM refused the identity-bearer role, not the user: every user would get the same answer.
+            return iam_denied(GET_DATA_ACCESS, code, found.action or "s3:GetDataAccess")
         # The target is what the caller asked for, so echoing it tells them nothing new.
         return AccessDeniedError(
             f"no S3 Access Grant gives you {request.permission.value} on {request.target.uri}"
@@ -173,10 +225,10 @@ def _list_error(error: Exception) -> BrokerError:
         return translate(error, operation=LIST_CALLER_ACCESS_GRANTS)
     code = error_code(error)
     if code == "AccessDenied" or http_status(error) == 403:
-        return UpstreamMisconfiguredError(
-            f"{LIST_CALLER_ACCESS_GRANTS} was denied ({code}); the identity-bearer role needs "
-            "s3:ListCallerAccessGrants"
-        )
+        # Listing needs no grant: any denial is IAM refusing the identity-bearer role.
+        found = match_message(error)
+        action = found.action if found is not None and found.action else "s3:ListCallerAccessGrants"
+        return iam_denied(LIST_CALLER_ACCESS_GRANTS, code, action)
     if code in _INVALID_REQUEST_CODES:
         return InvalidRequestError(f"S3 Access Grants refused the prefix: {aws_message(error)}")
     return translate(error, operation=LIST_CALLER_ACCESS_GRANTS)

@@ -6,6 +6,7 @@ Adapters map the error codes that mean something for their own operation first a
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
 from botocore.exceptions import (
@@ -52,6 +53,55 @@ MAX_RETRY_AFTER: Final = 30
 # (an IdP or Identity Center token quoted back by the service) through.
 MAX_MESSAGE_LENGTH: Final = 300
 _JWT_SHAPED: Final = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRule:
+    """One row of the message table: an AWS message shape that carries a meaning its code does not."""
+
+    codes: frozenset[str]
+    pattern: re.Pattern[str]
+    meaning: str
+    aws_examples: tuple[str, ...]  # messages AWS sends that the row matches (each one is tested)
+
+
+# The only place the broker reads meaning from AWS message text. Everything else is classified by error
+# code and HTTP status. AWS answers AccessDenied both when IAM refuses the caller's principal an action
+# and when S3 Access Grants finds no grant; only the message tells them apart, and IAM's is documented.
+MESSAGE_TABLE: Final = (
+    MessageRule(
+        codes=frozenset({"AccessDenied", "AccessDeniedException"}),
+        pattern=re.compile(r"\bis not authorized to perform: (?P<action>[\w-]+:[\w*-]+)"),
+        meaning="iam_denied",
+        aws_examples=(
+            "User: arn:aws:sts::123456789012:assumed-role/ROLE/SESSION is not authorized to perform: "
+            "s3:GetDataAccess on resource: arn:aws:s3:us-east-1:123456789012:access-grants/default "
+            "because no identity-based policy allows the s3:GetDataAccess action",
+            "User: arn:aws:sts::123456789012:assumed-role/ROLE/SESSION is not authorized to perform: "
+            "s3:ListCallerAccessGrants on resource: arn:aws:s3:us-east-1:123456789012:access-grants/default "
+            "with an explicit deny in an identity-based policy",
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageMatch:
+    """What the message table found in an error: its meaning and the IAM action named, if any."""
+
+    meaning: str
+    action: str | None
+
+
+def match_message(error: ClientError) -> MessageMatch | None:
+    """Return the first ``MESSAGE_TABLE`` row matching ``error``'s code and message, or None."""
+    code = error_code(error)
+    message = str(error.response.get("Error", {}).get("Message", "") or "")
+    for rule in MESSAGE_TABLE:
+        found = rule.pattern.search(message) if code in rule.codes else None
+        if found is not None:
+            return MessageMatch(rule.meaning, found.groupdict().get("action"))
+    return None
 
 
 def error_code(error: ClientError) -> str:
@@ -101,7 +151,9 @@ def translate(error: Exception, *, operation: str) -> BrokerError:
         return _translate_client_error(error, operation=operation)
     if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
         return UpstreamMisconfiguredError(
-            f"{operation} failed: the broker has no AWS credentials", may_have_landed=False
+            f"{operation} failed: the broker has no AWS credentials",
+            reason="no_credentials",
+            may_have_landed=False,
         )
     # Endpoint unreachable, connect/read timeouts, connections closed mid-response, TLS failures:
     # all transient from the client's point of view once botocore's own retries are spent.
@@ -113,8 +165,12 @@ def translate(error: Exception, *, operation: str) -> BrokerError:
             may_have_landed=not isinstance(error, (EndpointConnectionError, ConnectTimeoutError)),
         )
     if isinstance(error, BotoCoreError):
-        return UpstreamMisconfiguredError(f"{operation} failed in the AWS SDK ({type(error).__name__})")
-    return UpstreamMisconfiguredError(f"{operation} failed unexpectedly ({type(error).__name__})")
+        return UpstreamMisconfiguredError(
+            f"{operation} failed in the AWS SDK ({type(error).__name__})", reason="unexpected_answer"
+        )
+    return UpstreamMisconfiguredError(
+        f"{operation} failed unexpectedly ({type(error).__name__})", reason="unexpected_answer"
+    )
 
 
 def _translate_client_error(error: ClientError, *, operation: str) -> BrokerError:
@@ -130,7 +186,18 @@ def _translate_client_error(error: ClientError, *, operation: str) -> BrokerErro
             f"{operation} failed on the AWS side ({code})",
             retry_after_seconds=_retry_after(error, RETRY_AFTER_SERVER_ERROR),
         )
+    iam = match_message(error)
+    if iam is not None and iam.meaning == "iam_denied":
+        return iam_denied(operation, code, iam.action)
     return UpstreamMisconfiguredError(f"{operation} was rejected by AWS ({code})")
+
+
+def iam_denied(operation: str, code: str, action: str | None) -> UpstreamMisconfiguredError:
+    """Return the error of an IAM policy refusing the broker's principal or role an action."""
+    needs = f"; the calling principal needs {action}" if action else ""
+    return UpstreamMisconfiguredError(
+        f"{operation} was denied by IAM ({code}){needs}", reason="iam_denied", may_have_landed=False
+    )
 
 
 def _retry_after(error: ClientError, default: int) -> int:

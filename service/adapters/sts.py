@@ -87,12 +87,14 @@ def _assume_error(error: Exception) -> BrokerError:
         # context provider or the IdC instance and the STS region do not line up.
         return UpstreamMisconfiguredError(
             "STS rejected the Identity Center context assertion (InvalidContextAssertion); "
-            "check that Identity Center and STS are in the configured region"
+            "check that Identity Center and STS are in the configured region",
+            reason="region_mismatch",
         )
     if code == "AccessDenied":
         return UpstreamMisconfiguredError(
             "STS denied AssumeRole (AccessDenied); the identity-bearer role's trust policy must allow "
-            "the broker sts:AssumeRole and sts:SetContext"
+            "the broker sts:AssumeRole and sts:SetContext",
+            reason="role_trust",
         )
     if code == "ValidationError":
         return UpstreamMisconfiguredError(

@@ -9,11 +9,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.domain.errors import BrokerError, InvalidTokenError, RateLimitedError, UpstreamUnavailableError
+from service.domain.errors import (
+    BrokerError,
+    InvalidTokenError,
+    RateLimitedError,
+    UpstreamMisconfiguredError,
+    UpstreamUnavailableError,
+)
 from service.logs import request_id_var
 
 PROBLEM_TYPE_BASE = "https://tip-broker.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+MISCONFIGURED_METRIC = "tipb_upstream_misconfigured_total"
 
 
 def problem(
@@ -49,9 +56,14 @@ def _validation_detail(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
-async def _on_broker_error(_: Request, exc: Exception) -> JSONResponse:
+async def _on_broker_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, BrokerError):  # pragma: no cover - registered for this type only
         raise TypeError(type(exc).__name__)
+    if isinstance(exc, UpstreamMisconfiguredError):
+        # An operator's problem, not a user's: counted so that an alert can fire on it.
+        services = getattr(request.app.state, "services", None)
+        if services is not None:
+            services.metrics.inc(MISCONFIGURED_METRIC, reason=exc.reason)
     return broker_error_response(exc)
 
 

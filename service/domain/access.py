@@ -154,6 +154,10 @@ class Grantee:
     identifier: str
 
 
+# GetDataAccess's Grantee is optional in the AWS model: an answer without one reports this.
+UNKNOWN_GRANTEE = Grantee(type="UNKNOWN", identifier="")
+
+
 @dataclass(frozen=True, slots=True)
 class DataAccess:
     """Credentials vended by S3 Access Grants and the grant they were matched to."""

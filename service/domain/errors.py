@@ -78,8 +78,10 @@ class RateLimitedError(BrokerError):
 
 
 class UpstreamMisconfiguredError(BrokerError):
-    """Identity Center or STS rejected the broker itself (application ARN, trust policy, scopes).
+    """AWS rejected the broker itself (application, IAM policies, trust policy, scopes, region).
 
+    Never the user's fault, so never remembered as a user's denial. ``reason`` is a stable snake_case
+    word (see ``MISCONFIGURATION_REASONS``) shown at the end of the detail and counted in a metric.
     ``may_have_landed`` is False only when AWS certainly did not act on the request (it refused the
     caller before processing it): the broker then knows an ID token sent with it was not consumed.
     """
@@ -88,9 +90,27 @@ class UpstreamMisconfiguredError(BrokerError):
     code = "upstream_misconfigured"
     title = "Upstream misconfigured"
 
-    def __init__(self, detail: str, *, may_have_landed: bool = True) -> None:
-        super().__init__(detail)
+    def __init__(self, detail: str, *, reason: str = "rejected", may_have_landed: bool = True) -> None:
+        super().__init__(f"{detail} (reason: {reason})")
+        self.reason = reason
         self.may_have_landed = may_have_landed
+
+
+# Why AWS rejected the broker: each names what an operator must fix.
+MISCONFIGURATION_REASONS = frozenset(
+    {
+        "iam_denied",  # an IAM policy of the broker's principal or the identity-bearer role lacks an action
+        "role_trust",  # the identity-bearer role's trust policy refuses the broker (AssumeRole, SetContext)
+        "application_not_found",  # Identity Center knows no application by the configured ARN
+        "grant_missing",  # the application lacks the jwt-bearer or refresh_token grant
+        "scope_missing",  # the application lacks a scope (sts:identity_context, openid, access grants)
+        "region_mismatch",  # Identity Center, STS and S3 Access Grants are not in one region
+        "session_refused",  # AWS refused the identity-enhanced session's own signature or token
+        "unexpected_answer",  # AWS answered something the broker cannot use
+        "no_credentials",  # the broker has no AWS credentials
+        "rejected",  # any other refusal of the broker's request
+    }
+)
 
 
 class UpstreamUnavailableError(BrokerError):

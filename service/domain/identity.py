@@ -53,6 +53,26 @@ READ_ONLY_SCOPE = "s3:access_grants:read_only"
 READ_WRITE_SCOPE = "s3:access_grants:read_write"
 
 
+@dataclass(frozen=True, slots=True)
+class RenewedToken:
+    """What a refresh_token grant answered: AWS may leave out the idToken and the identity context.
+
+    The user and identity store then stay those of the session being renewed; without an identity
+    context no new session can be opened from this answer.
+    """
+
+    idc_user_id: str | None
+    identity_store_arn: str | None
+    identity_context: str | None
+    refresh_token: str | None
+    expires_in: int
+    # The access scopes granted, when the answer lists them (AWS's refresh example does not).
+    scopes: frozenset[str] = frozenset()
+
+    def __repr__(self) -> str:
+        return f"RenewedToken(idc_user_id={self.idc_user_id!r})"
+
+
 class TokenState(enum.Enum):
     """Where an ID token stands with Identity Center, as the exchanged-jti cache layer records it.
 

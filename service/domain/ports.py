@@ -9,7 +9,7 @@ from typing import Protocol
 from service.domain.access import DataAccess, DataAccessRequest, Grant
 from service.domain.access_book import AccessBook
 from service.domain.credentials import TemporaryCredentials
-from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, TokenState
+from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, RenewedToken, TokenState
 from service.domain.presign import PresignedPost, PresignedUrl
 from service.domain.revocation import Revocations
 
@@ -45,7 +45,7 @@ class IdentityExchanger(Protocol):
         """
         ...
 
-    def refresh(self, refresh_token: str, application_arn: str | None = None) -> IdentityCenterToken:
+    def refresh(self, refresh_token: str, application_arn: str | None = None) -> RenewedToken:
         """Renew with CreateTokenWithIAM (refresh_token grant) through the application that issued it.
 
         Raises:

@@ -16,7 +16,15 @@ from botocore.stub import Stubber
 
 from service.adapters.access_grants import S3ControlDataAccessVendor
 from service.adapters.aws_clients import AwsClients
-from service.domain.access import DataAccessRequest, Grant, Grantee, Permission, Privilege, S3Target
+from service.domain.access import (
+    UNKNOWN_GRANTEE,
+    DataAccessRequest,
+    Grant,
+    Grantee,
+    Permission,
+    Privilege,
+    S3Target,
+)
 from service.domain.credentials import TemporaryCredentials
 from service.domain.errors import (
     AccessDeniedError,
@@ -170,6 +178,70 @@ def test_get_data_access_raises_access_denied_when_no_grant_matches(
         vendor.get_data_access(SESSION, PREFIX_REQUEST)
 
     assert caught.value.detail == "no S3 Access Grant gives you READ on s3://bucket/team/*"
+
+
+IAM_DENIAL = (
+    "User: arn:aws:sts::111122223333:assumed-role/tip-identity-bearer/tip-user is not authorized to "
+    "perform: s3:GetDataAccess on resource: arn:aws:s3:us-east-1:111122223333:access-grants/default "
+    "because no identity-based policy allows the s3:GetDataAccess action"
+)
+
+
+def test_get_data_access_raises_upstream_misconfigured_when_iam_denies_the_bearer_role(
+    vendor: S3ControlDataAccessVendor, stubber: Stubber
+) -> None:
+    stubber.add_client_error(
+        "get_data_access",
+        service_error_code="AccessDenied",
+        http_status_code=403,
+        service_message=IAM_DENIAL,
+        expected_params=PREFIX_PARAMS,
+    )
+
+    with pytest.raises(UpstreamMisconfiguredError) as caught:
+        vendor.get_data_access(SESSION, PREFIX_REQUEST)
+
+    assert caught.value.status == 502
+    assert caught.value.reason == "iam_denied"
+    assert "s3:GetDataAccess" in caught.value.detail
+    assert "tip-identity-bearer" not in caught.value.detail  # the role is the operator's business
+
+
+@pytest.mark.parametrize(
+    "missing", ["Grantee", "MatchedGrantTarget", "GranteeType", "GranteeIdentifier", "all-optional"]
+)
+def test_get_data_access_accepts_an_answer_without_its_optional_members(
+    vendor: S3ControlDataAccessVendor, stubber: Stubber, missing: str
+) -> None:
+    response = data_access_response()
+    if missing in response:
+        del response[missing]
+    elif missing == "all-optional":
+        response = {"Credentials": response["Credentials"]}
+    else:
+        del response["Grantee"][missing]
+    stubber.add_response("get_data_access", response, expected_params=PREFIX_PARAMS)
+
+    access = vendor.get_data_access(SESSION, PREFIX_REQUEST)
+
+    assert access.credentials.access_key_id == "ASIAVENDED0000000001"
+    expected_target = "s3://bucket/team/*"  # the grant's, or else the target the credentials cover
+    assert access.matched_grant_target == expected_target
+    if missing in ("Grantee", "all-optional"):
+        assert access.grantee == UNKNOWN_GRANTEE
+
+
+def test_get_data_access_raises_upstream_misconfigured_when_no_credentials_come_back(
+    vendor: S3ControlDataAccessVendor, stubber: Stubber
+) -> None:
+    response = data_access_response()
+    del response["Credentials"]
+    stubber.add_response("get_data_access", response, expected_params=PREFIX_PARAMS)
+
+    with pytest.raises(UpstreamMisconfiguredError) as caught:
+        vendor.get_data_access(SESSION, PREFIX_REQUEST)
+
+    assert caught.value.reason == "unexpected_answer"
 
 
 @pytest.mark.parametrize("code", ["InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"])
@@ -338,8 +410,10 @@ def test_list_caller_grants_raises_upstream_misconfigured_when_the_role_may_not_
         expected_params=LIST_PARAMS,
     )
 
-    with pytest.raises(UpstreamMisconfiguredError, match="s3:ListCallerAccessGrants"):
+    with pytest.raises(UpstreamMisconfiguredError, match="s3:ListCallerAccessGrants") as caught:
         vendor.list_caller_grants(SESSION, None)
+
+    assert caught.value.reason == "iam_denied"
 
 
 def test_list_caller_grants_raises_invalid_request_when_aws_refuses_the_prefix(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +16,18 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from service.adapters.aws_errors import MAX_MESSAGE_LENGTH, aws_message, redact, translate
+from service.adapters.aws_errors import (
+    MAX_MESSAGE_LENGTH,
+    MESSAGE_TABLE,
+    MessageMatch,
+    MessageRule,
+    aws_message,
+    match_message,
+    redact,
+    translate,
+)
 from service.domain.errors import (
+    MISCONFIGURATION_REASONS,
     AccessDeniedError,
     UpstreamMisconfiguredError,
     UpstreamUnavailableError,
@@ -221,3 +232,52 @@ def test_translate_says_whether_aws_may_have_acted_on_the_request(
 
     assert isinstance(error, UpstreamUnavailableError | UpstreamMisconfiguredError)
     assert error.may_have_landed is may_have_landed
+
+
+def _denied(code: str, message: str, status: int = 403) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetDataAccess",
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "example"),
+    [(rule, example) for rule in MESSAGE_TABLE for example in rule.aws_examples],
+    ids=[f"{rule.meaning}-{n}" for rule in MESSAGE_TABLE for n, _ in enumerate(rule.aws_examples)],
+)
+def test_every_message_table_row_matches_the_aws_messages_it_lists(rule: MessageRule, example: str) -> None:
+    for code in rule.codes:
+        found = match_message(_denied(code, example))
+        assert found is not None
+        assert found.meaning == rule.meaning
+
+
+def test_message_table_iam_row_names_the_denied_action() -> None:
+    example = MESSAGE_TABLE[0].aws_examples[0]
+    assert match_message(_denied("AccessDenied", example)) == MessageMatch("iam_denied", "s3:GetDataAccess")
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("AccessDenied", "Access Denied"),
+        ("AccessDenied", "You do not have READ/WRITE access to the target through any grant"),
+        ("InvalidRequest", MESSAGE_TABLE[0].aws_examples[0]),  # right words, wrong code
+    ],
+)
+def test_message_table_matches_nothing_else(code: str, message: str) -> None:
+    assert match_message(_denied(code, message)) is None
+
+
+def test_translate_reports_an_iam_denial_as_upstream_misconfigured_with_its_reason() -> None:
+    error = translate(_denied("AccessDenied", MESSAGE_TABLE[0].aws_examples[1]), operation="Op")
+
+    assert isinstance(error, UpstreamMisconfiguredError)
+    assert error.reason == "iam_denied"
+    assert "s3:ListCallerAccessGrants" in error.detail
+
+
+def test_every_misconfiguration_reason_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert all(f"`{reason}`" in readme for reason in MISCONFIGURATION_REASONS)

@@ -13,7 +13,6 @@ from botocore.stub import Stubber
 
 from service.adapters.identity_center import SsoOidcIdentityExchanger
 from service.domain.errors import (
-    IdentityNotMappedError,
     InvalidTokenError,
     TokenReusedError,
     UpstreamMisconfiguredError,
@@ -107,6 +106,46 @@ def test_refresh_sends_the_refresh_token_grant_with_exact_parameters(
     assert token.expires_in == 1800
 
 
+def test_refresh_accepts_aws_documented_answer_without_id_token(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    # The shape of AWS's own refresh_token example: no idToken, no scope.
+    response = token_response(idToken=None, scope=None)
+    stubber.add_response("create_token_with_iam", response, expected_params=REFRESH_PARAMS)
+
+    token = exchanger.refresh(REFRESH_TOKEN)
+
+    assert token.idc_user_id is None
+    assert token.identity_store_arn is None
+    assert token.identity_context == CONTEXT
+    assert token.refresh_token == REFRESH_TOKEN
+
+
+def test_refresh_accepts_an_answer_without_id_token_or_additional_details(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    response = token_response(idToken=None, scope=None, awsAdditionalDetails=None, refreshToken=None)
+    stubber.add_response("create_token_with_iam", response, expected_params=REFRESH_PARAMS)
+
+    token = exchanger.refresh(REFRESH_TOKEN)
+
+    assert token.identity_context is None
+    assert token.idc_user_id is None
+    assert token.refresh_token is None
+    assert token.expires_in == 3600
+
+
+def test_refresh_reads_the_user_when_an_id_token_is_returned(
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
+) -> None:
+    stubber.add_response("create_token_with_iam", token_response(), expected_params=REFRESH_PARAMS)
+
+    token = exchanger.refresh(REFRESH_TOKEN)
+
+    assert token.idc_user_id == USER_ID
+    assert token.identity_store_arn == STORE_ARN
+
+
 def test_exchange_jwt_reads_the_context_from_the_id_token_when_additional_details_are_absent(
     exchanger: SsoOidcIdentityExchanger, stubber: Stubber
 ) -> None:
@@ -171,13 +210,16 @@ def test_exchange_jwt_fails_upstream_misconfigured_when_no_id_token_is_returned(
     "message",
     [
         "No user matches the claim value",
-        "Unable to map the token to a user",
         "User not found in the identity store",
+        "The token has already been exchanged",
+        "no reason",
     ],
 )
-def test_exchange_jwt_raises_identity_not_mapped_when_the_grant_names_the_user_mapping(
+def test_exchange_jwt_classifies_an_invalid_grant_by_its_code_not_its_message(
     exchanger: SsoOidcIdentityExchanger, stubber: Stubber, message: str
 ) -> None:
+    # Identity Center documents no message texts for InvalidGrantException: guessing "replayed" or
+    # "unmapped" from words an emulator chose would misfire on AWS. The token is refused, that is all.
     stubber.add_client_error(
         "create_token_with_iam",
         service_error_code="InvalidGrantException",
@@ -186,9 +228,10 @@ def test_exchange_jwt_raises_identity_not_mapped_when_the_grant_names_the_user_m
         expected_params=JWT_PARAMS,
     )
 
-    with pytest.raises(IdentityNotMappedError) as caught:
+    with pytest.raises(InvalidTokenError) as caught:
         exchanger.exchange_jwt(ASSERTION)
 
+    assert caught.value.status == 401
     assert message in caught.value.detail
 
 
@@ -210,23 +253,6 @@ def test_exchange_jwt_raises_invalid_token_when_the_grant_is_rejected(
     assert_no_secrets(caught.value.detail)
 
 
-def test_exchange_jwt_raises_token_reused_when_identity_center_saw_the_jti(
-    exchanger: SsoOidcIdentityExchanger, stubber: Stubber
-) -> None:
-    stubber.add_client_error(
-        "create_token_with_iam",
-        service_error_code="InvalidGrantException",
-        http_status_code=400,
-        service_message="The token has already been exchanged",
-        expected_params=JWT_PARAMS,
-    )
-
-    with pytest.raises(TokenReusedError) as caught:
-        exchanger.exchange_jwt(ASSERTION)
-
-    assert "sign in again" in caught.value.detail
-
-
 def test_exchange_jwt_raises_invalid_token_when_the_token_expired(
     exchanger: SsoOidcIdentityExchanger, stubber: Stubber
 ) -> None:
@@ -243,18 +269,19 @@ def test_exchange_jwt_raises_invalid_token_when_the_token_expired(
 
 
 BROKER_REJECTED = [
-    ("InvalidClientException", 401),
-    ("UnauthorizedClientException", 400),
-    ("AccessDeniedException", 400),
-    ("InvalidScopeException", 400),
-    ("UnsupportedGrantTypeException", 400),
-    ("InvalidRequestException", 400),
+    ("InvalidClientException", 401, "application_not_found"),
+    ("UnauthorizedClientException", 400, "grant_missing"),
+    ("AccessDeniedException", 400, "iam_denied"),
+    ("InvalidScopeException", 400, "scope_missing"),
+    ("UnsupportedGrantTypeException", 400, "grant_missing"),
+    ("InvalidRequestException", 400, "rejected"),
+    ("InvalidRequestRegionException", 400, "region_mismatch"),
 ]
 
 
-@pytest.mark.parametrize(("code", "status"), BROKER_REJECTED)
+@pytest.mark.parametrize(("code", "status", "reason"), BROKER_REJECTED)
 def test_exchange_jwt_raises_upstream_misconfigured_when_the_broker_is_rejected(
-    exchanger: SsoOidcIdentityExchanger, stubber: Stubber, code: str, status: int
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber, code: str, status: int, reason: str
 ) -> None:
     stubber.add_client_error(
         "create_token_with_iam",
@@ -268,12 +295,15 @@ def test_exchange_jwt_raises_upstream_misconfigured_when_the_broker_is_rejected(
         exchanger.exchange_jwt(ASSERTION)
 
     assert code in caught.value.detail
+    assert caught.value.reason == reason
+    assert caught.value.detail.endswith(f"(reason: {reason})")
+    assert not caught.value.may_have_landed
     assert_no_secrets(caught.value.detail)
 
 
-@pytest.mark.parametrize(("code", "status"), BROKER_REJECTED)
+@pytest.mark.parametrize(("code", "status", "reason"), BROKER_REJECTED)
 def test_refresh_raises_upstream_misconfigured_when_the_broker_is_rejected(
-    exchanger: SsoOidcIdentityExchanger, stubber: Stubber, code: str, status: int
+    exchanger: SsoOidcIdentityExchanger, stubber: Stubber, code: str, status: int, reason: str
 ) -> None:
     stubber.add_client_error(
         "create_token_with_iam",
@@ -283,8 +313,10 @@ def test_refresh_raises_upstream_misconfigured_when_the_broker_is_rejected(
         expected_params=REFRESH_PARAMS,
     )
 
-    with pytest.raises(UpstreamMisconfiguredError):
+    with pytest.raises(UpstreamMisconfiguredError) as caught:
         exchanger.refresh(REFRESH_TOKEN)
+
+    assert caught.value.reason == reason
 
 
 @pytest.mark.parametrize("code", ["InvalidGrantException", "ExpiredTokenException"])

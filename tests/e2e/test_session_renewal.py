@@ -50,3 +50,23 @@ def test_ending_session_is_renewed_with_the_refresh_token(
     # exchange, so without a refresh token the broker would have answered 401 token_reused instead.
     assert len(calls) == len(calls_before) + 1
     assert calls[-1]["decision"] == "Allow"
+
+
+def test_refresh_without_identity_context_falls_back_to_the_id_token_or_is_token_reused(
+    short_lived: tuple[processes.Emulator, str],
+) -> None:
+    emulator, broker_url = short_lived
+    spent = emulator.sign_in("bob")
+    assert _me(broker_url, spent).status_code == 200
+    httpx.post(f"{emulator.url}/_emulator/application", json={"refresh_identity_context": False})
+    try:
+        time.sleep(2)
+        # The refresh answer has no identity context and this ID token was exchanged already.
+        reused = _me(broker_url, spent)
+        assert reused.status_code == 401, reused.text
+        assert reused.json()["code"] == "token_reused"
+        # A fresh ID token is exchanged instead: the user signs in again and goes on.
+        fresh = _me(broker_url, emulator.sign_in("bob"))
+        assert fresh.status_code == 200, fresh.text
+    finally:
+        httpx.post(f"{emulator.url}/_emulator/application", json={"refresh_identity_context": True})

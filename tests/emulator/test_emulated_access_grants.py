@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
+from service.adapters.aws_errors import MessageMatch, match_message
 
 ACCOUNT = "111122223333"
 
@@ -266,3 +270,62 @@ def test_get_data_access_refuses_dot_segment_target(as_user: Any, target: str) -
 
     assert err.value.response["Error"]["Code"] == "InvalidRequest"
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+BEARER_ROLE = "tip-identity-bearer"
+POLICY = "access-grants-caller"
+
+
+def test_get_data_access_requires_the_bearer_role_to_allow_it_in_iam(
+    as_user: Any, admin: Any, client_for: Any
+) -> None:
+    iam = client_for(admin, "iam")
+    document = iam.get_role_policy(RoleName=BEARER_ROLE, PolicyName=POLICY)["PolicyDocument"]
+    text = document if isinstance(document, str) else json.dumps(document)
+    iam.delete_role_policy(RoleName=BEARER_ROLE, PolicyName=POLICY)
+    try:
+        with pytest.raises(ClientError) as caught:
+            _gda(as_user("bob"), "s3://demo-data/users/bob/*")
+    finally:
+        iam.put_role_policy(RoleName=BEARER_ROLE, PolicyName=POLICY, PolicyDocument=text)
+
+    error = caught.value.response["Error"]
+    assert error["Code"] == "AccessDenied"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert re.fullmatch(
+        r"User: arn:aws:sts::111122223333:assumed-role/tip-identity-bearer/tip-bob is not authorized to "
+        r"perform: s3:GetDataAccess on resource: arn:aws:s3:us-east-1:111122223333:access-grants/default "
+        r"because no identity-based policy allows the s3:GetDataAccess action",
+        error["Message"],
+    )
+    assert match_message(caught.value) == MessageMatch("iam_denied", "s3:GetDataAccess")
+    assert _gda(as_user("bob"), "s3://demo-data/users/bob/*")["MatchedGrantTarget"]
+
+
+def test_get_data_access_refuses_an_explicit_deny_in_the_bearer_role(
+    as_user: Any, admin: Any, client_for: Any
+) -> None:
+    iam = client_for(admin, "iam")
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "s3:GetDataAccess", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName=BEARER_ROLE, PolicyName="deny", PolicyDocument=json.dumps(deny))
+    try:
+        with pytest.raises(ClientError) as caught:
+            _gda(as_user("bob"), "s3://demo-data/users/bob/*")
+    finally:
+        iam.delete_role_policy(RoleName=BEARER_ROLE, PolicyName="deny")
+
+    assert caught.value.response["Error"]["Message"].endswith(
+        "with an explicit deny in an identity-based policy"
+    )
+    assert match_message(caught.value) == MessageMatch("iam_denied", "s3:GetDataAccess")
+
+
+def test_get_data_access_without_a_grant_is_a_denial_the_iam_row_does_not_match(as_user: Any) -> None:
+    with pytest.raises(ClientError) as caught:
+        _gda(as_user("bob"), "s3://demo-data/finance/*")
+
+    assert caught.value.response["Error"]["Code"] == "AccessDenied"
+    assert match_message(caught.value) is None

@@ -102,8 +102,8 @@ def test_create_token_with_iam_rejects_wrong_sigv4_secret(
         oidc.create_token_with_iam(clientId=app_arn, grantType=JWT_BEARER, assertion=login("alice"))
 
 
-def test_create_token_with_iam_refresh_token_grant_issues_new_context(
-    oidc: Any, app_arn: str, exchange: Any, config: dict[str, Any]
+def test_create_token_with_iam_refresh_token_grant_answers_like_aws_without_an_id_token(
+    oidc: Any, app_arn: str, exchange: Any
 ) -> None:
     first = exchange("carol")
 
@@ -111,9 +111,27 @@ def test_create_token_with_iam_refresh_token_grant_issues_new_context(
         clientId=app_arn, grantType="refresh_token", refreshToken=first["refreshToken"]
     )
 
+    assert "idToken" not in refreshed
+    assert {"accessToken", "tokenType", "expiresIn", "refreshToken", "issuedTokenType"} <= refreshed.keys()
     new_ctx = refreshed["awsAdditionalDetails"]["identityContext"]
     assert new_ctx != first["awsAdditionalDetails"]["identityContext"]
-    assert jwt.get_unverified_claims(refreshed["idToken"])["sub"] == _user(config, "carol")["idc_user_id"]
+
+
+def test_create_token_with_iam_refresh_token_grant_can_leave_out_the_identity_context(
+    oidc: Any, app_arn: str, exchange: Any, admin_api: Any
+) -> None:
+    first = exchange("carol")
+    admin_api.call("POST", "/_emulator/application", {"refresh_identity_context": False})
+    try:
+        refreshed = oidc.create_token_with_iam(
+            clientId=app_arn, grantType="refresh_token", refreshToken=first["refreshToken"]
+        )
+    finally:
+        admin_api.call("POST", "/_emulator/application", {"refresh_identity_context": True})
+
+    assert "idToken" not in refreshed
+    assert "awsAdditionalDetails" not in refreshed
+    assert refreshed["refreshToken"]
 
 
 def test_create_token_with_iam_rejects_unknown_refresh_token(oidc: Any, app_arn: str) -> None:

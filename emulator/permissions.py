@@ -1,0 +1,94 @@
+"""IAM identity-based policy checks for role sessions: inline and attached policies in moto's IAM backend."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from moto.iam.exceptions import NotFoundException
+from moto.iam.models import iam_backends
+
+from emulator.state import Credential, EmulatorState
+from emulator.wire import AwsError
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _matches(patterns: Any, value: str, *, case_sensitive: bool) -> bool:
+    if case_sensitive:
+        return any(fnmatch.fnmatchcase(value, str(p)) for p in _as_list(patterns))
+    return any(fnmatch.fnmatchcase(value.lower(), str(p).lower()) for p in _as_list(patterns))
+
+
+def _document(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    text = str(raw)
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = json.loads(unquote(text))  # IAM hands documents around URL-encoded
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def role_policies(state: EmulatorState, role_arn: str) -> list[dict[str, Any]]:
+    """Return the role's inline and attached managed policy documents (empty for an unknown role)."""
+    account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
+    try:
+        role = iam_backends[account]["aws"].get_role(name)
+    except NotFoundException:
+        return []
+    documents = [_document(doc) for doc in role.policies.values()]
+    for policy in role.managed_policies.values():
+        documents += [_document(v.document) for v in policy.versions if v.is_default]
+    return documents
+
+
+def decision(documents: list[dict[str, Any]], action: str, resource: str) -> str:
+    """Return `Allow`, `Deny` (an explicit deny) or `ImplicitDeny` for one action on one resource.
+
+    Statements with a Condition, NotAction or NotResource never match: the emulator does not evaluate
+    them, and a statement it cannot evaluate must not grant anything.
+    """
+    allowed = False
+    for document in documents:
+        for statement in _as_list(document.get("Statement", [])):
+            if (
+                not isinstance(statement, dict)
+                or {"Condition", "NotAction", "NotResource"} & statement.keys()
+            ):
+                continue
+            if not _matches(statement.get("Action", []), action, case_sensitive=False):
+                continue
+            if not _matches(statement.get("Resource", []), resource, case_sensitive=True):
+                continue
+            if statement.get("Effect") == "Deny":
+                return "Deny"
+            allowed = allowed or statement.get("Effect") == "Allow"
+    return "Allow" if allowed else "ImplicitDeny"
+
+
+def require(state: EmulatorState, caller: Credential, action: str, resource: str) -> None:
+    """Refuse a role session whose role's identity-based policies do not allow ``action``.
+
+    The message has IAM's shape, which is how AWS tells this apart from an S3 Access Grants denial.
+    """
+    if caller.kind != "role_session" or caller.role_arn is None:
+        return
+    outcome = decision(role_policies(state, caller.role_arn), action, resource)
+    if outcome == "Allow":
+        return
+    why = (
+        "with an explicit deny in an identity-based policy"
+        if outcome == "Deny"
+        else f"because no identity-based policy allows the {action} action"
+    )
+    raise AwsError(
+        "AccessDenied",
+        f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource} {why}",
+        403,
+    )
