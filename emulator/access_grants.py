@@ -100,7 +100,7 @@ def permission_ok(granted: str, requested: str) -> bool:
 
 @dataclass(frozen=True)
 class CallerIdentities:
-    """The grantee identities GetDataAccess considers for one caller (reference §3.6)."""
+    """The grantee identities GetDataAccess considers for one caller (docs/aws.md#grant-matching)."""
 
     iam_arn: str
     user_id: str | None

@@ -23,7 +23,7 @@ from emulator.access_grants import covers
 from emulator.state import Credential, EmulatorState
 from emulator.wire import S3_AUTH, AwsError, AwsRequest, authenticate
 
-MAX_PRESIGN_EXPIRES = 604800  # 7 days (reference §4.1)
+MAX_PRESIGN_EXPIRES = 604800  # 7 days (docs/aws.md#presigned-urls)
 BUCKET_REGION_HEADER = "x-amz-bucket-region"
 READ, WRITE = "READ", "WRITE"
 

@@ -28,7 +28,7 @@ def new_secret() -> str:
 
 @dataclass(frozen=True)
 class IdentityContext:
-    """What an Identity Center context assertion stands for (reference §2.5 condition keys)."""
+    """What an Identity Center context assertion stands for (docs/aws.md#context-assertion-conditions)."""
 
     assertion: str
     user_id: str

@@ -26,7 +26,7 @@ from emulator.wire import (
 
 IDC_PROVIDER_ARN = "arn:aws:iam::aws:contextProvider/IdentityCenter"
 SESSION_NAME_RE = re.compile(r"[\w+=,.@-]{2,64}")
-ROLE_CHAINING_MAX = 3600  # role chaining caps DurationSeconds at one hour (reference §2.2)
+ROLE_CHAINING_MAX = 3600  # role chaining caps DurationSeconds at one hour (docs/aws.md#assumerole-limits)
 EMULATED_ACTIONS = frozenset({"AssumeRole", "GetCallerIdentity"})
 
 

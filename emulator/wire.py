@@ -18,7 +18,7 @@ Protocol = Literal["oauth-json", "json", "query", "s3-xml"]
 
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 
-# OAuth `error` values of the sso-oidc error shapes (reference §1.4).
+# OAuth `error` values of the sso-oidc error shapes (docs/aws.md#createtokenwithiam-errors).
 OAUTH_ERRORS = {
     "InvalidRequestException": "invalid_request",
     "InvalidClientException": "invalid_client",

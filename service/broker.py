@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
@@ -289,27 +290,24 @@ class Broker:
 
     async def end_session(self, caller: Caller) -> None:
         """Sign the caller's user out everywhere: every cached entry and every older token dies."""
-        try:
+        async with _recording("sign-out"):
             await self._store.revoke_user(caller.issuer, caller.subject)
-        except CacheUnavailableError:
-            raise UpstreamUnavailableError(
-                "the shared cache is unavailable, so the sign-out could not be recorded; retry shortly",
-                may_have_landed=False,
-            ) from None
         audit.info("session.ended", extra={"issuer": caller.issuer, "subject": caller.subject})
 
     async def revoke_subject(self, issuer: str, subject: str, *, unpin: bool = False) -> None:
         """Operator revocation of one user (issuer, subject); ``unpin`` also forgets its directory user."""
-        await self._store.revoke_user(issuer, subject)
-        if unpin:
-            await self._store.unpin(issuer, subject)
+        async with _recording("revocation"):
+            await self._store.revoke_user(issuer, subject)
+            if unpin:
+                await self._store.unpin(issuer, subject)
         audit.warning("revoked.subject", extra={"issuer": issuer, "subject": subject, "unpinned": unpin})
 
     async def revoke_directory_user(self, idc_user_id: str) -> tuple[str, str] | None:
         """Operator revocation of the user pinned to an Identity Center user; None when none is known."""
         owner = await self._store.pinned_subject(idc_user_id)
         if owner is not None:
-            await self._store.revoke_user(*owner)
+            async with _recording("revocation"):
+                await self._store.revoke_user(*owner)
         audit.warning(
             "revoked.directory_user", extra={"idc_user_id": idc_user_id, "found": owner is not None}
         )
@@ -317,12 +315,14 @@ class Broker:
 
     async def revoke_token(self, issuer: str, token_id: str) -> None:
         """Operator revocation of one token by its jti."""
-        await self._store.revoke_token(issuer, token_id)
+        async with _recording("revocation"):
+            await self._store.revoke_token(issuer, token_id)
         audit.warning("revoked.token", extra={"issuer": issuer, "token_id": token_id})
 
     async def revoke_everyone(self) -> None:
         """Break glass: every cached session and access dies, every token issued until now is refused."""
-        await self._store.revoke_everyone()
+        async with _recording("revocation"):
+            await self._store.revoke_everyone()
         audit.warning("revoked.everyone")
 
     async def ensure_session(self, caller: Caller) -> IdentitySession:
@@ -685,6 +685,18 @@ class Broker:
                 "reason": reason,
             },
         )
+
+
+@asynccontextmanager
+async def _recording(what: str) -> AsyncIterator[None]:
+    """Turn a cache that cannot record a sign-out or revocation into 503: never a silent success."""
+    try:
+        yield
+    except CacheUnavailableError:
+        raise UpstreamUnavailableError(
+            f"the shared cache is unavailable, so the {what} could not be recorded; retry shortly",
+            may_have_landed=False,
+        ) from None
 
 
 def _refuse_revoked(caller: Caller, marks: Revocations) -> None:

@@ -1,4 +1,4 @@
-"""Operator configuration (DESIGN.md §4): environment variables and .env, validated once at start-up."""
+"""Operator configuration (the README's table): environment variables and .env, validated once at start-up."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from service.adapters.cache_crypto import decode_cache_key
 from service.adapters.oidc import SUPPORTED_ALGORITHMS
 
-# GetDataAccess and AssumeRole both accept 900–43200 seconds (reference §2.2, §3.2).
+# GetDataAccess and AssumeRole both accept 900–43200 seconds (docs/aws.md#assumerole-limits, #getdataaccess).
 MIN_AWS_DURATION = 900
 MAX_AWS_DURATION = 43200
 

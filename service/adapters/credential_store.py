@@ -45,7 +45,6 @@ _REVOCATION_SECONDS = _MAX_TTL_SECONDS
 _PIN_SECONDS = 400 * 86400
 # Cache key names derived in process (an HMAC each): one per active user and layer is plenty.
 _DERIVED_KEYS = 65536
-_REVOKED = b"revoked"
 
 
 class Sealer(Protocol):
@@ -189,7 +188,7 @@ def decode_session(raw: bytes) -> IdentitySession:
 
 
 class EncryptedCredentialStore:
-    """Implements the CredentialStore port: layers 2, 3, 4 and 5 of DESIGN.md §5 over one Cache."""
+    """Implements the CredentialStore port: layers 2–5 of docs/architecture.md#cache-layers over one Cache."""
 
     def __init__(self, cache: Cache, sealer: Sealer, hasher: Hasher) -> None:
         self._cache = cache
@@ -358,7 +357,8 @@ class EncryptedCredentialStore:
         await self._cache.bump_stamp(self._key("grants-changed"), _REVOCATION_SECONDS)
 
     async def revoke_token(self, issuer: str, token_id: str) -> None:
-        await self._cache.set(self._key("revoked-jti", issuer, token_id), _REVOKED, _REVOCATION_SECONDS)
+        # bump_stamp, unlike set, raises when the cache cannot record it: a revocation never fails silently.
+        await self._cache.bump_stamp(self._key("revoked-jti", issuer, token_id), _REVOCATION_SECONDS)
         # Never exchanged again either, on any replica.
         await self._cache.set(self._key("jti", issuer, token_id), _SPENT, _REVOCATION_SECONDS)
 

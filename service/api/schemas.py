@@ -1,4 +1,4 @@
-"""Wire models of the v1 API (DESIGN.md §3): every …Request and …Response lives here."""
+"""Wire models of the v1 API (the README's HTTP API table): every …Request and …Response lives here."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from service.domain.access import Permission, Privilege, has_control_character
 
-# S3 presigned URLs live at most 7 days (reference §4.1); GetDataAccess durations are 900–43200 s.
+# S3 presigned URLs live at most 7 days (docs/aws.md#presigned-urls); GetDataAccess durations are 900–43200 s.
 MAX_PRESIGN_SECONDS = 604800
 MAX_BATCH_ITEMS = 1000
 

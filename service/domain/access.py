@@ -10,7 +10,7 @@ from service.domain.credentials import TemporaryCredentials
 from service.domain.errors import InvalidRequestError
 
 S3_SCHEME = "s3://"
-# GetDataAccess Target is an S3Prefix of 1–2000 characters (reference §3.2).
+# GetDataAccess Target is an S3Prefix of 1–2000 characters (docs/aws.md#getdataaccess).
 MAX_TARGET_LENGTH = 2000
 # S3 object keys are at most 1024 bytes of UTF-8.
 MAX_KEY_BYTES = 1024
@@ -142,7 +142,7 @@ class DataAccessRequest:
 
     @property
     def target_type(self) -> str | None:
-        """Return ``Object`` when AWS needs it: an object target with Minimal privilege (reference §3.2)."""
+        """Return ``Object`` for an object target with Minimal privilege (docs/aws.md#getdataaccess)."""
         return "Object" if self.target.is_object and self.privilege is Privilege.MINIMAL else None
 
 

@@ -114,7 +114,7 @@ class IdentitySession:
         return f"IdentitySession(idc_user_id={self.idc_user_id!r}, credentials={self.credentials!r})"
 
 
-# RoleSessionName is 2–64 characters of [\w+=,.@-] (reference §2.2); CloudTrail shows it,
+# RoleSessionName is 2–64 characters of [\w+=,.@-] (docs/aws.md#assumerole-limits); CloudTrail shows it,
 # so it names the user.
 _SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]", re.ASCII)
 _SESSION_NAME_MAX = 64

@@ -173,7 +173,7 @@ class Clock(Protocol):
 
 
 class CredentialStore(Protocol):
-    """The broker's cache layers (DESIGN.md §5) over one user identified by (issuer, subject)."""
+    """The broker's cache layers (docs/architecture.md#cache-layers) for one (issuer, subject)."""
 
     async def load_access(self, issuer: str, subject: str) -> AccessBook | None:
         """Return the user's cached data access (one cache read), or None."""

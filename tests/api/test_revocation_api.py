@@ -6,6 +6,8 @@ import logging
 
 import pytest
 
+from service.adapters.memory_cache import MemoryCache
+from service.domain.cache_errors import CacheUnavailableError
 from tests.api.conftest import World, build_world
 
 BODY = {"target": "s3://data/users/alice/a", "permission": "READ"}
@@ -197,3 +199,31 @@ async def test_request_rate_is_limited_per_user() -> None:
         bob = {"target": "s3://data/users/bob/x", "permission": "READ"}
         ok = await world.client.post("/v1/credentials", json=bob, headers=world.auth("bob", "b"))
         assert ok.status_code == 200
+
+
+# -- a cache that cannot record a revocation: 503, never a silent success or a 500 -----------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/admin/v1/revocations", {"subject": "alice"}),
+        ("/admin/v1/revocations", {"token_id": "j"}),
+        ("/admin/v1/revocations", {"everyone": True}),
+        ("/admin/v1/revocations", {"idc_user_id": "idc-alice"}),
+    ],
+)
+async def test_revocation_answers_503_when_the_cache_cannot_record_it(
+    operated: World, monkeypatch: pytest.MonkeyPatch, path: str, body: dict[str, object]
+) -> None:
+    assert await _issue(operated) == 200  # pins alice, so idc-alice is known
+
+    async def unavailable(*_: object) -> int:
+        raise CacheUnavailableError("down")
+
+    monkeypatch.setattr(MemoryCache, "bump_stamp", unavailable)
+    response = await operated.client.post(path, json=body, headers=_admin())
+    assert response.status_code == 503
+    assert response.json()["code"] == "upstream_unavailable"
+    signed_out = await operated.client.delete("/v1/session", headers=operated.auth())
+    assert signed_out.status_code == 503

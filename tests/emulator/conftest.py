@@ -22,7 +22,7 @@ S3_CONFIG = Config(
 
 
 def strip_account_prefix(request: Any, **_: Any) -> None:
-    """Drop the `{AccountId}.` host prefix botocore adds to s3control URLs (reference §3.1)."""
+    """Drop the `{AccountId}.` host prefix botocore adds to s3control URLs (docs/aws.md#s3-control-wire)."""
     acct = request.headers.get("x-amz-account-id")
     acct = acct.decode() if isinstance(acct, bytes) else acct
     parts = urlsplit(request.url)
