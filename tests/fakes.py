@@ -5,9 +5,12 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from service.adapters.s3_presigner import SigV4Presigner
+from service.broker import Broker, BrokerPolicy
 from service.domain.access import DataAccess, DataAccessRequest, Grant, Grantee, Permission, scope_covers
 from service.domain.credentials import TemporaryCredentials
 from service.domain.errors import (
@@ -16,6 +19,7 @@ from service.domain.errors import (
     TokenReusedError,
 )
 from service.domain.identity import Caller, IdentityCenterToken, RenewedToken
+from service.domain.ports import CredentialStore
 
 ISSUER = "https://issuer.test/pool"
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -213,3 +217,27 @@ class FakeDataAccessVendor:
 
     def _session_contexts(self) -> dict[str, str]:
         return self.assumer.sessions
+
+
+def fake_broker(
+    store: CredentialStore,
+    clock: FakeClock,
+    exchanger: FakeIdentityExchanger,
+    assumer: FakeRoleAssumer,
+    *,
+    grants: tuple[FakeGrant, ...] | list[FakeGrant] = (),
+    vendor: FakeDataAccessVendor | None = None,
+    policy: BrokerPolicy | None = None,
+) -> Broker:
+    """Return a broker over ``store`` with fake AWS: one replica in the broker-level tests."""
+    return Broker(
+        verifier=FakeTokenVerifier(clock),
+        exchanger=exchanger,
+        assumer=assumer,
+        vendor=vendor or FakeDataAccessVendor(clock, assumer, grants=list(grants)),
+        store=store,
+        signer=SigV4Presigner("us-east-1"),
+        clock=clock,
+        policy=policy or BrokerPolicy(3600, 3600, 900, 60),
+        executor=ThreadPoolExecutor(max_workers=2),
+    )

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.memory_cache import MemoryCache
-from service.adapters.s3_presigner import SigV4Presigner
-from service.broker import Broker, BrokerPolicy
 from service.domain.access import DataAccessRequest, Permission, S3Target
 from service.domain.errors import AccessDeniedError
 from tests.fakes import (
@@ -20,7 +17,7 @@ from tests.fakes import (
     FakeGrant,
     FakeIdentityExchanger,
     FakeRoleAssumer,
-    FakeTokenVerifier,
+    fake_broker,
     make_token,
 )
 
@@ -37,17 +34,7 @@ class World:
         key = os.urandom(32)
         # Marks come from the cache's own (real) clock; tokens are stamped by the fake one, years ago.
         self.store = EncryptedCredentialStore(MemoryCache(), CacheSealer(key), KeyHasher(key))
-        self.broker = Broker(
-            verifier=FakeTokenVerifier(self.clock),
-            exchanger=self.exchanger,
-            assumer=self.assumer,
-            vendor=self.vendor,
-            store=self.store,
-            signer=SigV4Presigner("us-east-1"),
-            clock=self.clock,
-            policy=BrokerPolicy(3600, 3600, 900, 60),
-            executor=ThreadPoolExecutor(max_workers=2),
-        )
+        self.broker = fake_broker(self.store, self.clock, self.exchanger, self.assumer, vendor=self.vendor)
 
     def calls(self) -> tuple[int, int, int]:
         return len(self.exchanger.exchanged), len(self.assumer.calls), len(self.vendor.calls)

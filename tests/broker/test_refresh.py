@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.memory_cache import MemoryCache
-from service.adapters.s3_presigner import SigV4Presigner
-from service.broker import Broker, BrokerPolicy
+from service.broker import BrokerPolicy
 from service.domain.errors import IdentityConflictError, TokenReusedError
 from service.domain.identity import IdentitySession
 from tests.fakes import (
     T0,
     FakeClock,
-    FakeDataAccessVendor,
     FakeIdentityExchanger,
     FakeRoleAssumer,
-    FakeTokenVerifier,
+    fake_broker,
     make_token,
 )
 
@@ -39,17 +36,9 @@ class World:
         self.clock = FakeClock()
         self.exchanger = FakeIdentityExchanger(refresh_enabled=True)
         self.assumer = FakeRoleAssumer(self.clock)
-        self.broker = Broker(
-            verifier=FakeTokenVerifier(self.clock),
-            exchanger=self.exchanger,
-            assumer=self.assumer,
-            vendor=FakeDataAccessVendor(self.clock, self.assumer, grants=[]),
-            store=EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key)),
-            signer=SigV4Presigner("us-east-1"),
-            clock=self.clock,
-            policy=BrokerPolicy(SESSION_SECONDS, 3600, MIN_REMAINING, 60),
-            executor=ThreadPoolExecutor(max_workers=2),
-        )
+        store = EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
+        policy = BrokerPolicy(SESSION_SECONDS, 3600, MIN_REMAINING, 60)
+        self.broker = fake_broker(store, self.clock, self.exchanger, self.assumer, policy=policy)
         # Tokens live longer than sessions here, so the same ID token can come back after renewal time.
         self.exp = T0.replace(hour=20)
 

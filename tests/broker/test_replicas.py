@@ -32,6 +32,7 @@ from tests.fakes import (
     FakeIdentityExchanger,
     FakeRoleAssumer,
     FakeTokenVerifier,
+    fake_broker,
     make_token,
 )
 
@@ -51,18 +52,7 @@ def _replica(
     assumer: FakeRoleAssumer | None = None,
     grants: tuple[FakeGrant, ...] = (),
 ) -> Broker:
-    assumer = assumer or FakeRoleAssumer(clock)
-    return Broker(
-        verifier=FakeTokenVerifier(clock),
-        exchanger=exchanger,
-        assumer=assumer,
-        vendor=FakeDataAccessVendor(clock, assumer, grants=list(grants)),
-        store=store,
-        signer=SigV4Presigner("us-east-1"),
-        clock=clock,
-        policy=BrokerPolicy(3600, 3600, 900, 60),
-        executor=ThreadPoolExecutor(max_workers=2),
-    )
+    return fake_broker(store, clock, exchanger, assumer or FakeRoleAssumer(clock), grants=grants)
 
 
 async def test_replica_waits_for_the_session_a_peer_is_opening(store: EncryptedCredentialStore) -> None:

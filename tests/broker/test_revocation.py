@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,17 +12,15 @@ import pytest
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.redis_cache import RedisCache
-from service.adapters.s3_presigner import SigV4Presigner
 from service.broker import Broker, BrokerPolicy, _work_key
 from service.domain.access import DataAccessRequest, Permission, S3Target
 from service.domain.errors import RateLimitedError, SessionRevokedError
 from tests.fakes import (
     FakeClock,
-    FakeDataAccessVendor,
     FakeGrant,
     FakeIdentityExchanger,
     FakeRoleAssumer,
-    FakeTokenVerifier,
+    fake_broker,
     make_token,
 )
 
@@ -45,17 +42,8 @@ def _replica(
     *,
     upstream_calls_per_minute: int = 0,
 ) -> Broker:
-    return Broker(
-        verifier=FakeTokenVerifier(clock),
-        exchanger=exchanger,
-        assumer=assumer,
-        vendor=FakeDataAccessVendor(clock, assumer, grants=[TEAM, SHARED]),
-        store=store,
-        signer=SigV4Presigner("us-east-1"),
-        clock=clock,
-        policy=BrokerPolicy(3600, 3600, 900, 60, upstream_calls_per_minute=upstream_calls_per_minute),
-        executor=ThreadPoolExecutor(max_workers=2),
-    )
+    policy = BrokerPolicy(3600, 3600, 900, 60, upstream_calls_per_minute=upstream_calls_per_minute)
+    return fake_broker(store, clock, exchanger, assumer, grants=(TEAM, SHARED), policy=policy)
 
 
 def _read(scope: str) -> DataAccessRequest:
