@@ -216,7 +216,8 @@ def broker(
     }
     if redis_url is not None:
         env["BROKER_REDIS_URL"] = redis_url
-        env["BROKER_CACHE_KEY"] = base64.b64encode(os.urandom(32)).decode()
+        # Replicas sharing one Redis must share the key too: a caller passes it in ``extra_env``.
+        env.setdefault("BROKER_CACHE_KEY", base64.b64encode(os.urandom(32)).decode())
     url = f"http://127.0.0.1:{port}"
     log = log_dir / f"broker-{'redis' if redis_url else 'memory'}-{log_level.lower()}.log"
     entry = ["-m", "bench.profiled_serve", str(profile_to)] if profile_to is not None else ["-m", "service"]
