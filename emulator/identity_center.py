@@ -250,7 +250,7 @@ class IdentityCenterHandler:
             )
         except JWTError as exc:
             raise _invalid_grant("The token signature could not be verified") from exc
-        now = time.time()
+        now = self.state.now()
         exp = claims.get("exp")
         if not isinstance(exp, int | float):
             raise _invalid_grant("The token has no exp claim")
@@ -282,7 +282,7 @@ class IdentityCenterHandler:
             ctx = self.state.refresh_tokens.get(token)
         if ctx is None or ctx.application_arn != app.arn:
             raise _invalid_grant("Invalid refresh token provided")
-        if ctx.expires_at <= time.time():
+        if ctx.expires_at <= self.state.now():
             raise AwsError("ExpiredTokenException", "The refresh token has expired", 400)
         return ctx.user_id
 
@@ -290,7 +290,7 @@ class IdentityCenterHandler:
         """Answer a grant. A refresh_token answer has no idToken, as in AWS's example of it, and has
         ``awsAdditionalDetails`` only when the application's ``refresh_identity_context`` says so."""
         ic = self.state.identity_center
-        now = time.time()
+        now = self.state.now()
         credential_id = secrets.token_urlsafe(16)
         assertion = "AQoJb3JpZ2luX2Vj" + secrets.token_urlsafe(96)
         context = IdentityContext(
