@@ -80,8 +80,8 @@ _BUCKET_LISTS = {"uploads": "ListMultipartUploads", "versions": "ListObjectVersi
 
 
 def classify(req: AwsRequest) -> S3Operation:
-    """Name the S3 operation of a path-style request and the permission it needs (None = not grantable)."""
-    bucket_raw, _, key_raw = req.raw_path.lstrip("/").partition("/")
+    """Name the S3 operation of a request and the permission it needs (None = not grantable)."""
+    bucket_raw, _, key_raw = req.s3_raw_path().lstrip("/").partition("/")
     bucket = unquote(bucket_raw)
     if not bucket:
         return S3Operation("ListBuckets", None, (), None)

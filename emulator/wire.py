@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Response
@@ -69,6 +70,19 @@ class AwsRequest:
     operation: str = "Unknown"
     service: str = "unknown"
     annotations: dict[str, str] = field(default_factory=dict)
+    # The bucket named by a virtual-hosted Host (`<bucket>.<emulator host>`), None for path style.
+    virtual_bucket: str | None = None
+
+    def s3_raw_path(self) -> str:
+        """Return the still-encoded path in path style (`/bucket/key`) whatever the addressing style.
+
+        SigV4 verification keeps using `raw_path`: the path as received, under the Host as received
+        (docs/aws.md#virtual-hosted-addressing).
+        """
+        if self.virtual_bucket is None:
+            return self.raw_path
+        rest = "" if self.raw_path == "/" else self.raw_path
+        return "/" + quote(self.virtual_bucket, safe="") + rest
 
     def arg(self, name: str) -> str | None:
         """Return the first query parameter `name`."""
