@@ -15,6 +15,7 @@ from jose import JWTError, jwt
 from moto.identitystore.models import identitystore_backends
 from werkzeug.wrappers import Response
 
+from emulator import permissions
 from emulator.state import Application, EmulatorState, IdentityContext, TrustedTokenIssuer, new_id
 from emulator.wire import OIDC_AUTH, STS_AUTH, AwsError, AwsRequest, authenticate, error_response, iso8601
 
@@ -168,6 +169,18 @@ class IdentityCenterHandler:
         client_id, grant_type = body.get("clientId"), body.get("grantType")
         if not client_id or not grant_type:
             raise AwsError("InvalidRequestException", "clientId and grantType are required", 400)
+        if req.caller is not None:
+            # IAM first: the caller's identity policies must allow the action on the application
+            # (docs/aws.md#createtokenwithiam-permissions); a refusal is a modeled 400 access_denied.
+            permissions.require(
+                self.state,
+                req.caller,
+                "sso-oauth:CreateTokenWithIAM",
+                str(client_id),
+                code="AccessDeniedException",
+                status=400,
+                kinds=frozenset({"iam_user", "role_session"}),
+            )
         app = self.state.identity_center.applications.get(client_id)
         if app is None:
             raise AwsError("InvalidClientException", "Invalid client provided", 401)
