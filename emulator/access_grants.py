@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -276,7 +275,7 @@ class AccessGrantsHandler:
                 arn=f"arn:aws:s3:{region or self.state.region}:{account}:access-grants/default",
                 identity_center_arn=identity_center_arn,
                 application_arn=self._s3ag_application(account, identity_center_arn),
-                created_at=time.time(),
+                created_at=self.state.now(),
             )
             self.state.grants_instances[account] = instance
             self.state.locations.setdefault(account, {})
@@ -386,7 +385,7 @@ class AccessGrantsHandler:
         location_id = "default" if scope == "s3://" else new_id()
         instance_arn = self.state.grants_instances[account].arn
         location = GrantsLocation(
-            location_id, f"{instance_arn}/location/{location_id}", scope, iam_role_arn, time.time()
+            location_id, f"{instance_arn}/location/{location_id}", scope, iam_role_arn, self.state.now()
         )
         with self.state.lock:
             self.state.locations[account][location_id] = location
@@ -484,7 +483,7 @@ class AccessGrantsHandler:
             application_arn=application_arn,
             s3_prefix_type=s3_prefix_type,
             scope=scope,
-            created_at=time.time(),
+            created_at=self.state.now(),
         )
         with self.state.lock:
             self.state.grants[account][grant_id] = grant
@@ -623,7 +622,7 @@ class AccessGrantsHandler:
                 user_id=f"AROA{new_access_key('')[:17]}:{session}",
                 account_id=location.iam_role_arn.split(":")[4],
                 session_token=session_token(),
-                expires_at=time.time() + duration,
+                expires_at=self.state.now() + duration,
                 role_arn=location.iam_role_arn,
                 session_name=session,
                 identity=caller.identity if ids.user_id else None,

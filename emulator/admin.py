@@ -11,6 +11,7 @@ from werkzeug.wrappers import Request, Response
 
 from emulator.scenario import Seeded
 from emulator.state import EmulatorState, Fault
+from emulator.wire import iso8601
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -71,6 +72,12 @@ def issued_secrets(state: EmulatorState) -> dict[str, list[str]]:
         }
 
 
+def clock_document(state: EmulatorState) -> dict[str, Any]:
+    """Return the `/_emulator/clock` document: the emulator's time and its offset from wall-clock time."""
+    now = state.now()
+    return {"now": now, "now_iso8601": iso8601(now), "offset_seconds": state.clock.offset}
+
+
 class AdminApp:
     """WSGI app for `/_emulator/…`."""
 
@@ -116,6 +123,8 @@ class AdminApp:
             return _json({"faults": []})
         if method == "POST" and path == "/_emulator/application":
             return self.configure_application(request)
+        if path == "/_emulator/clock" and method in ("GET", "POST"):
+            return self.clock(request) if method == "POST" else _json(clock_document(self.state))
         if method == "GET" and path == "/_emulator/health":
             return _json({"status": "ok"})
         return _json({"error": "not_found", "path": request.path}, 404)
@@ -155,6 +164,21 @@ class AdminApp:
             for app in self.state.identity_center.applications.values():
                 app.refresh_identity_context = value
         return _json({"refresh_identity_context": value})
+
+    def clock(self, request: Request) -> Response:
+        """Move the emulator's time: `{"offset_seconds": N}` sets, `{"advance_seconds": N}` adds."""
+        body = request.get_json(silent=True, force=True) or {}
+        values: dict[str, Any] = {k: body[k] for k in ("offset_seconds", "advance_seconds") if k in body}
+        if len(values) != 1 or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values.values()
+        ):
+            return _json({"error": "send exactly one of offset_seconds or advance_seconds, a number"}, 400)
+        (name, value), *_ = values.items()
+        if name == "offset_seconds":
+            self.state.clock.set_offset(float(value))
+        else:
+            self.state.clock.advance(float(value))
+        return _json(clock_document(self.state))
 
     def add_fault(self, request: Request) -> Response:
         """Install a fault for one operation."""

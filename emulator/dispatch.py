@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from moto.moto_server.werkzeug_app import create_backend_app
 from werkzeug.wrappers import Response
@@ -42,6 +42,8 @@ PROTOCOLS: dict[str, Protocol] = {
     "s3control": "s3-xml",
 }
 WELL_KNOWN_RE = re.compile(r"/[^/]+/\.well-known/(jwks\.json|openid-configuration)")
+# An S3 bucket name as virtual-hosted addressing can carry it (docs/aws.md#virtual-hosted-addressing).
+BUCKET_HOST_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 THROTTLING = {
     "Throttling",
     "ThrottlingException",
@@ -114,6 +116,22 @@ def detect_service(req: AwsRequest) -> str:
     return "s3"
 
 
+def split_virtual_host(host: str, base_hosts: frozenset[str]) -> tuple[str, str] | None:
+    """Return `(bucket, emulator host[:port])` for a Host `<bucket>.<emulator host>[:port]`, else None.
+
+    `base_hosts` are the names the emulator answers to (lower case, without port).
+    """
+    name, sep, port = host.lower().rpartition(":")
+    if not sep or not port.isdigit():
+        name, port = host.lower(), ""
+    for base in base_hosts:
+        if name.endswith("." + base):
+            bucket = name[: -len(base) - 1]
+            if BUCKET_HOST_RE.fullmatch(bucket):
+                return bucket, base + (f":{port}" if port else "")
+    return None
+
+
 def _operation_hint(service: str, req: AwsRequest) -> str:
     target = req.headers.get("x-amz-target")
     if target:
@@ -180,6 +198,8 @@ class Dispatcher:
         if service == "admin":
             return self.admin(environ, start_response)
         req.service = service
+        if service == "s3" and not req.path.startswith("/v20180820/"):
+            self._virtual_host(req)
         protocol: Protocol = PROTOCOLS.get(service, "json")
         handler = self._handler_for(service, req)
         req.operation = (
@@ -196,6 +216,29 @@ class Dispatcher:
                 self._record(req, handled.status_code, req.annotations.get("error"))
                 return handled(environ, start_response)
         return self._forward(service, req, start_response)
+
+    def base_hosts(self) -> frozenset[str]:
+        """Return the host names S3 clients reach the emulator under (virtual-hosted bucket suffixes)."""
+        hosts = {"localhost"}
+        endpoint = urlsplit(self.state.endpoint_url).hostname
+        if endpoint:
+            hosts.add(endpoint.lower())
+        return frozenset(hosts)
+
+    def _virtual_host(self, req: AwsRequest) -> None:
+        """Route `<bucket>.<emulator host>` like path style: moto sees `/bucket/key` under the bare host."""
+        split = split_virtual_host(req.headers.get("host", ""), self.base_hosts())
+        if split is None:
+            return
+        bucket, base = split
+        req.virtual_bucket = bucket
+        prefix = "/" + bucket
+        environ = req.environ
+        environ["PATH_INFO"] = prefix + ("" if req.path == "/" else req.path)
+        for name in ("REQUEST_URI", "RAW_URI"):
+            if name in environ:
+                environ[name] = req.s3_raw_path() + (f"?{req.raw_query}" if req.raw_query else "")
+        environ["HTTP_HOST"] = base
 
     def _peek_operation(self, service: str, req: AwsRequest) -> str:
         if service == "sso-oidc":

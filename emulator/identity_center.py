@@ -15,6 +15,7 @@ from jose import JWTError, jwt
 from moto.identitystore.models import identitystore_backends
 from werkzeug.wrappers import Response
 
+from emulator import permissions
 from emulator.state import Application, EmulatorState, IdentityContext, TrustedTokenIssuer, new_id
 from emulator.wire import OIDC_AUTH, STS_AUTH, AwsError, AwsRequest, authenticate, error_response, iso8601
 
@@ -168,6 +169,18 @@ class IdentityCenterHandler:
         client_id, grant_type = body.get("clientId"), body.get("grantType")
         if not client_id or not grant_type:
             raise AwsError("InvalidRequestException", "clientId and grantType are required", 400)
+        if req.caller is not None:
+            # IAM first: the caller's identity policies must allow the action on the application
+            # (docs/aws.md#createtokenwithiam-permissions); a refusal is a modeled 400 access_denied.
+            permissions.require(
+                self.state,
+                req.caller,
+                "sso-oauth:CreateTokenWithIAM",
+                str(client_id),
+                code="AccessDeniedException",
+                status=400,
+                kinds=frozenset({"iam_user", "role_session"}),
+            )
         app = self.state.identity_center.applications.get(client_id)
         if app is None:
             raise AwsError("InvalidClientException", "Invalid client provided", 401)
@@ -250,7 +263,7 @@ class IdentityCenterHandler:
             )
         except JWTError as exc:
             raise _invalid_grant("The token signature could not be verified") from exc
-        now = time.time()
+        now = self.state.now()
         exp = claims.get("exp")
         if not isinstance(exp, int | float):
             raise _invalid_grant("The token has no exp claim")
@@ -282,7 +295,7 @@ class IdentityCenterHandler:
             ctx = self.state.refresh_tokens.get(token)
         if ctx is None or ctx.application_arn != app.arn:
             raise _invalid_grant("Invalid refresh token provided")
-        if ctx.expires_at <= time.time():
+        if ctx.expires_at <= self.state.now():
             raise AwsError("ExpiredTokenException", "The refresh token has expired", 400)
         return ctx.user_id
 
@@ -290,7 +303,7 @@ class IdentityCenterHandler:
         """Answer a grant. A refresh_token answer has no idToken, as in AWS's example of it, and has
         ``awsAdditionalDetails`` only when the application's ``refresh_identity_context`` says so."""
         ic = self.state.identity_center
-        now = time.time()
+        now = self.state.now()
         credential_id = secrets.token_urlsafe(16)
         assertion = "AQoJb3JpZ2luX2Vj" + secrets.token_urlsafe(96)
         context = IdentityContext(

@@ -48,6 +48,33 @@ def role_policies(state: EmulatorState, role_arn: str) -> list[dict[str, Any]]:
     return documents
 
 
+def user_policies(state: EmulatorState, user_arn: str) -> list[dict[str, Any]]:
+    """Return an IAM user's inline and attached managed policy documents, its groups' included."""
+    account, name = user_arn.split(":")[4], user_arn.rsplit("/", 1)[-1]
+    backend = iam_backends[account]["aws"]
+    try:
+        user = backend.get_user(name)
+    except NotFoundException:
+        return []
+    documents = [_document(doc) for doc in user.policies.values()]
+    for policy in user.managed_policies.values():
+        documents += [_document(v.document) for v in policy.versions if v.is_default]
+    for group in backend.get_groups_for_user(name):
+        documents += [_document(doc) for doc in group.policies.values()]
+        for policy in group.managed_policies.values():
+            documents += [_document(v.document) for v in policy.versions if v.is_default]
+    return documents
+
+
+def identity_policies(state: EmulatorState, caller: Credential) -> list[dict[str, Any]] | None:
+    """Return the identity-based policies of an IAM user or role session; None for other callers."""
+    if caller.kind == "iam_user":
+        return user_policies(state, caller.arn)
+    if caller.kind == "role_session" and caller.role_arn is not None:
+        return role_policies(state, caller.role_arn)
+    return None
+
+
 def decision(documents: list[dict[str, Any]], action: str, resource: str) -> str:
     """Return `Allow`, `Deny` (an explicit deny) or `ImplicitDeny` for one action on one resource.
 
@@ -72,14 +99,24 @@ def decision(documents: list[dict[str, Any]], action: str, resource: str) -> str
     return "Allow" if allowed else "ImplicitDeny"
 
 
-def require(state: EmulatorState, caller: Credential, action: str, resource: str) -> None:
-    """Refuse a role session whose role's identity-based policies do not allow ``action``.
+def require(
+    state: EmulatorState,
+    caller: Credential,
+    action: str,
+    resource: str,
+    *,
+    code: str = "AccessDenied",
+    status: int = 403,
+    kinds: frozenset[str] = frozenset({"role_session"}),
+) -> None:
+    """Refuse a caller of one of ``kinds`` whose identity-based policies do not allow ``action``.
 
     The message has IAM's shape, which is how AWS tells this apart from an S3 Access Grants denial.
     """
-    if caller.kind != "role_session" or caller.role_arn is None:
+    documents = identity_policies(state, caller) if caller.kind in kinds else None
+    if documents is None:
         return
-    outcome = decision(role_policies(state, caller.role_arn), action, resource)
+    outcome = decision(documents, action, resource)
     if outcome == "Allow":
         return
     why = (
@@ -88,7 +125,7 @@ def require(state: EmulatorState, caller: Credential, action: str, resource: str
         else f"because no identity-based policy allows the {action} action"
     )
     raise AwsError(
-        "AccessDenied",
+        code,
         f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource} {why}",
-        403,
+        status,
     )

@@ -7,7 +7,6 @@ import binascii
 import hmac
 import io
 import json
-import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,8 +80,8 @@ _BUCKET_LISTS = {"uploads": "ListMultipartUploads", "versions": "ListObjectVersi
 
 
 def classify(req: AwsRequest) -> S3Operation:
-    """Name the S3 operation of a path-style request and the permission it needs (None = not grantable)."""
-    bucket_raw, _, key_raw = req.raw_path.lstrip("/").partition("/")
+    """Name the S3 operation of a request and the permission it needs (None = not grantable)."""
+    bucket_raw, _, key_raw = req.s3_raw_path().lstrip("/").partition("/")
     bucket = unquote(bucket_raw)
     if not bucket:
         return S3Operation("ListBuckets", None, (), None)
@@ -241,7 +240,7 @@ class S3Guard:
             raise AwsError(
                 "AuthorizationQueryParametersError", "X-Amz-Date must be in ISO 8601 format", 400
             ) from exc
-        if time.time() > signed_at.timestamp() + expires:
+        if self.state.now() > signed_at.timestamp() + expires:
             raise AwsError("AccessDenied", "Request has expired", 403)
 
     def _authorize(self, req: AwsRequest, caller: Credential, op: S3Operation) -> None:
@@ -305,7 +304,7 @@ class S3Guard:
             )
         if caller.session_token is not None and fields.get("x-amz-security-token") != caller.session_token:
             raise AwsError("InvalidToken", "The provided token is malformed or otherwise invalid.", 400)
-        if caller.expired():
+        if caller.expired(self.state.now()):
             raise AwsError("ExpiredToken", "The provided token has expired.", 400)
         expected = sigv4.post_policy_signature(caller.secret_key, scope, policy_b64)
         if not hmac.compare_digest(expected, fields.get("x-amz-signature", "")):
@@ -321,14 +320,13 @@ class S3Guard:
         self._check_policy(policy_b64, {**fields, "bucket": op.bucket or "", "key": key}, upload)
         self._authorize(req, caller, S3Operation("PostObject", op.bucket, (key,), WRITE))
 
-    @staticmethod
-    def _check_policy(policy_b64: str, fields: dict[str, str], upload: FileStorage | None) -> None:
+    def _check_policy(self, policy_b64: str, fields: dict[str, str], upload: FileStorage | None) -> None:
         try:
             policy: dict[str, Any] = json.loads(base64.b64decode(policy_b64))
             expiration = datetime.strptime(policy["expiration"][:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             raise AwsError("InvalidPolicyDocument", "Invalid Policy: Invalid JSON.", 400) from exc
-        if datetime.now(UTC) > expiration:
+        if self.state.now() > expiration.timestamp():
             raise AwsError("AccessDenied", "Invalid according to Policy: Policy expired.", 403)
         size = len(upload.stream.read()) if upload is not None else 0
         failed = AwsError("AccessDenied", "Invalid according to Policy: Policy Condition failed", 403)

@@ -140,6 +140,7 @@ class _Seeder:
             "identity_store_arn": self.ic.identity_store_arn,
         }
         self.data = _substitute(self.data, variables)
+        self._principal_policies()
         self.seeded = self._cognito()
         self._directory()
         self._application()
@@ -163,6 +164,14 @@ class _Seeder:
                     account_id=self.account,
                 )
             )
+
+    def _principal_policies(self) -> None:
+        """Attach each principal's inline identity policies (`policies: [{name, document}]`)."""
+        for role_name in ("broker", "admin"):
+            spec = self.data.get(role_name) or {}
+            user_name = self.principals[role_name].arn.rsplit("/", 1)[-1]
+            for policy in spec.get("policies") or []:
+                self.iam.put_user_policy(user_name, str(policy["name"]), json.dumps(policy["document"]))
 
     def _cognito(self) -> Seeded:
         """Create the Cognito user pool (the IdP whose ID tokens the application trusts) and its client."""

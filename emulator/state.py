@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 import string
 import threading
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from emulator.clock import Clock
 
 CredentialKind = Literal["iam_user", "role_session", "vended"]
 
@@ -60,9 +61,9 @@ class Credential:
     permission: str | None = None
     grantee: dict[str, str] | None = None
 
-    def expired(self, now: float | None = None) -> bool:
-        """Return True once the credentials are past their expiry."""
-        return self.expires_at is not None and (now or time.time()) >= self.expires_at
+    def expired(self, now: float) -> bool:
+        """Return True once the credentials are past their expiry at emulator time `now`."""
+        return self.expires_at is not None and now >= self.expires_at
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,11 @@ class EmulatorState:
     counts: Counter[str] = field(default_factory=Counter)
     faults: dict[str, Fault] = field(default_factory=dict)
     scenario: dict[str, Any] = field(default_factory=dict)
+    clock: Clock = field(default_factory=Clock)
+
+    def now(self) -> float:
+        """Return the emulator's current time (epoch seconds, settable through `/_emulator/clock`)."""
+        return self.clock.now()
 
     def register(self, credential: Credential) -> Credential:
         """Remember issued or seeded credentials by access key."""
@@ -254,7 +260,7 @@ class EmulatorState:
         with self.lock:
             self.counts[operation] += 1
             self.calls.append(
-                CallRecord(time.time(), service, operation, caller, on_behalf_of, decision, error_code)
+                CallRecord(self.clock.now(), service, operation, caller, on_behalf_of, decision, error_code)
             )
 
     def reset_calls(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import fnmatch
 import re
 import secrets
-import time
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
@@ -167,7 +166,7 @@ class StsHandler:
                 ctx = self.state.contexts.get(assertion)
             if ctx is None:
                 raise AwsError("InvalidContextAssertion", "The provided context assertion is malformed.", 400)
-            if ctx.expires_at <= time.time():
+            if ctx.expires_at <= self.state.now():
                 raise AwsError("InvalidContextAssertion", "The provided context assertion has expired.", 400)
             found = ctx
         return found
@@ -238,7 +237,7 @@ class StsHandler:
                 user_id=f"{role.role_id}:{session_name}",
                 account_id=role_arn.split(":")[4],
                 session_token=session_token(),
-                expires_at=time.time() + duration,
+                expires_at=self.state.now() + duration,
                 role_arn=role_arn,
                 session_name=session_name,
                 identity=context,

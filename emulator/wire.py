@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Response
@@ -69,6 +70,19 @@ class AwsRequest:
     operation: str = "Unknown"
     service: str = "unknown"
     annotations: dict[str, str] = field(default_factory=dict)
+    # The bucket named by a virtual-hosted Host (`<bucket>.<emulator host>`), None for path style.
+    virtual_bucket: str | None = None
+
+    def s3_raw_path(self) -> str:
+        """Return the still-encoded path in path style (`/bucket/key`) whatever the addressing style.
+
+        SigV4 verification keeps using `raw_path`: the path as received, under the Host as received
+        (docs/aws.md#virtual-hosted-addressing).
+        """
+        if self.virtual_bucket is None:
+            return self.raw_path
+        rest = "" if self.raw_path == "/" else self.raw_path
+        return "/" + quote(self.virtual_bucket, safe="") + rest
 
     def arg(self, name: str) -> str | None:
         """Return the first query parameter `name`."""
@@ -131,6 +145,8 @@ class AuthErrors:
     bad_token: tuple[str, int]
     expired: tuple[str, int]
     bad_signature: tuple[str, int]
+    # X-Amz-Date of a header-signed request too far from the server's time (docs/aws.md#request-time-skew)
+    skewed: tuple[str, int]
 
 
 STS_AUTH = AuthErrors(
@@ -139,6 +155,7 @@ STS_AUTH = AuthErrors(
     bad_token=("InvalidClientTokenId", 403),
     expired=("ExpiredToken", 403),
     bad_signature=("SignatureDoesNotMatch", 403),
+    skewed=("SignatureDoesNotMatch", 403),
 )
 S3_AUTH = AuthErrors(
     missing=("AccessDenied", 403),
@@ -146,6 +163,7 @@ S3_AUTH = AuthErrors(
     bad_token=("InvalidToken", 400),
     expired=("ExpiredToken", 400),
     bad_signature=("SignatureDoesNotMatch", 403),
+    skewed=("RequestTimeTooSkewed", 403),
 )
 OIDC_AUTH = AuthErrors(
     missing=("AccessDeniedException", 400),
@@ -153,7 +171,55 @@ OIDC_AUTH = AuthErrors(
     bad_token=("AccessDeniedException", 400),
     expired=("ExpiredTokenException", 400),
     bad_signature=("AccessDeniedException", 400),
+    skewed=("InvalidSignatureException", 403),
 )
+
+MAX_SKEW_SECONDS = 15 * 60  # docs/aws.md#request-time-skew
+
+
+def _amz(epoch: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch))
+
+
+def check_skew(signed: sigv4.SignedRequest, now: float, errors: AuthErrors) -> None:
+    """Refuse a header-signed request whose X-Amz-Date is more than 15 minutes from `now`.
+
+    Presigned URLs are judged by their own X-Amz-Date + X-Amz-Expires window instead.
+
+    Raises:
+        AwsError: S3's RequestTimeTooSkewed, or the "Signature expired" / "not yet current" of the others.
+    """
+    if signed.presigned:
+        return
+    try:
+        signed_at = signed.signed_at().timestamp()
+    except ValueError as exc:
+        raise AwsError("IncompleteSignature", f"Invalid X-Amz-Date {signed.amz_date}", 400) from exc
+    if abs(now - signed_at) <= MAX_SKEW_SECONDS:
+        return
+    code, status = errors.skewed
+    if code == "RequestTimeTooSkewed":
+        raise AwsError(
+            code,
+            "The difference between the request time and the current time is too large.",
+            status,
+            fields={
+                "RequestTime": signed.amz_date,
+                "ServerTime": iso8601(now),
+                "MaxAllowedSkewMilliseconds": str(MAX_SKEW_SECONDS * 1000),
+            },
+        )
+    if signed_at < now:
+        message = (
+            f"Signature expired: {signed.amz_date} is now earlier than "
+            f"{_amz(now - MAX_SKEW_SECONDS)} ({_amz(now)} - 15 min.)"
+        )
+    else:
+        message = (
+            f"Signature not yet current: {signed.amz_date} is still later than "
+            f"{_amz(now + MAX_SKEW_SECONDS)} ({_amz(now)} + 15 min.)"
+        )
+    raise AwsError(code, message, status)
 
 
 def authenticate(state: EmulatorState, req: AwsRequest, errors: AuthErrors) -> Credential:
@@ -169,6 +235,8 @@ def authenticate(state: EmulatorState, req: AwsRequest, errors: AuthErrors) -> C
     if signed is None:
         code, status = errors.missing
         raise AwsError(code, "Request is missing Authentication Token", status)
+    now = state.now()
+    check_skew(signed, now, errors)
     credential = state.lookup(signed.credential.access_key)
     if credential is None:
         code, status = errors.unknown_key
@@ -176,7 +244,7 @@ def authenticate(state: EmulatorState, req: AwsRequest, errors: AuthErrors) -> C
     if credential.session_token is not None and signed.security_token != credential.session_token:
         code, status = errors.bad_token
         raise AwsError(code, "The provided token is malformed or otherwise invalid.", status)
-    if credential.expired():
+    if credential.expired(now):
         code, status = errors.expired
         raise AwsError(code, "The provided token has expired.", status)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,3 +53,37 @@ def test_no_grant_is_still_a_403_user_denial(stack: Stack) -> None:
     refused = stack.issue(stack.sign_in("bob"), "s3://demo-data/finance/*", "READ")
     assert refused.status_code == 403
     assert refused.json()["code"] == "access_denied"
+
+
+BROKER_USER = "tip-broker"
+BROKER_POLICY = "create-token-with-iam"
+
+
+@pytest.fixture
+def broker_policy(stack: Stack) -> Iterator[tuple[Any, str]]:
+    """The broker user's CreateTokenWithIAM policy, put back after the test whatever it did to it."""
+    iam = stack.admin_client("iam")
+    document = iam.get_user_policy(UserName=BROKER_USER, PolicyName=BROKER_POLICY)["PolicyDocument"]
+    text = document if isinstance(document, str) else json.dumps(document)
+    yield iam, text
+    iam.put_user_policy(UserName=BROKER_USER, PolicyName=BROKER_POLICY, PolicyDocument=text)
+
+
+def test_broker_without_create_token_with_iam_permission_is_502_iam_denied(
+    stack: Stack, broker_policy: tuple[Any, str]
+) -> None:
+    iam, document = broker_policy
+    with stack.broker(stack.sign_in("bob")) as client:  # drop the session cached by earlier tests
+        assert client.delete("/v1/session").status_code == 204
+    time.sleep(1.1)  # a token issued in the sign-out's second counts as issued before it
+    token = stack.sign_in("bob")
+    iam.delete_user_policy(UserName=BROKER_USER, PolicyName=BROKER_POLICY)
+
+    broken = stack.issue(token, "s3://demo-data/users/bob/*", "READ")
+    assert broken.status_code == 502, broken.text
+    assert broken.json()["code"] == "upstream_misconfigured"
+    assert "reason: iam_denied" in broken.json()["detail"]
+
+    iam.put_user_policy(UserName=BROKER_USER, PolicyName=BROKER_POLICY, PolicyDocument=document)
+    fixed = stack.issue(token, "s3://demo-data/users/bob/*", "READ")
+    assert fixed.status_code == 200, fixed.text

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from jose import jwt
+
+from service.adapters.aws_errors import MessageMatch, match_message
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -142,3 +145,29 @@ def test_create_token_with_iam_rejects_unknown_refresh_token(oidc: Any, app_arn:
 def test_create_token_with_iam_rejects_unsupported_grant_type(oidc: Any, app_arn: str) -> None:
     with pytest.raises(oidc.exceptions.UnsupportedGrantTypeException):
         oidc.create_token_with_iam(clientId=app_arn, grantType="authorization_code", code="x")
+
+
+def test_create_token_with_iam_needs_the_callers_identity_policy(
+    oidc: Any, app_arn: str, admin: Any, client_for: Any, config: dict[str, Any], login: Any
+) -> None:
+    iam = client_for(admin, "iam")
+    name = "create-token-with-iam"
+    document = iam.get_user_policy(UserName="tip-broker", PolicyName=name)["PolicyDocument"]
+    text = document if isinstance(document, str) else json.dumps(document)
+    iam.delete_user_policy(UserName="tip-broker", PolicyName=name)
+    try:
+        with pytest.raises(oidc.exceptions.AccessDeniedException) as err:
+            oidc.create_token_with_iam(clientId=app_arn, grantType=JWT_BEARER, assertion=login("alice"))
+        response = err.value.response
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert response["error"] == "access_denied"
+        message = response["error_description"]
+        assert message.startswith(
+            f"User: arn:aws:iam::{config['account_id']}:user/tip-broker is not authorized to perform: "
+        )
+        assert match_message(err.value) == MessageMatch("iam_denied", "sso-oauth:CreateTokenWithIAM")
+    finally:
+        iam.put_user_policy(UserName="tip-broker", PolicyName=name, PolicyDocument=text)
+
+    answer = oidc.create_token_with_iam(clientId=app_arn, grantType=JWT_BEARER, assertion=login("alice"))
+    assert answer["awsAdditionalDetails"]["identityContext"]
