@@ -6,6 +6,10 @@ from typing import Any
 
 import pytest
 from jose import jwt
+from moto.identitystore.models import identitystore_backends
+
+from emulator.identity_center import find_users
+from emulator.server import EmulatorServer
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -142,3 +146,33 @@ def test_create_token_with_iam_rejects_unknown_refresh_token(oidc: Any, app_arn:
 def test_create_token_with_iam_rejects_unsupported_grant_type(oidc: Any, app_arn: str) -> None:
     with pytest.raises(oidc.exceptions.UnsupportedGrantTypeException):
         oidc.create_token_with_iam(clientId=app_arn, grantType="authorization_code", code="x")
+
+
+def test_user_lookup_index_follows_creates_updates_and_deletes(
+    emulator: EmulatorServer, admin: Any, client_for: Any
+) -> None:
+    # The index replaced a scan of every user per exchange; it must never answer from a stale table.
+    state = emulator.state
+    assert state is not None
+    store_id = state.identity_center.identity_store_id
+    directory = client_for(admin, "identitystore")
+    assert find_users(state, "userName", "indexed") == []
+
+    created = directory.create_user(
+        IdentityStoreId=store_id,
+        UserName="indexed",
+        DisplayName="Indexed",
+        Name={"GivenName": "In", "FamilyName": "Dexed"},
+        Emails=[{"Value": "old@example.com", "Type": "work", "Primary": True}],
+    )["UserId"]
+    assert find_users(state, "userName", "indexed") == [created]
+    assert find_users(state, "emails.value", "old@example.com") == [created]
+
+    users = identitystore_backends[state.account_id][state.region].identity_stores[store_id].users
+    users[created] = users[created]._replace(Emails=[{"Value": "new@example.com", "Primary": True}])
+    assert find_users(state, "emails.value", "old@example.com") == []
+    assert find_users(state, "emails.value", "new@example.com") == [created]
+
+    directory.delete_user(IdentityStoreId=store_id, UserId=created)
+    assert find_users(state, "userName", "indexed") == []
+    assert find_users(state, "emails.value", "new@example.com") == []
