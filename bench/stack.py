@@ -130,7 +130,7 @@ class Emulator:
 
 @dataclass
 class Broker:
-    """One running broker process (one uvicorn worker)."""
+    """One running broker process (the uvicorn supervisor when it runs several workers)."""
 
     url: str
     process: subprocess.Popen[bytes]
@@ -202,8 +202,9 @@ def broker(
     profile_to: Path | None = None,
     log_dir: Path = LOG_DIR,
     extra_env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> Iterator[Broker]:
-    """Run `python -m service serve` (one uvicorn worker) against ``emu``; Redis cache when given.
+    """Run `python -m service serve --workers N` against ``emu``; Redis cache when given.
 
     With ``profile_to`` the broker runs under cProfile, which writes its stats there on a clean exit.
     """
@@ -219,9 +220,11 @@ def broker(
         # Replicas sharing one Redis must share the key too: a caller passes it in ``extra_env``.
         env.setdefault("BROKER_CACHE_KEY", base64.b64encode(os.urandom(32)).decode())
     url = f"http://127.0.0.1:{port}"
-    log = log_dir / f"broker-{'redis' if redis_url else 'memory'}-{log_level.lower()}.log"
+    suffix = f"-{workers}w" if workers > 1 else ""
+    log = log_dir / f"broker-{'redis' if redis_url else 'memory'}-{log_level.lower()}{suffix}.log"
     entry = ["-m", "bench.profiled_serve", str(profile_to)] if profile_to is not None else ["-m", "service"]
-    process = _spawn([sys.executable, *entry, "serve", "--host", "127.0.0.1", "--port", str(port)], log, env)
+    argv = [*entry, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    process = _spawn([sys.executable, *argv], log, env)
     try:
         wait_until_ok(f"{url}/readyz", process, "broker", log)
         yield Broker(url, process, log, env)

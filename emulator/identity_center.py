@@ -101,21 +101,70 @@ def _get_json(url: str) -> dict[str, Any]:
     return data
 
 
-def _store_users(state: EmulatorState) -> dict[str, Any]:
+class _VersionedUsers(dict[str, Any]):
+    """moto's user table, counting its changes so the lookup index knows when to rebuild."""
+
+    version = 0
+    index: tuple[int, dict[str, list[str]], dict[str, list[str]]] | None = None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.version += 1
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.version += 1
+
+    def pop(self, *args: Any) -> Any:
+        self.version += 1
+        return super().pop(*args)
+
+    def clear(self) -> None:
+        super().clear()
+        self.version += 1
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self.version += 1
+
+
+def _store_users(state: EmulatorState) -> _VersionedUsers | None:
     backend = identitystore_backends[state.account_id][state.region]
     store = backend.identity_stores.get(state.identity_center.identity_store_id)
-    return dict(store.users) if store else {}
+    if store is None:
+        return None
+    if not isinstance(store.users, _VersionedUsers):
+        store.users = _VersionedUsers(store.users)
+    users: _VersionedUsers = store.users
+    return users
+
+
+def _build_index(users: _VersionedUsers) -> tuple[int, dict[str, list[str]], dict[str, list[str]]]:
+    version = users.version  # read first: a change while building makes the next lookup rebuild
+    by_name: dict[str, list[str]] = {}
+    by_email: dict[str, list[str]] = {}
+    for user_id, user in list(users.items()):
+        by_name.setdefault(user.UserName, []).append(user_id)
+        for value in dict.fromkeys(e.get("Value") for e in user.Emails or []):
+            if isinstance(value, str):
+                by_email.setdefault(value, []).append(user_id)
+    return version, by_name, by_email
 
 
 def find_users(state: EmulatorState, attribute_path: str, value: str) -> list[str]:
-    """Return the Identity Store user ids whose `userName` / `emails.value` equals `value`."""
+    """Return the Identity Store user ids whose `userName` / `emails.value` equals `value`.
+
+    Looked up in an index of the store's users, rebuilt after any create, update or delete of a user.
+    """
+    users = _store_users(state)
+    if users is None:
+        return []
+    index = users.index
+    if index is None or index[0] != users.version:
+        index = users.index = _build_index(users)
     path = attribute_path.lower()
-    matches: list[str] = []
-    for user_id, user in _store_users(state).items():
-        emails = {e.get("Value") for e in user.Emails or []}
-        if (path == "username" and user.UserName == value) or (path == "emails.value" and value in emails):
-            matches.append(user_id)
-    return matches
+    table = index[1] if path == "username" else index[2] if path == "emails.value" else {}
+    return list(table.get(value, []))
 
 
 def group_ids_of(state: EmulatorState, user_id: str) -> set[str]:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
 
@@ -16,8 +17,26 @@ def _fail(message: str) -> int:
     return 2
 
 
+SHARED_CACHE_FIX = (
+    "--workers {workers} needs a shared cache: set BROKER_REDIS_URL and BROKER_CACHE_KEY, or run one worker "
+    "(each worker would otherwise exchange the same ID token, and Identity Center refuses the replay)"
+)
+
+
+def _worker_count(text: str) -> int:
+    try:
+        workers = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a whole number: {text!r} (--workers or WEB_CONCURRENCY)"
+        ) from None
+    if workers < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return workers
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the broker under uvicorn with the configuration from the environment."""
+    """Run the broker under uvicorn (``--workers`` processes) with the configuration from the environment."""
     import uvicorn
 
     from service.app import create_app
@@ -26,12 +45,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings()
+        if args.workers > 1 and not (settings.redis_url and settings.cache_key):
+            # Workers share nothing but the cache: see docs/architecture.md#the-jti-ledger.
+            return _fail(SHARED_CACHE_FIX.format(workers=args.workers))
         settings.check()
     except ConfigurationError as exc:
         return _fail(str(exc))
     configure_logging(settings.log_format, settings.log_level)
+    # uvicorn starts worker processes from an import string; each builds its app from the environment.
+    app: Any = create_app(settings) if args.workers == 1 else "service.app:create_app_from_env"
     uvicorn.run(
-        create_app(settings),
+        app,
+        factory=args.workers > 1,
+        workers=args.workers,
         host=args.host,
         port=args.port,
         log_config=None,
@@ -138,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the broker (configuration from the environment)")
     serve.add_argument("--host", default=os.environ.get("BROKER_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("BROKER_PORT", "8080")))
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=os.environ.get("WEB_CONCURRENCY") or "1",  # argparse applies type
+        help="worker processes (default: $WEB_CONCURRENCY, else 1); more than 1 needs BROKER_REDIS_URL",
+    )
     serve.set_defaults(func=cmd_serve)
 
     dev = sub.add_parser("dev", help="run the local emulator and the broker against it")

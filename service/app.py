@@ -48,9 +48,9 @@ from service.domain.ports import (
     TokenVerifier,
     UrlSigner,
 )
-from service.logs import request_id_var
+from service.logs import configure_logging, request_id_var
 from service.metrics import Metrics
-from service.settings import Settings
+from service.settings import Settings, load_settings
 
 logger = logging.getLogger("service.app")
 
@@ -354,3 +354,11 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
         )
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Build the app from the environment: the factory each `serve --workers N` worker process calls."""
+    settings = load_settings()
+    settings.check()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

@@ -53,6 +53,7 @@ class FakeTokenVerifier:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.keys_loaded = True
+        self.keys_stale = False
 
     async def verify(self, token: str) -> Caller:
         parts = token.split(".")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -24,7 +28,14 @@ COMPLETE = {
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in [*COMPLETE, "BROKER_REDIS_URL", "BROKER_CACHE_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"]:
+    for name in [
+        *COMPLETE,
+        "BROKER_REDIS_URL",
+        "BROKER_CACHE_KEY",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "WEB_CONCURRENCY",
+    ]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir("/")  # no stray .env
     for name, value in COMPLETE.items():
@@ -113,6 +124,54 @@ def test_serve_hands_the_connection_limits_to_uvicorn(env: pytest.MonkeyPatch) -
     assert seen["app"] == "app"
     assert seen["timeout_keep_alive"] == 7
     assert seen["h11_max_incomplete_event_size"] == 8 * 8192
+
+
+def test_serve_refuses_several_workers_without_a_shared_cache(tmp_path: Path) -> None:
+    # WEB_CONCURRENCY used to reach uvicorn, which exited with its generic import-string message.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "AWS_"))}
+    env.update(COMPLETE, WEB_CONCURRENCY="2", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "--workers 2" in lines[0]
+    assert "BROKER_REDIS_URL" in lines[0]
+    assert "BROKER_CACHE_KEY" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_runs_several_workers_from_the_app_factory(env: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+    env.setenv("BROKER_REDIS_URL", "redis://127.0.0.1:6379/0")
+    env.setenv("BROKER_CACHE_KEY", base64.b64encode(b"k" * 32).decode())
+    env.setenv("WEB_CONCURRENCY", "3")
+    env.setattr(service.logs, "configure_logging", lambda *args: None)
+    env.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs, app=app))
+
+    assert main(["serve", "--port", "0"]) == 0
+    assert seen["app"] == "service.app:create_app_from_env"
+    assert seen["factory"] is True
+    assert seen["workers"] == 3
+    assert main(["serve", "--port", "0", "--workers", "2"]) == 0
+    assert seen["workers"] == 2
+
+
+def test_serve_refuses_a_worker_count_below_one(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--workers", "0"])
+    assert exited.value.code == 2
+    assert "at least 1" in capsys.readouterr().err
 
 
 def test_limits_have_safe_defaults_and_bounds(env: pytest.MonkeyPatch) -> None:

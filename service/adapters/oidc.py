@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import re
 import time
 from collections import OrderedDict
@@ -40,6 +39,8 @@ SUPPORTED_ALGORITHMS = frozenset(_KEY_SHAPE_BY_ALGORITHM)
 
 VERIFIED_CACHE_MAX_ENTRIES = 10_000
 _JWKS_FETCH_TIMEOUT_SECONDS = 5.0
+# Retry-After while the issuer's key set cannot be fetched: the next request past it refetches at once.
+_JWKS_OUTAGE_RETRY_AFTER_SECONDS = 5
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _USERNAME_CLAIMS = ("cognito:username", "username", "preferred_username", "email")
 
@@ -141,6 +142,7 @@ class JwksTokenVerifier:
         self._keys: dict[tuple[str, str], Any] = {}
         self._keys_fetched_at: float | None = None
         self._last_fetch_started_at: float | None = None
+        self._last_fetch_failed = False
         self._refresh_task: asyncio.Task[bool] | None = None
         self._verified: OrderedDict[str, _CachedCaller] = OrderedDict()
         self.stats = VerifierStats()
@@ -154,6 +156,11 @@ class JwksTokenVerifier:
     def keys_loaded(self) -> bool:
         """Return whether a key set was ever loaded (readiness)."""
         return self._keys_fetched_at is not None
+
+    @property
+    def keys_stale(self) -> bool:
+        """Return whether the last refresh failed while older keys still serve (readiness: 'stale')."""
+        return self.keys_loaded and self._last_fetch_failed
 
     async def load(self) -> None:
         """Fetch the key set now (start-up prefetch); a failure is logged, not raised."""
@@ -258,9 +265,11 @@ class JwksTokenVerifier:
             await self._refetch_for_unknown_kid()
             jwk_dict = self._jwks.get(header.kid)
         if jwk_dict is None:
-            if not self.keys_loaded:
+            # Unknown only counts against the token when the issuer's current key set was just read.
+            if not self.keys_loaded or self._last_fetch_failed:
                 raise UpstreamUnavailableError(
-                    "the token issuer's key set could not be loaded", retry_after_seconds=self._retry_after()
+                    "the token issuer's key set could not be loaded",
+                    retry_after_seconds=_JWKS_OUTAGE_RETRY_AFTER_SECONDS,
                 )
             _reject("unknown_kid", "token is signed by an unknown key")
         return self._construct_key(header, jwk_dict)
@@ -289,13 +298,6 @@ class JwksTokenVerifier:
         started = self._last_fetch_started_at
         return started is None or self._clock() - started >= self._policy.refetch_cooldown_seconds
 
-    def _retry_after(self) -> int:
-        started = self._last_fetch_started_at
-        if started is None:
-            return 1
-        remaining = self._policy.refetch_cooldown_seconds - (self._clock() - started)
-        return max(1, math.ceil(remaining))
-
     def _refresh_in_flight(self) -> asyncio.Task[bool] | None:
         task = self._refresh_task
         return task if task is not None and not task.done() else None
@@ -320,9 +322,11 @@ class JwksTokenVerifier:
     async def _refetch_for_unknown_kid(self) -> None:
         # One fetch per cooldown, shared by every waiter: an attacker sending random kids must not turn
         # the broker into a request amplifier against the issuer.
+        # After a failed fetch the next one is never held back (one at a time), so the broker recovers at
+        # the first request once the issuer answers again.
         task = self._refresh_in_flight()
         if task is None:
-            if not self._cooldown_elapsed():
+            if not (self._last_fetch_failed or self._cooldown_elapsed()):
                 return
             task = self._start_refresh()
         await asyncio.shield(task)
@@ -344,6 +348,7 @@ class JwksTokenVerifier:
         # background refresh must never die with an unhandled exception.
         except Exception as exc:
             self.stats.jwks_refresh_failures += 1
+            self._last_fetch_failed = True
             logger.warning(
                 "jwks.refresh_failed",
                 extra={"jwks_url": url, "error": type(exc).__name__, "keys_kept": len(self._jwks)},
@@ -353,6 +358,7 @@ class JwksTokenVerifier:
         self._jwks = jwks
         self._keys = {}
         self._keys_fetched_at = self._clock()
+        self._last_fetch_failed = False
         if removed:
             # A key the issuer withdrew may have been compromised: stop honouring tokens it signed.
             self._verified = OrderedDict(
@@ -389,6 +395,11 @@ class IssuerRouter:
     def keys_loaded(self) -> bool:
         """Return whether every issuer's key set was loaded (readiness)."""
         return all(v.keys_loaded for v in self._verifiers.values())
+
+    @property
+    def keys_stale(self) -> bool:
+        """Return whether any issuer's last key refresh failed while its older keys serve."""
+        return any(v.keys_stale for v in self._verifiers.values())
 
     async def load(self) -> None:
         """Fetch every issuer's key set now; failures are logged, not raised."""

@@ -8,8 +8,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from service.api.dependencies import ServicesDep
 from service.api.responses import LIMITED, problems
 from service.api.schemas import HealthResponse, ReadinessResponse
+from service.domain.ports import TokenVerifier
 
 router = APIRouter(tags=["operations"])
+READY_STATES = frozenset({"ok", "stale"})
+
+
+def _jwks_state(verifier: TokenVerifier) -> str:
+    if not verifier.keys_loaded:
+        return "not loaded"
+    return "stale" if verifier.keys_stale else "ok"
 
 
 @router.get("/healthz", response_model=HealthResponse, responses=problems(*LIMITED))
@@ -24,15 +32,18 @@ async def healthz() -> HealthResponse:
     responses={**problems(*LIMITED), 503: {"model": ReadinessResponse, "description": "not ready"}},
 )
 async def readyz(services: ServicesDep) -> JSONResponse:
-    """Return 200 when the cache answers, the issuer's keys are loaded and the configuration is complete."""
+    """Return 200 when the cache answers, the issuer's keys are loaded and the configuration is complete.
+
+    A key set whose last refresh failed is reported 'stale' and stays ready: its keys still verify tokens.
+    """
     checks = {
         "cache": "ok" if await services.store.ping() else "unreachable",
-        "jwks": "ok" if services.verifier.keys_loaded else "not loaded",
+        "jwks": _jwks_state(services.verifier),
         "configuration": "ok"
         if not services.configuration_problems
         else "; ".join(services.configuration_problems),
     }
-    ready = all(value == "ok" for value in checks.values())
+    ready = all(value in READY_STATES for value in checks.values())
     body = ReadinessResponse(status="ready" if ready else "not ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 

@@ -31,6 +31,11 @@ class TokenVerifier(Protocol):
         """Return whether a key set is available (readiness)."""
         ...
 
+    @property
+    def keys_stale(self) -> bool:
+        """Return whether the last key refresh failed while an older key set still serves (readiness)."""
+        ...
+
 
 class IdentityExchanger(Protocol):
     """Trades an IdP token (or an Identity Center refresh token) for an Identity Center token."""

@@ -363,12 +363,64 @@ async def test_verifier_keeps_serving_last_good_keys_when_issuer_down(
     clock.now += verifier.policy.refetch_cooldown_seconds
     caplog.set_level(logging.INFO, logger="service.oidc")
 
-    with pytest.raises(InvalidTokenError, match="unknown key"):
+    with pytest.raises(UpstreamUnavailableError):
         await verifier.verify(sign(key=KEY_2))
     caller = await verifier.verify(sign())
 
     assert caller.subject
+    assert verifier.keys_stale
     assert "jwks.refresh_failed" in [record.getMessage() for record in caplog.records]
+
+
+async def test_verifier_answers_503_for_a_new_kid_while_the_issuer_is_down(
+    verifier: JwksTokenVerifier, jwks_server: JwksServer, clock: FakeClock
+) -> None:
+    # A new kid may be a genuine rotation the broker could not read yet: not the caller's fault.
+    jwks_server.status = 500
+    clock.now += verifier.policy.refetch_cooldown_seconds
+
+    for jti in ("first", "within-cooldown-of-the-failed-fetch"):
+        clock.now += 1
+        with pytest.raises(UpstreamUnavailableError) as raised:
+            await verifier.verify(sign(claims(jti=jti), key=KEY_2))
+        assert raised.value.retry_after_seconds >= 1
+
+    jwks_server.status = 200
+    jwks_server.serve([KEY_1, KEY_2])
+    clock.now += 1  # still within the cooldown of the last (failed) fetch: it must not hold the refetch
+    caller = await verifier.verify(sign(claims(jti="after-recovery"), key=KEY_2))
+
+    assert caller.token_id == "after-recovery"
+    assert not verifier.keys_stale
+    assert jwks_server.hits == 4
+
+
+async def test_verifier_answers_401_when_kid_stays_unknown_after_a_fresh_fetch(
+    verifier: JwksTokenVerifier, jwks_server: JwksServer, clock: FakeClock
+) -> None:
+    clock.now += verifier.policy.refetch_cooldown_seconds
+
+    with pytest.raises(InvalidTokenError, match="unknown key"):
+        await verifier.verify(sign(key=rsa_key("two", "never-published")))
+
+    assert jwks_server.hits == 2
+    assert not verifier.keys_stale
+
+
+async def test_verifier_recovers_at_the_next_request_when_started_while_issuer_down(
+    make_verifier: MakeVerifier, jwks_server: JwksServer
+) -> None:
+    jwks_server.status = 500
+    verifier = make_verifier()
+    await verifier.load()
+    assert not verifier.keys_loaded
+    jwks_server.status = 200
+
+    caller = await verifier.verify(sign())  # same instant as the failed start-up fetch
+
+    assert caller.subject
+    assert verifier.keys_loaded
+    assert not verifier.keys_stale
 
 
 async def test_verifier_keeps_serving_last_good_keys_when_issuer_answers_500(
@@ -492,12 +544,15 @@ async def test_verifier_never_logs_the_token_when_rejecting(
     tokens = [token for token in (make() for _, make, _ in REJECTED) if token]
     caplog.set_level(logging.DEBUG)
 
+    rejected = 0
     for token in tokens:
-        with pytest.raises(InvalidTokenError):
+        # An unknown kid while the key set cannot be fetched is 503, not the token's fault.
+        with pytest.raises((InvalidTokenError, UpstreamUnavailableError)) as raised:
             await verifier.verify(token)
+        rejected += isinstance(raised.value, InvalidTokenError)
 
     messages = [record.getMessage() for record in caplog.records]
-    assert messages.count("token.rejected") == len(tokens)
+    assert messages.count("token.rejected") == rejected
     assert "jwks.refresh_failed" in messages
     for record in caplog.records:
         rendered = repr(record.__dict__)

@@ -7,8 +7,11 @@ import os
 import httpx
 
 from service.adapters.memory_cache import MemoryCache
+from service.adapters.oidc import JwksTokenVerifier, OidcPolicy
 from service.adapters.s3_presigner import SigV4Presigner
 from service.app import Adapters, create_app
+from service.domain.ports import TokenVerifier
+from service.settings import Settings
 from tests.api.conftest import World, broker_settings, build_world
 from tests.fakes import (
     FakeClock,
@@ -17,6 +20,7 @@ from tests.fakes import (
     FakeRoleAssumer,
     FakeTokenVerifier,
 )
+from tests.jwks import CLIENT_ID, ISSUER, KEY_1, JwksServer
 
 
 async def test_list_grants_returns_the_callers_grants(world: World) -> None:
@@ -82,11 +86,9 @@ async def test_request_id_is_echoed_when_sent(world: World) -> None:
     assert response.headers["x-request-id"] == "abc-123"
 
 
-async def test_readyz_is_503_with_detail_when_configuration_incomplete() -> None:
+async def _readyz(verifier: TokenVerifier, settings: Settings | None = None) -> httpx.Response:
     clock = FakeClock()
     assumer = FakeRoleAssumer(clock)
-    verifier = FakeTokenVerifier(clock)
-    verifier.keys_loaded = False
     adapters = Adapters(
         verifier=verifier,
         exchanger=FakeIdentityExchanger(),
@@ -97,15 +99,48 @@ async def test_readyz_is_503_with_detail_when_configuration_incomplete() -> None
         clock=clock,
         cache_key=os.urandom(32),
     )
-    app = create_app(broker_settings(idc_application_arn=""), adapters)
+    app = create_app(settings or broker_settings(), adapters)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        response = await client.get("/readyz")
+        return await client.get("/readyz")
+
+
+async def test_readyz_is_503_with_detail_when_configuration_incomplete() -> None:
+    verifier = FakeTokenVerifier(FakeClock())
+    verifier.keys_loaded = False
+    response = await _readyz(verifier, broker_settings(idc_application_arn=""))
     assert response.status_code == 503
     assert response.json()["checks"] == {
         "cache": "ok",
         "jwks": "not loaded",
         "configuration": "BROKER_IDC_APPLICATION_ARN is required",
     }
+
+
+async def test_readyz_reports_the_jwks_as_it_is_through_an_issuer_outage() -> None:
+    server = JwksServer([KEY_1])
+    policy = OidcPolicy(ISSUER, frozenset({CLIENT_ID}), server.url, "id", refetch_cooldown_seconds=0)
+    try:
+        async with httpx.AsyncClient(trust_env=False) as http:
+            verifier = JwksTokenVerifier(policy, http)
+            server.status = 500
+            await verifier.load()
+            never_loaded = await _readyz(verifier)
+            server.status = 200
+            await verifier.load()
+            loaded = await _readyz(verifier)
+            server.status = 500
+            await verifier.load()
+            stale = await _readyz(verifier)
+    finally:
+        server.stop()
+
+    assert (never_loaded.status_code, never_loaded.json()["checks"]["jwks"]) == (503, "not loaded")
+    assert (loaded.status_code, loaded.json()["checks"]["jwks"]) == (200, "ok")
+    # The last refresh failed but the keys it kept still verify tokens: ready, and says so.
+    assert (stale.status_code, stale.json()) == (
+        200,
+        {"status": "ready", "checks": {"cache": "ok", "jwks": "stale", "configuration": "ok"}},
+    )
 
 
 async def test_whoami_rejects_non_bearer_authorization(world: World) -> None:

@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 from jose import jwt
+from moto.identitystore.models import identitystore_backends
 
+from emulator.identity_center import find_users
+from emulator.server import EmulatorServer
 from service.adapters.aws_errors import MessageMatch, match_message
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -171,3 +174,33 @@ def test_create_token_with_iam_needs_the_callers_identity_policy(
 
     answer = oidc.create_token_with_iam(clientId=app_arn, grantType=JWT_BEARER, assertion=login("alice"))
     assert answer["awsAdditionalDetails"]["identityContext"]
+
+
+def test_user_lookup_index_follows_creates_updates_and_deletes(
+    emulator: EmulatorServer, admin: Any, client_for: Any
+) -> None:
+    # The index replaced a scan of every user per exchange; it must never answer from a stale table.
+    state = emulator.state
+    assert state is not None
+    store_id = state.identity_center.identity_store_id
+    directory = client_for(admin, "identitystore")
+    assert find_users(state, "userName", "indexed") == []
+
+    created = directory.create_user(
+        IdentityStoreId=store_id,
+        UserName="indexed",
+        DisplayName="Indexed",
+        Name={"GivenName": "In", "FamilyName": "Dexed"},
+        Emails=[{"Value": "old@example.com", "Type": "work", "Primary": True}],
+    )["UserId"]
+    assert find_users(state, "userName", "indexed") == [created]
+    assert find_users(state, "emails.value", "old@example.com") == [created]
+
+    users = identitystore_backends[state.account_id][state.region].identity_stores[store_id].users
+    users[created] = users[created]._replace(Emails=[{"Value": "new@example.com", "Primary": True}])
+    assert find_users(state, "emails.value", "old@example.com") == []
+    assert find_users(state, "emails.value", "new@example.com") == [created]
+
+    directory.delete_user(IdentityStoreId=store_id, UserId=created)
+    assert find_users(state, "userName", "indexed") == []
+    assert find_users(state, "emails.value", "new@example.com") == []
