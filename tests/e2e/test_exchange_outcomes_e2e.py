@@ -33,20 +33,20 @@ def _exchanges(admin: httpx.Client) -> int:
 def test_server_error_leaves_the_token_for_the_retry_the_503_invites(
     stack: Stack, faults: httpx.Client
 ) -> None:
-    token = stack.sign_in("bob")
+    token = stack.sign_in("alice")
     faults.post("/_emulator/faults", json={"operation": OPERATION, "error": 500, "count": 1})
-    failed = stack.issue(token, "s3://demo-data/users/bob/*", "READ")
+    failed = stack.issue(token, "s3://demo-data/users/alice/*", "READ")
     assert failed.status_code == 503, failed.text
     assert failed.json()["code"] == "upstream_unavailable"
     assert int(failed.headers["Retry-After"]) >= 1
-    retried = stack.issue(token, "s3://demo-data/users/bob/*", "READ")
+    retried = stack.issue(token, "s3://demo-data/users/alice/*", "READ")
     assert retried.status_code == 200, retried.text
 
 
 def test_answer_lost_to_a_timeout_after_identity_center_acted_is_token_reused(
     stack: Stack, faults: httpx.Client
 ) -> None:
-    token = stack.sign_in("alice")
+    token = stack.sign_in("bob")
     before = _exchanges(faults)
     # Held past the broker's 5 s read timeout, then exchanged: the jti is consumed, the answer lost.
     faults.post("/_emulator/faults", json={"operation": OPERATION, "latency_ms": 6500, "count": 1})
