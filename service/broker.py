@@ -21,6 +21,7 @@ from service.domain.errors import (
     BrokerError,
     IdentityConflictError,
     InvalidRequestError,
+    InvalidTokenError,
     RateLimitedError,
     ScopeNotGrantedError,
     SessionRevokedError,
@@ -380,12 +381,14 @@ class Broker:
                 f"{request.permission.value} (s3:access_grants:read_write)"
             )
         async with self._store.exclusive(caller.issuer, caller.subject, _work_key(request)) as holder:
-            if not holder:
-                # Another replica is asking AWS for the same thing: use its answer when it lands.
+            # Looked up again, not trusted from before the session: as the holder, because the previous
+            # holder may have stored its answer and released the lock while this request waited for its
+            # session; otherwise, because another replica is asking AWS for the same thing now.
+            if holder:
+                peer = await self._peer_access(caller, request)
+            else:
                 peer = await self._poll(lambda: self._peer_access(caller, request), self._deadline())
-                if peer is not None:
-                    return peer
-            return await self._vend(caller, session, request, stamp)
+            return peer or await self._vend(caller, session, request, stamp)
 
     async def _vend(
         self, caller: Caller, session: IdentitySession, request: DataAccessRequest, stamp: Stamp
@@ -506,11 +509,17 @@ class Broker:
             await self._spend_upstream(caller)
             token = await self._offload(self._exchanger.exchange_jwt, caller.token, caller.application_arn)
         except (RateLimitedError, UpstreamUnavailableError, UpstreamMisconfiguredError) as exc:
-            if isinstance(exc, RateLimitedError) or not exc.may_have_landed:
-                # Identity Center never acted on it: a retry may exchange it.
-                await self._store.release_token(caller.issuer, caller.token_id)
-            else:
-                await self._spend_token(caller)
+            await self._settle_failed_exchange(caller, exc)
+            raise
+        except InvalidTokenError:
+            await self._spend_token(caller)
+            if await self._store.token_doubted(caller.issuer, caller.token_id):
+                # docs/architecture.md#the-jti-ledger: after an unknown outcome, a refusal is the replay
+                # of an exchange that landed; its identity session never reached the broker.
+                raise TokenReusedError(
+                    "an earlier attempt exchanged this ID token with IAM Identity Center but its answer "
+                    "was lost; sign in again to get a new ID token"
+                ) from None
             raise
         except BaseException:
             # Refused for good (invalid, replayed, unmapped), or an outcome nobody knows (cancelled,
@@ -527,6 +536,20 @@ class Broker:
         async with self._store.exclusive(caller.issuer, caller.subject, _resume_key(caller)):
             await self._store.record_exchange(caller, token, self._now())
             return await self._open_exchanged(caller, token, "jwt_bearer", stamp)
+
+    async def _settle_failed_exchange(
+        self, caller: Caller, exc: RateLimitedError | UpstreamUnavailableError | UpstreamMisconfiguredError
+    ) -> None:
+        """Settle a claimed token whose exchange failed (docs/architecture.md#the-jti-ledger)."""
+        if isinstance(exc, RateLimitedError) or not exc.may_have_landed:
+            # Identity Center never acted on it: a retry may exchange it.
+            await self._store.release_token(caller.issuer, caller.token_id)
+        elif isinstance(exc, UpstreamUnavailableError):
+            # A 5xx or a lost answer: the retry the 503 invites may send it again, and Identity Center
+            # refuses that resend as a replay if this attempt landed.
+            await self._store.doubt_token(caller.issuer, caller.token_id, caller.expires_at, self._now())
+        else:
+            await self._spend_token(caller)  # Identity Center answered, with nothing the broker can use
 
     async def _resume(
         self, caller: Caller, token: IdentityCenterToken, deadline: float, stamp: Stamp

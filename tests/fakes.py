@@ -86,7 +86,10 @@ class FakeIdentityExchanger:
 
     refresh_enabled: bool = False
     fail_with: Exception | None = None
+    # Raised once, after Identity Center consumed the token: an answer lost to a timeout or a 5xx.
+    lose_next_answer: Exception | None = None
     exchanged: list[str] = field(default_factory=list)
+    attempts: int = 0
     refreshed: int = 0
     # The directory user each subject maps to (default ``idc-<subject>``), as the IdP attribute says.
     users: dict[str, str] = field(default_factory=dict)
@@ -99,6 +102,8 @@ class FakeIdentityExchanger:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def exchange_jwt(self, assertion: str, application_arn: str | None = None) -> IdentityCenterToken:
+        with self._lock:
+            self.attempts += 1
         if self.fail_with is not None:
             raise self.fail_with
         with self._lock:
@@ -106,6 +111,9 @@ class FakeIdentityExchanger:
                 raise InvalidTokenError("Identity Center rejected the token: it was already exchanged")
             self.exchanged.append(assertion)
             self.applications.append(application_arn)
+            lost, self.lose_next_answer = self.lose_next_answer, None
+        if lost is not None:
+            raise lost
         subject = assertion.split(".")[1]
         return IdentityCenterToken(
             idc_user_id=self.users.get(subject, f"idc-{subject}"),
@@ -173,6 +181,7 @@ class FakeDataAccessVendor:
     assumer: FakeRoleAssumer
     grants: list[FakeGrant] = field(default_factory=list)
     fail_with: Exception | None = None
+    delay_seconds: float = 0.0
     calls: list[DataAccessRequest] = field(default_factory=list)
     list_calls: int = 0
     _counter: itertools.count[int] = field(default_factory=itertools.count)
@@ -181,6 +190,7 @@ class FakeDataAccessVendor:
     def get_data_access(self, session: TemporaryCredentials, request: DataAccessRequest) -> DataAccess:
         with self._lock:
             self.calls.append(request)
+        time.sleep(self.delay_seconds)  # runs on the broker's AWS thread pool, like boto3
         if self.fail_with is not None:
             raise self.fail_with
         context = self._session_contexts().get(session.access_key_id, "")

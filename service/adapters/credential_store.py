@@ -25,6 +25,8 @@ NAMESPACE = "tipb:v1"
 # Values of the exchanged-jti layer besides a sealed exchange (see TokenState): "claimed:<unix time>".
 _CLAIMED = b"claimed:"
 _SPENT = b"spent"
+# The value of the jti-doubt layer: an exchange of this token ended without a known outcome.
+_DOUBTED = b"uncertain"
 # A claim older than this lost its holder: one CreateTokenWithIAM (never retried, 2 s connect + 5 s read)
 # and the cache writes around it finish well within it.
 _CLAIM_OUTCOME_SECONDS = 30
@@ -310,6 +312,15 @@ class EncryptedCredentialStore:
 
     async def release_token(self, issuer: str, token_id: str) -> None:
         await self._cache.delete([self._key("jti", issuer, token_id)])
+
+    async def doubt_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
+        # The mark before the release: whoever claims the released token must find it when refused.
+        ttl = self._jti_ttl(expires_at, now)
+        await self._cache.set(self._key("jti-doubt", issuer, token_id), _DOUBTED, ttl)
+        await self.release_token(issuer, token_id)
+
+    async def token_doubted(self, issuer: str, token_id: str) -> bool:
+        return await self._cache.get(self._key("jti-doubt", issuer, token_id)) is not None
 
     async def record_exchange(self, caller: Caller, token: IdentityCenterToken, now: datetime) -> None:
         key = self._key("jti", caller.issuer, caller.token_id)

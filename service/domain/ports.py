@@ -215,6 +215,18 @@ class CredentialStore(Protocol):
         """Forget a claim whose exchange never reached Identity Center (it may be retried)."""
         ...
 
+    async def doubt_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
+        """Release a claim whose exchange may have reached Identity Center, remembering the doubt.
+
+        The token may be sent again (docs/architecture.md#the-jti-ledger, ``uncertain``): Identity
+        Center refuses the resend as a replay if the first attempt landed.
+        """
+        ...
+
+    async def token_doubted(self, issuer: str, token_id: str) -> bool:
+        """Return whether an earlier exchange of the token ended without a known outcome."""
+        ...
+
     async def record_exchange(self, caller: Caller, token: IdentityCenterToken, now: datetime) -> None:
         """Keep what Identity Center answered for the caller's token until its session is open.
 

@@ -169,3 +169,15 @@ async def test_credential_store_claims_once_per_replica_when_the_cache_is_down()
         assert await store.claim_token("iss", "other", 2_000_000_000, NOW)
     finally:
         await down.close()
+
+
+async def test_credential_store_doubted_token_is_released_with_a_doubt_mark(
+    store: EncryptedCredentialStore,
+) -> None:
+    caller = Caller("iss", "alice", "alice", "j", int((NOW + timedelta(hours=1)).timestamp()), "raw")
+    assert await store.claim_token("iss", "j", caller.expires_at, NOW)
+    assert not await store.token_doubted("iss", "j")
+    await store.doubt_token("iss", "j", caller.expires_at, NOW)
+    assert await store.token_state(caller, NOW) is TokenState.UNCLAIMED
+    assert await store.token_doubted("iss", "j")
+    assert await store.claim_token("iss", "j", caller.expires_at, NOW)  # the retry claims it

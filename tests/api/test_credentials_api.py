@@ -245,18 +245,28 @@ async def test_issue_credentials_exchange_throttled_lets_the_token_retry(world: 
     assert retried.status_code == 200
 
 
-async def test_issue_credentials_exchange_with_unknown_outcome_never_resends_the_token(world: World) -> None:
-    world.exchanger.fail_with = UpstreamUnavailableError(
-        "Identity Center answered 500 (it may have consumed it)"
-    )
+async def test_issue_credentials_retry_after_an_unknown_exchange_outcome_is_sent_again(world: World) -> None:
+    world.exchanger.fail_with = UpstreamUnavailableError("Identity Center answered 500 (before acting)")
     body = {"target": "s3://data/users/alice/a", "permission": "READ"}
     failed = await world.client.post("/v1/credentials", json=body, headers=world.auth())
     world.exchanger.fail_with = None
     retried = await world.client.post("/v1/credentials", json=body, headers=world.auth())
     assert failed.status_code == 503
+    assert retried.status_code == 200, retried.text
+    assert len(world.exchanger.exchanged) == 1
+
+
+async def test_issue_credentials_retry_refused_as_a_replay_after_an_unknown_outcome_is_token_reused(
+    world: World,
+) -> None:
+    world.exchanger.lose_next_answer = UpstreamUnavailableError("Identity Center answered 500 (after acting)")
+    body = {"target": "s3://data/users/alice/a", "permission": "READ"}
+    failed = await world.client.post("/v1/credentials", json=body, headers=world.auth())
+    retried = await world.client.post("/v1/credentials", json=body, headers=world.auth())
+    assert failed.status_code == 503
     assert retried.status_code == 401
     assert retried.json()["code"] == "token_reused"
-    assert world.exchanger.exchanged == []
+    assert world.exchanger.attempts == 2
 
 
 async def test_issue_credentials_identity_not_mapped_is_403(world: World) -> None:
