@@ -30,6 +30,7 @@ from service.domain.access import (
     Grant,
     Grantee,
     Permission,
+    S3Target,
 )
 from service.domain.credentials import TemporaryCredentials
 from service.domain.errors import (
@@ -121,15 +122,28 @@ class S3ControlDataAccessVendor:
             if grant.application_arn in (None, ALL_APPLICATIONS, usable_through)
         ]
 
+    def _instance_for_listing(self, session: TemporaryCredentials, prefix: str | None) -> tuple[Any, str]:
+        """Return the client and account to list in: the instance owning the bucket the prefix names.
+
+        A prefix without a '/' after the bucket may be a fragment of several bucket names
+        (docs/aws.md#list-caller-access-grants), so it is listed in the configured instance.
+        """
+        bucket, slash, _ = (prefix or "").removeprefix("s3://").partition("/")
+        if self._locator is None or not slash or not bucket:
+            return self._client, self._account_id
+        instance = self._locator.locate(session, S3Target(f"s3://{bucket}/"))
+        return self._locator.client_for(instance), instance.account_id
+
     def _all_caller_grants(self, session: TemporaryCredentials, prefix: str | None) -> list[Grant]:
         grants: list[Grant] = []
         seen_tokens: set[str] = set()
         next_token: str | None = None
+        client, account_id = self._instance_for_listing(session, prefix)
         try:
             with self._signed_as(session):
                 while True:
-                    response = self._client.list_caller_access_grants(
-                        AccountId=self._account_id,
+                    response = client.list_caller_access_grants(
+                        AccountId=account_id,
                         AllowedByApplication=False,
                         MaxResults=MAX_RESULTS,
                         **({"GrantScope": prefix} if prefix else {}),

@@ -87,3 +87,21 @@ def test_presigned_post_for_a_bucket_in_another_region_uploads(
     form = answer.json()
     uploaded = httpx.post(form["url"], data=form["fields"], files={"file": ("up.txt", b"uploaded")})
     assert uploaded.status_code in (200, 204), uploaded.text
+
+
+def test_grants_under_a_bucket_prefix_come_from_the_instance_that_owns_the_bucket(
+    multi: tuple[processes.Emulator, processes.Broker],
+) -> None:
+    emulator, broker = multi
+    with broker.client(emulator.sign_in("alice")) as client:
+        west = client.get("/v1/grants", params={"prefix": "s3://west-data/"})
+        east = client.get("/v1/grants", params={"prefix": "s3://east-data/"})
+    assert west.status_code == 200, west.text
+    assert {g["grant_scope"] for g in west.json()["grants"]} == {
+        "s3://west-data/users/alice/*",
+        "s3://west-data/shared/*",
+    }
+    assert {g["grant_scope"] for g in east.json()["grants"]} == {
+        "s3://east-data/users/alice/*",
+        "s3://east-data/shared/*",
+    }
