@@ -111,20 +111,13 @@ def render(rows: list[dict[str, Any]], started: datetime, seconds: float, profil
 
 
 HOT_SPOTS = (
-    "Where the time goes (cProfile of the warm path with the in-process cache, `bench/profiles/`): the "
-    "route itself (`api/credentials.py:issue_credentials`: token cache hit, one cache read, the decoded "
-    "access book, `S3Target.parse`, JSON serialisation) is ~13% of the time inside "
-    "`RequestContextMiddleware`; FastAPI's `solve_dependencies` (caller dependency plus body parsing and "
-    "validation) is ~29%; the rest is Starlette routing, the middleware stack and uvicorn, which "
-    "`GET /healthz` pays too over a cheaper request. The in-process cache rows meet both targets in the "
-    "same run; the Redis rows miss throughput because each request also waits on a Redis read (coalesced "
-    "into one MGET per event-loop tick, so it is not one round trip per request) and redis-server takes "
-    "its share of the same 2 cores as the broker and wrk, while the floor touches no cache. Fixes this "
-    "profile drove: the services dependency made `async` (it ran in a worker thread per request), one "
-    "caller dependency instead of three, responses serialised once, MGET coalescing, decoded access books "
-    "kept per sealed value, log fields built only when logged, and a yield in the memory cache (p99 "
-    "400 -> 110 ms). Next levers: bypass FastAPI body validation on the two hot routes, or Redis "
-    "client-side caching (RESP3 tracking) to skip the read."
+    "Where the time goes (cProfile of the warm path with the in-process cache, `bench/profiles/`): most of "
+    "it is FastAPI and Starlette work per request (`solve_dependencies`, routing, the middleware stack), "
+    "which `GET /healthz` pays less of; the broker's own work on a hit (token cache, one cache round trip "
+    "with the revocation marks, the decoded access book, serialisation) is a small share. The p99 tail "
+    "came from full garbage collections, which `gc.freeze()` at start-up removed. Next levers (issue 14): "
+    "skip FastAPI's per-request dependency solving on the hot routes, a cheaper access log, memoised "
+    "per-request constants."
 )
 
 
