@@ -450,7 +450,9 @@ class Broker:
         outcome: IdentitySession | IdentityCenterToken | TokenState | None = None
         # Two rounds: a peer whose exchange never reached Identity Center releases the token.
         for _ in range(2):
-            if await self._store.claim_token(caller.issuer, caller.token_id, caller.expires_at, self._now()):
+            if await self._store.claim_token(
+                caller.issuer, caller.token_id, caller.expires_at, self._now(), caller.subject
+            ):
                 return await self._exchange(caller, stamp)
             outcome = await self._poll(lambda: self._peer_outcome(caller), deadline)
             if isinstance(outcome, IdentitySession):

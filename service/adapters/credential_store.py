@@ -6,14 +6,17 @@ import functools
 import json
 import logging
 import time
+from collections import OrderedDict
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from service.domain.access import DataAccess, Grantee, Permission, Privilege
 from service.domain.access_book import AccessBook, AccessEntry, Denial
 from service.domain.cache_errors import CacheUnavailableError
 from service.domain.credentials import TemporaryCredentials
+from service.domain.errors import CacheOutageError
 from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, TokenState
 from service.domain.ports import Cache
 from service.domain.rate_limit import UpstreamBudget
@@ -32,8 +35,12 @@ _DOUBTED = b"uncertain"
 _CLAIM_OUTCOME_SECONDS = 30
 # The largest BROKER_OIDC_LEEWAY_SECONDS settings accept.
 _JTI_GRACE_SECONDS = 600
-# Claims remembered in process during a cache outage.
+# Tokens this replica claimed (and did not release), remembered in process: never sent twice from here.
 _LOCAL_CLAIMS = 100_000
+# Users whose session and access book this replica mirrors for a cache outage (docs/architecture.md#outages).
+_MIRRORED_USERS = 10_000
+# Revoked jtis this replica saw, applied by the mirror during an outage.
+_MIRRORED_REVOKED_TOKENS = 100_000
 # Decoded access books kept in process (one per active user is plenty).
 _DECODED_BOOKS = 4096
 # Longest a replica keeps others waiting for one upstream call chain (botocore retries included).
@@ -47,6 +54,28 @@ _REVOCATION_SECONDS = _MAX_TTL_SECONDS
 _PIN_SECONDS = 400 * 86400
 # Cache key names derived in process (an HMAC each): one per active user and layer is plenty.
 _DERIVED_KEYS = 65536
+
+
+@dataclass(slots=True)
+class _Mirrored:
+    """What this replica last wrote or read of one user: served only when the cache cannot answer."""
+
+    session: IdentitySession | None = None
+    book: AccessBook | None = None
+    user_mark: int = 0  # the user's last sign-out or revocation mark this replica saw
+
+
+def _latest(a: Revocations, b: Revocations) -> Revocations:
+    if b is NO_REVOCATIONS:
+        return a
+    if a is NO_REVOCATIONS:
+        return b
+    return Revocations(
+        max(a.user, b.user),
+        max(a.everyone, b.everyone),
+        a.token_revoked or b.token_revoked,
+        max(a.grants, b.grants),
+    )
 
 
 class Sealer(Protocol):
@@ -200,8 +229,14 @@ class EncryptedCredentialStore:
         # never changes once written (every write has a fresh nonce), so while the cache returns the same
         # bytes the warm path skips AES-GCM and JSON, and is never stale.
         self._books: dict[str, tuple[bytes, AccessBook]] = {}
-        # Tokens claimed while the cache was unreachable (an insertion-ordered set).
+        # Tokens this replica claimed and did not release (an insertion-ordered set).
         self._local_claims: dict[tuple[str, str], None] = {}
+        # docs/architecture.md#outages: the in-process mirror, by (issuer, subject), least recently used
+        # first, and the revocation marks it applies when the cache cannot answer.
+        self._mirror: OrderedDict[tuple[str, str], _Mirrored] = OrderedDict()
+        self._seen_everyone = 0
+        self._seen_grants = 0
+        self._seen_revoked_tokens: dict[tuple[str, str], None] = {}
         # Budgets kept in process while the shared cache is unreachable, by budget name.
         self._local_budgets: dict[str, UpstreamBudget] = {}
         self._key = functools.lru_cache(maxsize=_DERIVED_KEYS)(self._derive_key)
@@ -216,6 +251,67 @@ class EncryptedCredentialStore:
             self._key("revoked-jti", caller.issuer, caller.token_id),
             self._key("grants-changed"),
         ]
+
+    def _mirrored(self, issuer: str, subject: str, *, create: bool = False) -> _Mirrored | None:
+        owner = (issuer, subject)
+        entry = self._mirror.get(owner)
+        if entry is not None:
+            self._mirror.move_to_end(owner)
+        elif create:
+            entry = self._mirror[owner] = _Mirrored()
+            if len(self._mirror) > _MIRRORED_USERS:
+                self._mirror.popitem(last=False)
+        return entry
+
+    def _note_marks(self, caller: Caller, marks: Revocations) -> None:
+        """Remember the marks the cache answered, for the mirror to apply while it cannot answer."""
+        if marks is NO_REVOCATIONS:
+            return
+        self._seen_everyone = max(self._seen_everyone, marks.everyone)
+        self._seen_grants = max(self._seen_grants, marks.grants)
+        if marks.token_revoked:
+            self._remember_revoked_token(caller.issuer, caller.token_id)
+        if marks.user:
+            entry = self._mirrored(caller.issuer, caller.subject, create=True)
+            if entry is not None:
+                entry.user_mark = max(entry.user_mark, marks.user)
+
+    def _remember_revoked_token(self, issuer: str, token_id: str) -> None:
+        self._seen_revoked_tokens[(issuer, token_id)] = None
+        if len(self._seen_revoked_tokens) > _MIRRORED_REVOKED_TOKENS:
+            del self._seen_revoked_tokens[next(iter(self._seen_revoked_tokens))]
+
+    def _mirrored_marks(self, caller: Caller) -> Revocations:
+        entry = self._mirror.get((caller.issuer, caller.subject))
+        user = entry.user_mark if entry is not None else 0
+        token = (caller.issuer, caller.token_id) in self._seen_revoked_tokens
+        if not (user or self._seen_everyone or token or self._seen_grants):
+            return NO_REVOCATIONS
+        return Revocations(user, self._seen_everyone, token, self._seen_grants)
+
+    def _mirror_session(self, session: IdentitySession) -> None:
+        entry = self._mirrored(session.issuer, session.subject, create=True)
+        if entry is not None:
+            entry.session = session
+
+    def _mirror_book(self, issuer: str, subject: str, book: AccessBook) -> None:
+        entry = self._mirrored(issuer, subject, create=True)
+        if entry is not None:
+            entry.book = book
+
+    def _mirrored_session(self, caller: Caller, marks: Revocations) -> IdentitySession | None:
+        entry = self._mirrored(caller.issuer, caller.subject)
+        session = None if entry is None else entry.session
+        if session is None or session.stamp.outlived_by(marks):
+            return None
+        return session
+
+    def _mirrored_book(self, caller: Caller, marks: Revocations) -> AccessBook | None:
+        entry = self._mirrored(caller.issuer, caller.subject)
+        book = None if entry is None else entry.book
+        if book is not None and marks is not NO_REVOCATIONS:
+            book = book.revoked_by(marks)
+        return book
 
     async def _load(self, key: str) -> bytes | None:
         blob = await self._cache.get(key)
@@ -236,15 +332,28 @@ class EncryptedCredentialStore:
 
     async def load_access(self, issuer: str, subject: str) -> AccessBook | None:
         key = self._key("access", issuer, subject)
-        return self._decode_book(key, await self._cache.get(key))
+        try:
+            (blob,) = await self._cache.get_many_checked([key])
+        except CacheUnavailableError:
+            entry = self._mirrored(issuer, subject)
+            return None if entry is None else entry.book
+        return self._decode_book(key, blob)
 
     async def load_access_checked(self, caller: Caller) -> tuple[AccessBook | None, Revocations]:
         key = self._key("access", caller.issuer, caller.subject)
-        blob, *marks = await self._cache.get_many([key, *self._mark_keys(caller)])
+        try:
+            blob, *marks = await self._cache.get_many_checked([key, *self._mark_keys(caller)])
+        except CacheUnavailableError:
+            # docs/architecture.md#outages: what this replica last saw, under the marks it last saw.
+            revocations = self._mirrored_marks(caller)
+            return self._mirrored_book(caller, revocations), revocations
         revocations = _revocations(marks)
+        self._note_marks(caller, revocations)
         book = self._decode_book(key, blob)
-        if book is not None and revocations is not NO_REVOCATIONS:
-            book = book.revoked_by(revocations)
+        if book is not None:
+            self._mirror_book(caller.issuer, caller.subject, book)
+            if revocations is not NO_REVOCATIONS:
+                book = book.revoked_by(revocations)
         return book, revocations
 
     def _decode_book(self, key: str, blob: bytes | None) -> AccessBook | None:
@@ -264,6 +373,7 @@ class EncryptedCredentialStore:
         return book
 
     async def save_access(self, issuer: str, subject: str, book: AccessBook, now: datetime) -> None:
+        self._mirror_book(issuer, subject, book)
         await self._save(self._key("access", issuer, subject), encode_book(book), book.expires_at(), now)
 
     async def load_session(self, issuer: str, subject: str) -> IdentitySession | None:
@@ -272,15 +382,46 @@ class EncryptedCredentialStore:
 
     async def load_session_checked(self, caller: Caller) -> tuple[IdentitySession | None, Revocations]:
         key = self._key("session", caller.issuer, caller.subject)
-        blob, *marks = await self._cache.get_many([key, *self._mark_keys(caller)])
+        try:
+            blob, *marks = await self._cache.get_many_checked([key, *self._mark_keys(caller)])
+        except CacheUnavailableError:
+            # docs/architecture.md#outages: served from the mirror, under the marks this replica last saw.
+            revocations = self._mirrored_marks(caller)
+            return self._mirrored_session(caller, revocations), revocations
         revocations = _revocations(marks)
+        self._note_marks(caller, revocations)
         plain = None if blob is None else self._open(key, blob)
         session = decode_session(plain) if plain is not None else None
-        if session is not None and session.stamp.outlived_by(revocations):
+        if session is None:
+            return await self._restored_session(caller, revocations), revocations
+        self._mirror_session(session)
+        if session.stamp.outlived_by(revocations):
             session = None
         return session, revocations
 
+    async def _restored_session(self, caller: Caller, revocations: Revocations) -> IdentitySession | None:
+        """Return the live session this replica mirrors that the cache lost (a restart), written back.
+
+        docs/architecture.md#outages: re-exchanging the caller's token would be refused as a replay. The
+        marks this replica last saw still apply: an emptied cache has lost them too.
+        """
+        if not self._mirror:
+            return None
+        session = self._mirrored_session(caller, _latest(revocations, self._mirrored_marks(caller)))
+        now = datetime.now(UTC)
+        if session is None or session.credentials.expiration <= now:
+            return None
+        await self._save(
+            self._key("session", caller.issuer, caller.subject),
+            encode_session(session),
+            session.credentials.expiration,
+            now,
+        )
+        logger.info("cache.session_restored")
+        return session
+
     async def save_session(self, session: IdentitySession, now: datetime) -> None:
+        self._mirror_session(session)
         key = self._key("session", session.issuer, session.subject)
         await self._save(key, encode_session(session), session.credentials.expiration, now)
 
@@ -289,28 +430,46 @@ class EncryptedCredentialStore:
         # accepts is never forgotten here.
         return min(max(1, expires_at - int(now.timestamp()) + _JTI_GRACE_SECONDS), _MAX_TTL_SECONDS)
 
-    async def claim_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> bool:
+    async def claim_token(
+        self, issuer: str, token_id: str, expires_at: int, now: datetime, subject: str | None = None
+    ) -> bool:
+        key = self._key("jti", issuer, token_id)
+        claimed_here = (issuer, token_id) in self._local_claims
         claim = _CLAIMED + str(int(now.timestamp())).encode()
         try:
-            return await self._cache.add(
-                self._key("jti", issuer, token_id), claim, self._jti_ttl(expires_at, now)
-            )
+            stored = await self._cache.add(key, claim, self._jti_ttl(expires_at, now))
         except CacheUnavailableError:
-            # The shared record is unreachable: this replica at least never sends a jti twice, and
-            # Identity Center itself refuses a replay from another one.
+            # docs/architecture.md#the-jti-ledger: during an outage only a brand-new sign-in is exchanged.
+            if claimed_here or (subject is not None and self._has_mirrored_session(issuer, subject)):
+                logger.warning("cache.jti_unknown")
+                raise CacheOutageError(
+                    "the shared cache is unavailable and this ID token may already have been exchanged; "
+                    "retry shortly"
+                ) from None
             logger.warning("cache.jti_unrecorded")
-            return self._claim_locally(issuer, token_id)
-
-    def _claim_locally(self, issuer: str, token_id: str) -> bool:
-        claim = (issuer, token_id)
-        if claim in self._local_claims:
+            self._claim_locally(issuer, token_id)
+            return True
+        if stored and claimed_here:
+            # The cache lost this replica's claim (a restart): the token was sent before, and a resend
+            # would be refused as a replay.
+            logger.warning("cache.jti_lost")
+            await self._cache.set(key, _SPENT, self._jti_ttl(expires_at, now))
             return False
+        if stored:
+            self._claim_locally(issuer, token_id)
+        return stored
+
+    def _has_mirrored_session(self, issuer: str, subject: str) -> bool:
+        entry = self._mirror.get((issuer, subject))
+        return entry is not None and entry.session is not None
+
+    def _claim_locally(self, issuer: str, token_id: str) -> None:
         if len(self._local_claims) >= _LOCAL_CLAIMS:
             del self._local_claims[next(iter(self._local_claims))]
-        self._local_claims[claim] = None
-        return True
+        self._local_claims[(issuer, token_id)] = None
 
     async def release_token(self, issuer: str, token_id: str) -> None:
+        self._local_claims.pop((issuer, token_id), None)
         await self._cache.delete([self._key("jti", issuer, token_id)])
 
     async def doubt_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
@@ -353,23 +512,32 @@ class EncryptedCredentialStore:
 
     async def forget_user(self, issuer: str, subject: str) -> None:
         self._books.pop(self._key("access", issuer, subject), None)
+        entry = self._mirror.get((issuer, subject))
+        if entry is not None:
+            entry.session = entry.book = None
         await self._cache.delete(
             [self._key("access", issuer, subject), self._key("session", issuer, subject)]
         )
 
     async def revoke_user(self, issuer: str, subject: str) -> None:
-        await self._cache.bump_stamp(self._key("revoked", issuer, subject), _REVOCATION_SECONDS)
+        mark = await self._cache.bump_stamp(self._key("revoked", issuer, subject), _REVOCATION_SECONDS)
+        entry = self._mirrored(issuer, subject, create=True)
+        if entry is not None:
+            entry.user_mark = max(entry.user_mark, mark)
         await self.forget_user(issuer, subject)
 
     async def revoke_everyone(self) -> None:
-        await self._cache.bump_stamp(self._key("revoked-all"), _REVOCATION_SECONDS)
+        mark = await self._cache.bump_stamp(self._key("revoked-all"), _REVOCATION_SECONDS)
+        self._seen_everyone = max(self._seen_everyone, mark)
 
     async def grants_changed(self) -> None:
-        await self._cache.bump_stamp(self._key("grants-changed"), _REVOCATION_SECONDS)
+        mark = await self._cache.bump_stamp(self._key("grants-changed"), _REVOCATION_SECONDS)
+        self._seen_grants = max(self._seen_grants, mark)
 
     async def revoke_token(self, issuer: str, token_id: str) -> None:
         # bump_stamp, unlike set, raises when the cache cannot record it: a revocation never fails silently.
         await self._cache.bump_stamp(self._key("revoked-jti", issuer, token_id), _REVOCATION_SECONDS)
+        self._remember_revoked_token(issuer, token_id)
         # Never exchanged again either, on any replica.
         await self._cache.set(self._key("jti", issuer, token_id), _SPENT, _REVOCATION_SECONDS)
 

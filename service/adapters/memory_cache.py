@@ -49,6 +49,10 @@ class MemoryCache:
         now = self._clock()
         return [self._live(key, now) for key in keys]
 
+    async def get_many_checked(self, keys: list[str]) -> list[bytes | None]:
+        """Return the values of ``keys`` in order: an in-process cache is never unavailable."""
+        return await self.get_many(keys)
+
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         """Store ``value`` for ``ttl_seconds``; a TTL of zero or less stores nothing."""
         if ttl_seconds <= 0:

@@ -1,7 +1,8 @@
 """Redis adapter for the ``Cache`` port: the cache shared by broker replicas.
 
-An outage degrades to "miss" (every method but ``add`` logs and swallows errors) so that requests fall
-through to AWS; timeouts are short so the cache never makes a request slower than calling AWS.
+An outage degrades to "miss" (every method but ``add``, ``get_many_checked``, ``bump_stamp`` and ``spend``
+logs and swallows errors) so that requests fall through to AWS; timeouts are short so the cache never
+makes a request slower than calling AWS.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ from redis.exceptions import RedisError
 from service.domain.cache_errors import CacheUnavailableError
 
 logger = logging.getLogger(__name__)
+
+
+class _Unavailable:
+    """What a coalesced read hands its waiters when Redis could not answer."""
+
+
+_UNAVAILABLE: Final = _Unavailable()
+_Value = bytes | None | _Unavailable
 
 # OSError covers socket failures redis-py lets through unwrapped; TimeoutError covers asyncio timeouts.
 _FAILURES: Final = (RedisError, OSError, TimeoutError)
@@ -76,7 +85,7 @@ class RedisCache:
         self._bump_stamp = client.register_script(_BUMP_STAMP)
         self._spend = client.register_script(_SPEND)
         # Keys asked for during the current event-loop tick; one MGET answers them all.
-        self._pending: dict[str, list[asyncio.Future[bytes | None]]] | None = None
+        self._pending: dict[str, list[asyncio.Future[_Value]]] | None = None
         self._fetches: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -105,14 +114,32 @@ class RedisCache:
         Concurrent reads are coalesced: every key asked for in the same event-loop tick is fetched by one
         MGET. Under load a round trip costs ~100 µs of client work, so one per request would dominate.
         """
+        values = await self._read(keys)
+        return [None if isinstance(value, _Unavailable) else value for value in values]
+
+    async def get_many_checked(self, keys: list[str]) -> list[bytes | None]:
+        """Return the values of ``keys`` in order, coalesced like ``get_many``.
+
+        Raises:
+            CacheUnavailableError: Redis could not answer (a miss is None, an outage is this error).
+        """
+        values = await self._read(keys)
+        found: list[bytes | None] = []
+        for value in values:
+            if isinstance(value, _Unavailable):
+                raise CacheUnavailableError("cache unavailable for get")
+            found.append(value)
+        return found
+
+    async def _read(self, keys: list[str]) -> list[_Value]:
         loop = asyncio.get_running_loop()
         if self._pending is None:
             self._pending = {}
             loop.call_soon(self._flush)
         # One future per caller and key: a caller that goes away cancels only its own wait.
-        waiters: list[asyncio.Future[bytes | None]] = []
+        waiters: list[asyncio.Future[_Value]] = []
         for key in keys:
-            waiter: asyncio.Future[bytes | None] = loop.create_future()
+            waiter: asyncio.Future[_Value] = loop.create_future()
             self._pending.setdefault(key, []).append(waiter)
             waiters.append(waiter)
         return [await waiter for waiter in waiters]
@@ -123,26 +150,21 @@ class RedisCache:
         self._fetches.add(task)
         task.add_done_callback(self._fetches.discard)
 
-    async def _fetch(self, pending: dict[str, list[asyncio.Future[bytes | None]]]) -> None:
-        values: list[bytes | None] = [None] * len(pending)
+    async def _fetch(self, pending: dict[str, list[asyncio.Future[_Value]]]) -> None:
+        if not pending:
+            return
+        values: list[_Value] = [_UNAVAILABLE] * len(pending)
         try:
-            values = await self._mget(list(pending), "get")
+            values = list(cast("list[bytes | None]", await self._client.mget(list(pending))))
+        except _FAILURES as error:
+            _log_unavailable("get", error)
         finally:
-            # Whatever happened (even cancellation at shutdown), no request is left waiting: a miss.
+            # Whatever happened (even cancellation at shutdown), no request is left waiting: an outage,
+            # which ``get_many`` answers as a miss.
             for waiters, value in zip(pending.values(), values, strict=True):
                 for waiter in waiters:
                     if not waiter.done():
                         waiter.set_result(value)
-
-    async def _mget(self, keys: list[str], operation: str) -> list[bytes | None]:
-        if not keys:
-            return []
-        try:
-            values = await self._client.mget(keys)
-        except _FAILURES as error:
-            _log_unavailable(operation, error)
-            return [None] * len(keys)
-        return cast("list[bytes | None]", values)
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         """Store ``value`` for ``ttl_seconds``; a TTL of zero or less stores nothing."""

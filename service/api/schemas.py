@@ -33,6 +33,7 @@ ProblemCode = Literal[
     "rate_limited",
     "upstream_misconfigured",
     "upstream_unavailable",
+    "cache_unavailable",
     "overloaded",
     "internal_error",
 ]

@@ -127,6 +127,22 @@ class UpstreamUnavailableError(BrokerError):
         self.may_have_landed = may_have_landed
 
 
+class CacheOutageError(BrokerError):
+    """The shared cache is down and the token's ledger state is unknown: it is not sent to Identity Center.
+
+    Sending it could replay an exchange another replica (or this one, before a restart) already made,
+    which Identity Center refuses for good (docs/architecture.md#the-jti-ledger).
+    """
+
+    status = 503
+    code = "cache_unavailable"
+    title = "Cache unavailable"
+
+    def __init__(self, detail: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class SessionRevokedError(BrokerError):
     """The caller signed out, or an operator revoked the user or token, after this token was issued."""
 

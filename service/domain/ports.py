@@ -116,7 +116,15 @@ class Cache(Protocol):
         ...
 
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
-        """Return the values of ``keys`` in order (one round trip)."""
+        """Return the values of ``keys`` in order (one round trip); all None on an outage."""
+        ...
+
+    async def get_many_checked(self, keys: list[str]) -> list[bytes | None]:
+        """Return the values of ``keys`` in order, like ``get_many``, telling a miss from an outage.
+
+        Raises:
+            CacheUnavailableError: the cache could not answer.
+        """
         ...
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
@@ -207,8 +215,14 @@ class CredentialStore(Protocol):
         """Store an identity session until its credentials expire."""
         ...
 
-    async def claim_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> bool:
-        """Record that a token id is being exchanged; return False if it was claimed before."""
+    async def claim_token(
+        self, issuer: str, token_id: str, expires_at: int, now: datetime, subject: str | None = None
+    ) -> bool:
+        """Record that a token id is being exchanged; return False if it was claimed before.
+
+        Raises:
+            CacheOutageError: the ledger cannot be read and this replica cannot tell the token is unused.
+        """
         ...
 
     async def release_token(self, issuer: str, token_id: str) -> None:

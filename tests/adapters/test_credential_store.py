@@ -21,6 +21,7 @@ from service.adapters.redis_cache import RedisCache
 from service.domain.access import DataAccess, Grantee, Permission, Privilege
 from service.domain.access_book import AccessBook
 from service.domain.credentials import TemporaryCredentials
+from service.domain.errors import CacheOutageError
 from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, TokenState
 
 NOW = datetime.now(UTC)
@@ -160,13 +161,19 @@ async def test_credential_store_forget_user_drops_the_decoded_book(
     assert await store.load_access("iss", "alice") is None
 
 
-async def test_credential_store_claims_once_per_replica_when_the_cache_is_down() -> None:
+async def test_credential_store_claims_only_brand_new_sign_ins_when_the_cache_is_down() -> None:
+    # docs/architecture.md#the-jti-ledger: a token this replica claimed is never claimed again, and a
+    # user it holds a session of is not exchanged for while the ledger cannot be read.
     down = RedisCache.from_url("redis://127.0.0.1:1/0", socket_timeout=0.2)
     store = EncryptedCredentialStore(down, CacheSealer(os.urandom(32)), KeyHasher(os.urandom(32)))
     try:
-        assert await store.claim_token("iss", "j", 2_000_000_000, NOW)
-        assert not await store.claim_token("iss", "j", 2_000_000_000, NOW)
-        assert await store.claim_token("iss", "other", 2_000_000_000, NOW)
+        assert await store.claim_token("iss", "j", 2_000_000_000, NOW, "alice")
+        with pytest.raises(CacheOutageError):
+            await store.claim_token("iss", "j", 2_000_000_000, NOW, "alice")
+        assert await store.claim_token("iss", "other", 2_000_000_000, NOW, "bob")
+        await store.save_session(IdentitySession("iss", "bob", "bob", "u2", None, None, CREDENTIALS), NOW)
+        with pytest.raises(CacheOutageError):
+            await store.claim_token("iss", "third", 2_000_000_000, NOW, "bob")
     finally:
         await down.close()
 

@@ -151,6 +151,25 @@ async def test_redis_cache_get_many_returns_all_none_when_redis_unavailable(
         assert await unreachable_cache.get_many(["tipb:v1:test:a", "tipb:v1:test:b"]) == [None, None]
 
 
+async def test_redis_cache_get_many_checked_tells_an_outage_from_a_miss(
+    unreachable_cache: RedisCache, redis_cache: RedisCache
+) -> None:
+    async with asyncio.timeout(NO_HANG_SECONDS):
+        with pytest.raises(CacheUnavailableError):
+            await unreachable_cache.get_many_checked(["tipb:v1:test:a"])
+        # Coalesced with a checked read in the same tick, a plain read still answers a miss.
+        plain, checked = await asyncio.gather(
+            unreachable_cache.get_many(["tipb:v1:test:a"]),
+            unreachable_cache.get_many_checked(["tipb:v1:test:a"]),
+            return_exceptions=True,
+        )
+        assert plain == [None]
+        assert isinstance(checked, CacheUnavailableError)
+        await redis_cache.set("tipb:v1:test:b", b"b", 60)
+        assert await redis_cache.get_many_checked(["tipb:v1:test:a", "tipb:v1:test:b"]) == [None, b"b"]
+        assert await redis_cache.get_many_checked([]) == []
+
+
 async def test_redis_cache_set_swallows_error_when_redis_unavailable(unreachable_cache: RedisCache) -> None:
     async with asyncio.timeout(NO_HANG_SECONDS):
         await unreachable_cache.set("tipb:v1:test:a", b"v", 60)
