@@ -11,11 +11,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.domain.errors import (
     BrokerError,
-    CacheOutageError,
     InvalidTokenError,
-    RateLimitedError,
+    RetryableError,
     UpstreamMisconfiguredError,
-    UpstreamUnavailableError,
 )
 from service.logs import request_id_var
 
@@ -44,7 +42,7 @@ def broker_error_response(exc: BrokerError) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, InvalidTokenError) or exc.status == 401:
         headers["WWW-Authenticate"] = f'Bearer error="{exc.code}"'
-    if isinstance(exc, UpstreamUnavailableError | RateLimitedError | CacheOutageError):
+    if isinstance(exc, RetryableError):
         headers["Retry-After"] = str(exc.retry_after_seconds)
     return problem(exc.status, exc.code, exc.title, exc.detail, headers or None)
 

@@ -65,16 +65,20 @@ class InvalidRequestError(BrokerError):
     title = "Invalid request"
 
 
-class RateLimitedError(BrokerError):
+class RetryableError(BrokerError):
+    """An error the client may retry after ``retry_after_seconds`` (sent as the Retry-After header)."""
+
+    def __init__(self, detail: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class RateLimitedError(RetryableError):
     """The caller made the broker call AWS too often; the client may retry after ``retry_after_seconds``."""
 
     status = 429
     code = "rate_limited"
     title = "Rate limited"
-
-    def __init__(self, detail: str, retry_after_seconds: int = 1) -> None:
-        super().__init__(detail)
-        self.retry_after_seconds = retry_after_seconds
 
 
 class UpstreamMisconfiguredError(BrokerError):
@@ -113,7 +117,7 @@ MISCONFIGURATION_REASONS = frozenset(
 )
 
 
-class UpstreamUnavailableError(BrokerError):
+class UpstreamUnavailableError(RetryableError):
     """AWS was throttling, failing or unreachable after retries; the client may retry later."""
 
     status = 503
@@ -121,13 +125,12 @@ class UpstreamUnavailableError(BrokerError):
     title = "Upstream unavailable"
 
     def __init__(self, detail: str, retry_after_seconds: int = 1, *, may_have_landed: bool = True) -> None:
-        super().__init__(detail)
-        self.retry_after_seconds = retry_after_seconds
+        super().__init__(detail, retry_after_seconds)
         # False only when AWS certainly did not act on the request (never sent, or throttled).
         self.may_have_landed = may_have_landed
 
 
-class CacheOutageError(BrokerError):
+class CacheOutageError(RetryableError):
     """The shared cache is down and the token's ledger state is unknown: it is not sent to Identity Center.
 
     Sending it could replay an exchange another replica (or this one, before a restart) already made,
@@ -137,10 +140,6 @@ class CacheOutageError(BrokerError):
     status = 503
     code = "cache_unavailable"
     title = "Cache unavailable"
-
-    def __init__(self, detail: str, retry_after_seconds: int = 1) -> None:
-        super().__init__(detail)
-        self.retry_after_seconds = retry_after_seconds
 
 
 class SessionRevokedError(BrokerError):
