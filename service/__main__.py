@@ -1,4 +1,4 @@
-"""Command line: serve | dev | openapi | credential-process | doctor."""
+"""Command line: serve | dev | openapi | credential-process | doctor | setup."""
 
 from __future__ import annotations
 
@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="check configuration and connectivity")
     doctor.set_defaults(func=cmd_doctor)
+
+    from service.setup.cli import add_setup_parser
+
+    add_setup_parser(sub)
     return parser
 
 
