@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-
 ACCOUNT = "111122223333"
 READ_ONLY = "s3:access_grants:read_only"
 READ_WRITE = "s3:access_grants:read_write"
