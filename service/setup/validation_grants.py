@@ -49,9 +49,12 @@ def bearer_role(reader: Reader, top: dict[str, Any]) -> BearerRoleSpec | None:
         pattern=PRINCIPAL,
         what="an IAM user or role ARN (arn:aws:iam::<account>:role/<name>) or an account id",
     )
-    if not principals:
-        principals = reader.strings(("application", "principals"), pattern=PRINCIPAL)
-    if not principals:
+    inherited = reader.raw(("application", "principals"))
+    if not principals and isinstance(inherited, list | str):
+        # The application's principals (already checked where they are written).
+        listed = inherited if isinstance(inherited, list) else [inherited]
+        principals = tuple(str(p) for p in listed if isinstance(p, str) and PRINCIPAL.fullmatch(p))
+    elif not principals:
         reader.problem(path, "'principals' is required (who may assume it: the broker's IAM principal)")
     return BearerRoleSpec(
         name=reader.string((*path, "name"), pattern=ROLE_NAME, what="an IAM role name") or "",
