@@ -47,7 +47,7 @@ def _sorted_list(value: Any) -> list[Any]:
 
 
 def normal(document: Any) -> Any:
-    """Return ``document`` (a dict, or JSON text as IAM may answer it) in the form used to compare policies."""
+    """Return ``document`` (a dict, or JSON text as IAM may answer it) in the form policies compare in."""
     if isinstance(document, str):
         text = document if document.lstrip().startswith("{") else unquote(document)
         document = json.loads(text)

@@ -1,4 +1,4 @@
-"""`setup destroy` removes what the setup created and nothing else; an interrupted apply or destroy converges."""
+"""`setup destroy` removes what the setup created and nothing else; interrupted runs converge."""
 
 from __future__ import annotations
 
