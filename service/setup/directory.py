@@ -2,7 +2,7 @@
 
 Identity Store has no tags, so ownership is a marker: `UserType` of a user and the end of a group's
 `Description` hold `tip-broker:setup=<name>`. A membership belongs to the setup that owns its group or
-its user.
+its user (docs/aws.md#setup-ownership).
 """
 
 from __future__ import annotations

@@ -133,7 +133,10 @@ def bearer_policy(resources: tuple[str, ...]) -> dict[str, Any]:
 
 
 def location_trust(account: str) -> dict[str, Any]:
-    """Return the location role's trust policy: S3 Access Grants of this account may assume it."""
+    """Return the location role's trust policy: S3 Access Grants of this account may assume it.
+
+    docs/aws.md#location-role.
+    """
     return {
         "Version": VERSION,
         "Statement": [

@@ -1,7 +1,8 @@
 """The IAM roles of a setup: the identity-bearer role and the Access Grants location role.
 
 Each role carries the ownership tag and names its setup in its description, so one ListRoles finds the
-candidates; its inline policies belong to it (a policy the file does not name is removed).
+candidates; its inline policies belong to it (a policy the file does not name is removed);
+docs/aws.md#setup-ownership.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from service.setup.schema import Reader
 ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 ROLE_ARN = re.compile(r"arn:aws(-[a-z]{1,5}){0,3}:iam::\d{12}:role/[\w+=,.@/-]+")
 GRANTS_INSTANCE = re.compile(r"\*|arn:aws(-[a-z]{1,5}){0,3}:s3:[a-z0-9-]+:\d{12}:access-grants/default")
+# docs/aws.md#access-grant-application: an ARN or nothing; CreateAccessGrant takes no ALL.
 APPLICATION = re.compile(r"this|arn:aws(-[a-z]{1,5}){0,3}:sso::\d{12}:application/\S+")
 LOCATION_SCOPE = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^*]*)?)?")
 PERMISSIONS = ("READ", "WRITE", "READWRITE")
