@@ -72,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    """Run the emulator with the demo scenario and the broker configured against it."""
+    """Run the emulator, set the demo up on it (`setup apply`), and the broker configured against it."""
     from service.devstack import run_dev_stack
 
     return run_dev_stack(
@@ -176,7 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8080)
     dev.add_argument("--emulator-port", type=int, default=9000)
-    dev.add_argument("--scenario", default=None, help="scenario YAML (default: the packaged demo)")
+    dev.add_argument(
+        "--scenario",
+        default=None,
+        help="seed the emulator from this scenario YAML (default: start it empty and run "
+        "`setup apply --file examples/setup/demo.yaml`)",
+    )
     dev.add_argument("--emulator-url", default=None, help="use an emulator that already runs at this URL")
     dev.set_defaults(func=cmd_dev)
 
