@@ -46,7 +46,7 @@ def failed(check_id: str, detail: str, fix: str = "") -> Check:
 
 
 class CannotVerifyError(Exception):
-    """An AWS read the check needs was refused (AccessDenied, ``denied``) or not answered: WARN, never FAIL."""
+    """An AWS read a check needs was refused (AccessDenied: ``denied``) or not answered: WARN, not FAIL."""
 
     def __init__(self, needed: str, *, denied: bool = False) -> None:
         super().__init__(needed)

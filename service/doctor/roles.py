@@ -97,9 +97,10 @@ def _trust_checks(facts: Facts, document: object) -> list[Check]:
     }
     name = role_name(role)
     fix = (
-        f"add the statement {json.dumps(statement, separators=(',', ':'))} to the role's trust policy (aws iam get-role --role-name {name} --query "
-        f"Role.AssumeRolePolicyDocument > trust.json, edit, aws iam update-assume-role-policy --role-name {name} "
-        "--policy-document file://trust.json) (setup file: identity_bearer_role.trust)"
+        f"add the statement {json.dumps(statement, separators=(',', ':'))} to the role's trust policy: "
+        f"aws iam get-role --role-name {name} --query Role.AssumeRolePolicyDocument > trust.json, edit it, "
+        f"aws iam update-assume-role-policy --role-name {name} --policy-document file://trust.json "
+        "(setup file: identity_bearer_role.trust)"
     )
     checks = []
     for action, check_id in (
