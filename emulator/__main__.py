@@ -21,9 +21,20 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="base URL clients use to reach the emulator (default: the bind address)",
     )
+    parser.add_argument(
+        "--empty",
+        action="store_true",
+        help="seed only the IdP, IAM users, the Identity Center instance and the buckets: no issuer, "
+        "application, identity-store users, roles or Access Grants (what a setup tool creates)",
+    )
     args = parser.parse_args(argv)
     server = EmulatorServer(
-        args.scenario, args.host, args.port, access_log=args.access_log, public_url=args.public_url
+        args.scenario,
+        args.host,
+        args.port,
+        access_log=args.access_log,
+        public_url=args.public_url,
+        empty=args.empty,
     ).start()
     sys.stdout.write(f"emulator ready on {server.url}\n")
     sys.stdout.flush()

@@ -10,8 +10,10 @@ from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Response
 
-from emulator import sigv4
-from emulator.identity_center import group_ids_of, s3_permissions_allowed
+from emulator import access_grants_tags as grant_tags
+from emulator import sigv4, tags
+from emulator.directory import group_ids_of
+from emulator.identity_center import s3_permissions_allowed
 from emulator.permissions import require
 from emulator.state import (
     AccessGrant,
@@ -27,6 +29,7 @@ from emulator.sts import session_token
 from emulator.wire import S3_AUTH, AwsError, AwsRequest, authenticate, error_response, iso8601
 
 PREFIX = "/v20180820"
+TAGS = r"/tags/(arn:[^:/]+:s3:[^:/]*:\d{12}:access-grants/.+)"
 PERMISSIONS = ("READ", "WRITE", "READWRITE")
 GRANTEE_TYPES = ("DIRECTORY_USER", "DIRECTORY_GROUP", "IAM")
 ACCOUNT_RE = re.compile(r"\d{12}")
@@ -205,6 +208,24 @@ class AccessGrantsHandler:
                 "ListCallerAccessGrants",
                 self._list_caller_grants,
             ),
+            (
+                "POST",
+                TAGS,
+                "TagResource",
+                lambda r, a, arn: grant_tags.tag_resource(self.state, _parse_xml(r.body), a, arn or ""),
+            ),
+            (
+                "DELETE",
+                TAGS,
+                "UntagResource",
+                lambda r, a, arn: grant_tags.untag_resource(self.state, r, a, arn or ""),
+            ),
+            (
+                "GET",
+                TAGS,
+                "ListTagsForResource",
+                lambda r, a, arn: grant_tags.list_tags(self.state, a, arn or ""),
+            ),
         ]
         self.routes = [(m, re.compile(PREFIX + p + "/?"), op, fn) for m, p, op, fn in routes]
 
@@ -301,20 +322,31 @@ class AccessGrantsHandler:
 
     def _create_instance(self, req: AwsRequest, account: str, _: str | None) -> Response:
         root = _parse_xml(req.body) if req.body else ET.Element("x")
-        instance = self.create_instance(account, _text(root, "IdentityCenterArn"), req.annotations["region"])
+        identity_center = _text(root, "IdentityCenterArn")
+        if identity_center is not None and identity_center != self.state.identity_center.instance_arn:
+            raise _invalid("IdentityCenterArn does not name an Identity Center instance")
+        grant_tags.tags_in(root)  # refuse malformed tags before creating anything
+        instance = self.create_instance(account, identity_center, req.annotations["region"])
+        grant_tags.tag_created(self.state, root, instance.arn)
         return _xml("CreateAccessGrantsInstanceResult", self._instance_xml(instance))
 
     def _get_instance(self, req: AwsRequest, account: str, _: str | None) -> Response:
         return _xml("GetAccessGrantsInstanceResult", self._instance_xml(self._instance(account)))
 
     def _delete_instance(self, req: AwsRequest, account: str, _: str | None) -> Response:
-        self._instance(account)
+        instance = self._instance(account)
         with self.state.lock:
-            if self.state.locations.get(account):
+            # docs/aws.md#access-grants-administration
+            if self.state.locations.get(account) or self.state.grants.get(account):
                 raise AwsError(
-                    "AccessGrantsInstanceNotEmptyError", "Access Grants Instance is not empty", 400
+                    "AccessGrantsInstanceNotEmptyError",
+                    "Please clean up locations before deleting the access grants instance.",
+                    400,
                 )
+            if instance.identity_center_arn:
+                raise _invalid("Please dissociate the Identity Center instance before deleting the instance.")
             del self.state.grants_instances[account]
+            tags.forget(self.state, instance.arn)
         return Response(status=204)
 
     def _list_instances(self, req: AwsRequest, account: str, _: str | None) -> Response:
@@ -334,6 +366,8 @@ class AccessGrantsHandler:
         arn = _text(_parse_xml(req.body), "IdentityCenterArn")
         if not arn:
             raise _invalid("IdentityCenterArn is required")
+        if arn != self.state.identity_center.instance_arn:
+            raise _invalid("IdentityCenterArn does not name an Identity Center instance")
         with self.state.lock:
             instance.identity_center_arn = arn
             instance.application_arn = self._s3ag_application(account, arn)
@@ -409,9 +443,11 @@ class AccessGrantsHandler:
 
     def _create_location(self, req: AwsRequest, account: str, _: str | None) -> Response:
         root = _parse_xml(req.body)
+        grant_tags.tags_in(root)
         location = self.create_location(
             account, _text(root, "LocationScope") or "", _text(root, "IAMRoleArn") or ""
         )
+        grant_tags.tag_created(self.state, root, location.arn)
         return _xml("CreateAccessGrantsLocationResult", self._location_xml(location))
 
     def _get_location(self, req: AwsRequest, account: str, location_id: str | None) -> Response:
@@ -425,6 +461,7 @@ class AccessGrantsHandler:
             ):
                 raise AwsError("AccessGrantsLocationNotEmptyError", "Access Grants Location has grants", 400)
             del self.state.locations[account][location.location_id]
+            tags.forget(self.state, location.arn)
         return Response(status=204)
 
     def _list_locations(self, req: AwsRequest, account: str, _: str | None) -> Response:
@@ -471,10 +508,19 @@ class AccessGrantsHandler:
             scope = location.scope.rstrip("/") + "/" + sub_prefix.lstrip("/")
         else:
             scope = location.scope.rstrip("/") + "/*"
+        instance = self._instance(account)
+        if grantee_type != "IAM" and not instance.identity_center_arn:
+            raise _invalid("Directory grantees need an Identity Center instance associated with the instance")
+        wanted = (grantee_type, grantee_identifier, permission, application_arn, scope)
+        if any(
+            (g.grantee_type, g.grantee_identifier, g.permission, g.application_arn, g.scope) == wanted
+            for g in self.state.grants.get(account, {}).values()
+        ):
+            raise AwsError("AccessGrantAlreadyExists", "The specified access grant already exists.", 409)
         grant_id = new_id()
         grant = AccessGrant(
             grant_id=grant_id,
-            arn=f"{self._instance(account).arn}/grant/{grant_id}",
+            arn=f"{instance.arn}/grant/{grant_id}",
             location_id=location.location_id,
             sub_prefix=sub_prefix,
             grantee_type=grantee_type,
@@ -509,6 +555,7 @@ class AccessGrantsHandler:
 
     def _create_grant(self, req: AwsRequest, account: str, _: str | None) -> Response:
         root = _parse_xml(req.body)
+        grant_tags.tags_in(root)
         grant = self.create_grant(
             account,
             _text(root, "AccessGrantsLocationId") or "",
@@ -519,6 +566,7 @@ class AccessGrantsHandler:
             application_arn=_text(root, "ApplicationArn"),
             s3_prefix_type=_text(root, "S3PrefixType"),
         )
+        grant_tags.tag_created(self.state, root, grant.arn)
         return _xml("CreateAccessGrantResult", self._grant_xml(grant))
 
     def _grant(self, account: str, grant_id: str | None) -> AccessGrant:
@@ -534,6 +582,7 @@ class AccessGrantsHandler:
         grant = self._grant(account, grant_id)
         with self.state.lock:
             del self.state.grants[account][grant.grant_id]
+            tags.forget(self.state, grant.arn)
         return Response(status=204)
 
     def _list_grants(self, req: AwsRequest, account: str, _: str | None) -> Response:

@@ -19,7 +19,11 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 def config_document(state: EmulatorState, seeded: Seeded) -> dict[str, Any]:
-    """Return the `/_emulator/config` document: what a broker needs to point at this emulator."""
+    """Return the `/_emulator/config` document: what a broker needs to point at this emulator.
+
+    Things not created at start (with `--empty`) are null: `BROKER_IDC_APPLICATION_ARN`,
+    `BROKER_IDENTITY_BEARER_ROLE_ARN`, each user's `idc_user_id`; `groups` is empty.
+    """
     url = state.endpoint_url
     return {
         "region": state.region,
@@ -39,6 +43,13 @@ def config_document(state: EmulatorState, seeded: Seeded) -> dict[str, Any]:
         },
         "admin": {"access_key_id": seeded.admin_access_key, "secret_access_key": seeded.admin_secret_key},
         "cognito": {"user_pool_id": seeded.user_pool_id, "client_id": seeded.client_id},
+        "identity_center": {
+            "instance_arn": state.identity_center.instance_arn,
+            "identity_store_id": state.identity_center.identity_store_id,
+        },
+        # With `--empty` the application, bearer role, identity-store ids and groups are null / empty:
+        # they exist only once a setup tool creates them through the API.
+        "empty": seeded.empty,
         "users": [
             {
                 "username": u.username,

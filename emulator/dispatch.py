@@ -18,8 +18,10 @@ from werkzeug.wsgi import get_input_stream
 
 from emulator import sigv4
 from emulator.access_grants import AccessGrantsHandler
-from emulator.identity_center import ACCESS_SCOPE_OPERATIONS, AccessScopeHandler, IdentityCenterHandler
+from emulator.directory import DirectoryGuard
+from emulator.identity_center import IdentityCenterHandler
 from emulator.s3_guard import S3Guard, classify
+from emulator.sso_admin import SsoAdminHandler
 from emulator.state import EmulatorState, Fault
 from emulator.sts import EMULATED_ACTIONS, StsHandler, form_params
 from emulator.wire import AwsError, AwsRequest, Protocol, error_response
@@ -175,7 +177,8 @@ class Dispatcher:
         self.state = state
         self.admin = admin
         self.identity_center = IdentityCenterHandler(state)
-        self.access_scopes = AccessScopeHandler(state)
+        self.sso_admin = SsoAdminHandler(state)
+        self.directory = DirectoryGuard(state)
         self.sts = StsHandler(state)
         self.access_grants = AccessGrantsHandler(state)
         self.s3_guard = S3Guard(state)
@@ -243,7 +246,7 @@ class Dispatcher:
     def _peek_operation(self, service: str, req: AwsRequest) -> str:
         if service == "sso-oidc":
             return "CreateTokenWithIAM" if req.arg("aws_iam") == "t" else "CreateToken"
-        if service == "sso-admin":
+        if service in ("sso-admin", "identitystore"):
             return _operation_hint(service, req)
         if service == "sts":
             return form_params(req).get("Action", "Unknown")
@@ -254,8 +257,10 @@ class Dispatcher:
     def _handler_for(self, service: str, req: AwsRequest) -> Callable[[AwsRequest], Response | None] | None:
         if service == "sso-oidc":
             return self.identity_center.handle
-        if service == "sso-admin" and _operation_hint(service, req) in ACCESS_SCOPE_OPERATIONS:
-            return self.access_scopes.handle
+        if service == "sso-admin" and self.sso_admin.handles(_operation_hint(service, req)):
+            return self.sso_admin.handle
+        if service == "identitystore":
+            return self.directory.handle
         if service == "sts" and form_params(req).get("Action") in EMULATED_ACTIONS:
             return self.sts.handle
         if service == "s3control" and self.access_grants.operation_for(req.method, req.path):

@@ -12,12 +12,14 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import JWTError, jwt
-from moto.identitystore.models import identitystore_backends
 from werkzeug.wrappers import Response
 
 from emulator import permissions
+from emulator.directory import find_users, group_ids_of
 from emulator.state import Application, EmulatorState, IdentityContext, TrustedTokenIssuer, new_id
-from emulator.wire import OIDC_AUTH, STS_AUTH, AwsError, AwsRequest, authenticate, error_response, iso8601
+from emulator.sts import policy_allows
+from emulator.token_issuers import discovery_url
+from emulator.wire import OIDC_AUTH, AwsError, AwsRequest, authenticate, error_response, iso8601
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 REFRESH_TOKEN = "refresh_token"
@@ -29,9 +31,6 @@ REFRESH_LIFETIME = 24 * 3600  # not documented by AWS (emulator choice)
 DEFAULT_SCOPES = ("sts:identity_context", "openid", "aws")
 READ_ONLY_SCOPE = "s3:access_grants:read_only"
 READ_WRITE_SCOPE = "s3:access_grants:read_write"
-ACCESS_SCOPE_OPERATIONS = frozenset(
-    {"PutApplicationAccessScope", "DeleteApplicationAccessScope", "ListApplicationAccessScopes"}
-)
 JWKS_TTL = 300.0
 _FETCH_TIMEOUT = 5.0
 
@@ -62,18 +61,15 @@ class JwksFetcher:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
-    def keys_for(self, issuer: TrustedTokenIssuer, kid: str | None) -> dict[str, Any]:
-        """Return the issuer's JWKS, refetched when stale or when `kid` is unknown."""
+    def keys_for(self, issuer: TrustedTokenIssuer, kid: str | None, discovery_at: str) -> dict[str, Any]:
+        """Return the issuer's JWKS (found through `discovery_at`), refetched when stale or `kid` is new."""
         with self._lock:
             cached = self._cache.get(issuer.arn)
         if cached and time.monotonic() - cached[0] < JWKS_TTL and _has_kid(cached[1], kid):
             return cached[1]
         jwks_url = issuer.jwks_url
         if jwks_url is None:
-            discovery_url = (
-                issuer.discovery_url or issuer.issuer_url.rstrip("/") + "/.well-known/openid-configuration"
-            )
-            discovery = _get_json(discovery_url)
+            discovery = _get_json(discovery_at)
             jwks_url = str(discovery.get("jwks_uri", ""))
             if not jwks_url:
                 raise _invalid_grant("The issuer's discovery document has no jwks_uri")
@@ -99,83 +95,6 @@ def _get_json(url: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _invalid_grant(f"Unexpected document at {url}")
     return data
-
-
-class _VersionedUsers(dict[str, Any]):
-    """moto's user table, counting its changes so the lookup index knows when to rebuild."""
-
-    version = 0
-    index: tuple[int, dict[str, list[str]], dict[str, list[str]]] | None = None
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        self.version += 1
-
-    def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
-        self.version += 1
-
-    def pop(self, *args: Any) -> Any:
-        self.version += 1
-        return super().pop(*args)
-
-    def clear(self) -> None:
-        super().clear()
-        self.version += 1
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        super().update(*args, **kwargs)
-        self.version += 1
-
-
-def _store_users(state: EmulatorState) -> _VersionedUsers | None:
-    backend = identitystore_backends[state.account_id][state.region]
-    store = backend.identity_stores.get(state.identity_center.identity_store_id)
-    if store is None:
-        return None
-    if not isinstance(store.users, _VersionedUsers):
-        store.users = _VersionedUsers(store.users)
-    users: _VersionedUsers = store.users
-    return users
-
-
-def _build_index(users: _VersionedUsers) -> tuple[int, dict[str, list[str]], dict[str, list[str]]]:
-    version = users.version  # read first: a change while building makes the next lookup rebuild
-    by_name: dict[str, list[str]] = {}
-    by_email: dict[str, list[str]] = {}
-    for user_id, user in list(users.items()):
-        by_name.setdefault(user.UserName, []).append(user_id)
-        for value in dict.fromkeys(e.get("Value") for e in user.Emails or []):
-            if isinstance(value, str):
-                by_email.setdefault(value, []).append(user_id)
-    return version, by_name, by_email
-
-
-def find_users(state: EmulatorState, attribute_path: str, value: str) -> list[str]:
-    """Return the Identity Store user ids whose `userName` / `emails.value` equals `value`.
-
-    Looked up in an index of the store's users, rebuilt after any create, update or delete of a user.
-    """
-    users = _store_users(state)
-    if users is None:
-        return []
-    index = users.index
-    if index is None or index[0] != users.version:
-        index = users.index = _build_index(users)
-    path = attribute_path.lower()
-    table = index[1] if path == "username" else index[2] if path == "emails.value" else {}
-    return list(table.get(value, []))
-
-
-def group_ids_of(state: EmulatorState, user_id: str) -> set[str]:
-    """Return the Identity Store group ids the user is a member of."""
-    backend = identitystore_backends[state.account_id][state.region]
-    store = backend.identity_stores.get(state.identity_center.identity_store_id)
-    if store is None:
-        return set()
-    return {
-        m["GroupId"] for m in list(store.group_memberships.values()) if m["MemberId"].get("UserId") == user_id
-    }
 
 
 def _claim(claims: dict[str, Any], path: str) -> Any:
@@ -233,6 +152,9 @@ class IdentityCenterHandler:
         app = self.state.identity_center.applications.get(client_id)
         if app is None:
             raise AwsError("InvalidClientException", "Invalid client provided", 401)
+        if app.status != "ENABLED":
+            # docs/aws.md#createtokenwithiam-application-checks
+            raise AwsError("InvalidClientException", "The application is disabled", 401)
         self._check_actor(req, app)
         if grant_type == JWT_BEARER:
             if not app.jwt_bearer:
@@ -245,28 +167,38 @@ class IdentityCenterHandler:
                 )
             user_id = self._redeem_refresh_token(app, body.get("refreshToken"))
             req.annotations["on_behalf_of"] = user_id
+            self._check_assignment(app, user_id)
             return self._issue(app, user_id, refreshed=True)
         elif grant_type in KNOWN_GRANTS:
             raise AwsError("UnsupportedGrantTypeException", f"Grant type {grant_type} is not emulated", 400)
         else:
             raise AwsError("UnsupportedGrantTypeException", f"Unsupported grant type {grant_type}", 400)
         req.annotations["on_behalf_of"] = user_id
+        self._check_assignment(app, user_id)
         return self._issue(app, user_id)
 
     def _check_actor(self, req: AwsRequest, app: Application) -> None:
+        """The caller must be allowed by the IAM authentication method's ActorPolicy (none: nobody is)."""
         caller = req.caller
-        if app.actor_principals is None or caller is None:
+        if caller is None:
             return
-        identities = {
-            caller.arn,
-            caller.role_arn,
-            caller.account_id,
-            f"arn:aws:iam::{caller.account_id}:root",
-        }
-        if not identities.intersection(app.actor_principals):
+        action = "sso-oauth:CreateTokenWithIAM"
+        if app.actor_policy is None or not policy_allows(app.actor_policy, caller, action, {}, app.arn):
             raise AwsError(
                 "AccessDeniedException", "The caller is not allowed by the application's ActorPolicy", 400
             )
+
+    def _check_assignment(self, app: Application, user_id: str) -> None:
+        """With AssignmentRequired, the user or one of their groups must be assigned to the application.
+
+        AWS refuses with a bare access_denied that names neither the user nor the missing assignment
+        (docs/aws.md#application-assignments).
+        """
+        if not app.assignment_required:
+            return
+        principals = {("USER", user_id)} | {("GROUP", g) for g in group_ids_of(self.state, user_id)}
+        if not principals & app.assignments:
+            raise AwsError("AccessDeniedException", "", 400)
 
     def _validate_assertion(self, app: Application, assertion: Any) -> str:
         if not isinstance(assertion, str) or not assertion:
@@ -295,7 +227,7 @@ class IdentityCenterHandler:
             raise _invalid_grant("The token audience is not authorized")
         if header.get("alg") != "RS256":
             raise _invalid_grant("Unsupported token signing algorithm")
-        keys = self.jwks.keys_for(issuer, header.get("kid"))
+        keys = self.jwks.keys_for(issuer, header.get("kid"), discovery_url(self.state, issuer))
         try:
             jwt.decode(
                 assertion,
@@ -412,41 +344,3 @@ def s3_permissions_allowed(scopes: tuple[str, ...]) -> frozenset[str]:
     if READ_ONLY_SCOPE in scopes:
         return frozenset({"READ"})
     return frozenset()
-
-
-class AccessScopeHandler:
-    """sso-admin `Put/Delete/ListApplicationAccessScope(s)` for the emulated applications (JSON 1.1)."""
-
-    def __init__(self, state: EmulatorState) -> None:
-        self.state = state
-
-    def handle(self, req: AwsRequest) -> Response:
-        """Serve one access-scope operation, signed by any known principal."""
-        req.operation = req.headers.get("x-amz-target", "").rsplit(".", 1)[-1]
-        try:
-            authenticate(self.state, req, STS_AUTH)
-            return self._serve(req)
-        except AwsError as err:
-            req.annotations["error"] = err.code
-            return error_response("json", err)
-
-    def _serve(self, req: AwsRequest) -> Response:
-        try:
-            body = json.loads(req.body or b"{}")
-        except ValueError as exc:
-            raise AwsError("ValidationException", "Request body is not JSON", 400) from exc
-        app = self.state.identity_center.applications.get(str(body.get("ApplicationArn", "")))
-        if app is None:
-            raise AwsError("ResourceNotFoundException", "The application does not exist", 400)
-        scope = str(body.get("Scope", ""))
-        with self.state.lock:
-            if req.operation == "PutApplicationAccessScope":
-                if not scope:
-                    raise AwsError("ValidationException", "Scope is required", 400)
-                app.scopes = list(dict.fromkeys([*app.scopes, scope]))
-            elif req.operation == "DeleteApplicationAccessScope":
-                app.scopes = [s for s in app.scopes if s != scope]
-            else:
-                listed = [{"Scope": s} for s in app.scopes]
-                return Response(json.dumps({"Scopes": listed}), content_type="application/x-amz-json-1.1")
-        return Response("{}", content_type="application/x-amz-json-1.1")

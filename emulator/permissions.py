@@ -10,7 +10,7 @@ from urllib.parse import unquote
 from moto.iam.exceptions import NotFoundException
 from moto.iam.models import iam_backends
 
-from emulator.state import Credential, EmulatorState
+from emulator.state import Credential, EmulatorState, Role
 from emulator.wire import AwsError
 
 
@@ -33,6 +33,22 @@ def _document(raw: Any) -> dict[str, Any]:
     except ValueError:
         parsed = json.loads(unquote(text))  # IAM hands documents around URL-encoded
     return parsed if isinstance(parsed, dict) else {}
+
+
+def iam_role(role_arn: str) -> Role | None:
+    """Return the role as STS sees it, read from moto's IAM: create_role and update_assume_role_policy
+    through the API take effect at once. None for an unknown role or a mismatching path."""
+    parts = role_arn.split(":")
+    if len(parts) < 6 or not parts[5].startswith("role/"):
+        return None
+    try:
+        role = iam_backends[parts[4]]["aws"].get_role(parts[5].rsplit("/", 1)[-1])
+    except NotFoundException:
+        return None
+    if role.arn != role_arn:
+        return None
+    trust = _document(role.assume_role_policy_document or "{}")
+    return Role(role.arn, role.name, role.id, trust, int(role.max_session_duration or 3600))
 
 
 def role_policies(state: EmulatorState, role_arn: str) -> list[dict[str, Any]]:

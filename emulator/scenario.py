@@ -1,4 +1,5 @@
-"""Load a scenario YAML file and seed moto (Cognito, IAM, Identity Store, S3) and the emulator state."""
+"""Load a scenario YAML file and seed moto (Cognito, IAM, Identity Store, S3) and the emulator state,
+through the same state operations the sso-admin and s3control handlers use."""
 
 from __future__ import annotations
 
@@ -15,17 +16,9 @@ from moto.iam.models import iam_backends
 from moto.identitystore.models import identitystore_backends
 from moto.s3.models import s3_backends
 
+from emulator import applications, directory, token_issuers
 from emulator.access_grants import AccessGrantsHandler
-from emulator.state import (
-    Application,
-    AuthorizedIssuer,
-    Credential,
-    EmulatorState,
-    IdentityCenter,
-    Role,
-    TrustedTokenIssuer,
-    new_id,
-)
+from emulator.state import Credential, EmulatorState, IdentityCenter
 
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "demo.yaml"
 _HEX = "0123456789abcdef"
@@ -46,25 +39,26 @@ class SeededUser:
     username: str
     email: str
     password: str
-    idc_user_id: str
+    idc_user_id: str | None  # None until the user exists in the identity store (`--empty`)
     groups: list[str]
 
 
 @dataclass
 class Seeded:
-    """What seeding produced: ids the admin config and tests need."""
+    """What seeding produced: ids the admin config and tests need (None: not created, as with `--empty`)."""
 
     user_pool_id: str
     client_id: str
     issuer_url: str
-    application_arn: str
-    bearer_role_arn: str
+    application_arn: str | None
+    bearer_role_arn: str | None
     broker_access_key: str
     broker_secret_key: str
     admin_access_key: str
     admin_secret_key: str
     users: list[SeededUser] = field(default_factory=list)
     group_ids: dict[str, str] = field(default_factory=dict)
+    empty: bool = False
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -92,7 +86,7 @@ def new_state(data: dict[str, Any]) -> EmulatorState:
     ic = data.get("identity_center", {}) or {}
     instance_id = str(ic.get("instance_id") or f"ssoins-{_rand(_HEX, 16)}")
     store_id = str(ic.get("identity_store_id") or f"d-{_rand(_HEX, 10)}")
-    return EmulatorState(
+    state = EmulatorState(
         account_id=account,
         region=region,
         identity_center=IdentityCenter(
@@ -103,19 +97,27 @@ def new_state(data: dict[str, Any]) -> EmulatorState:
         ),
         scenario=data,
     )
+    state.identity_center.created_at = state.now()
+    return state
 
 
-def seed(state: EmulatorState, access_grants: AccessGrantsHandler) -> Seeded:
-    """Create every resource of the scenario; `state.endpoint_url` must already be set."""
-    return _Seeder(state, access_grants).run()
+def seed(state: EmulatorState, access_grants: AccessGrantsHandler, *, empty: bool = False) -> Seeded:
+    """Create every resource of the scenario; `state.endpoint_url` must already be set.
+
+    With ``empty``, only the IdP (Cognito pool, app client and users), the broker's and admin's IAM users,
+    the Identity Center instance with an empty identity store, and the buckets: what a setup tool adds
+    (issuer, application, identity-store users, roles, Access Grants) is left to the API.
+    """
+    return _Seeder(state, access_grants, empty=empty).run()
 
 
 class _Seeder:
     """One seeding run; each method creates one kind of resource."""
 
-    def __init__(self, state: EmulatorState, access_grants: AccessGrantsHandler) -> None:
+    def __init__(self, state: EmulatorState, access_grants: AccessGrantsHandler, *, empty: bool) -> None:
         self.state = state
         self.access_grants = access_grants
+        self.empty = empty
         self.data = state.scenario
         self.account, self.region = state.account_id, state.region
         self.ic = state.identity_center
@@ -142,11 +144,14 @@ class _Seeder:
         self.data = _substitute(self.data, variables)
         self._principal_policies()
         self.seeded = self._cognito()
+        directory.identity_store(self.state)
         self._directory()
-        self._application()
-        self._roles()
+        if not self.empty:
+            self._application(app_id)
+            self._roles()
         self._storage()
-        self._access_grants()
+        if not self.empty:
+            self._access_grants()
         return self.seeded
 
     def _principals(self) -> None:
@@ -188,8 +193,9 @@ class _Seeder:
             user_pool_id=self.pool.id,
             client_id=self.client.id,
             issuer_url=f"https://cognito-idp.{self.region}.amazonaws.com/{self.pool.id}",
-            application_arn=self.app_arn,
-            bearer_role_arn="",
+            application_arn=None if self.empty else self.app_arn,
+            bearer_role_arn=None,
+            empty=self.empty,
             broker_access_key=self.principals["broker"].access_key,
             broker_secret_key=self.principals["broker"].secret_key,
             admin_access_key=self.principals["admin"].access_key,
@@ -197,28 +203,17 @@ class _Seeder:
         )
 
     def _directory(self) -> None:
-        """Create Identity Store groups and users (moto identitystore) and the matching Cognito users."""
+        """Create the Cognito users and (unless empty) the matching Identity Store users and groups."""
         store = identitystore_backends[self.account][self.region]
         store_id = self.ic.identity_store_id
-        for group in self.data.get("groups") or []:
+        for group in [] if self.empty else self.data.get("groups") or []:
             name = str(group["name"] if isinstance(group, dict) else group)
             group_id, _ = store.create_group(store_id, name, f"{name} group")
             self.seeded.group_ids[name] = group_id
         for user in self.data.get("users") or []:
             username, email, password = str(user["username"]), str(user["email"]), str(user["password"])
-            given = str(user.get("given_name", username.capitalize()))
-            family = str(user.get("family_name", "Example"))
-            emails = [{"Value": email, "Type": "work", "Primary": True}]
-            full_name = {"GivenName": given, "FamilyName": family}
-            user_id, _ = store.create_user(
-                store_id, username, full_name, f"{given} {family}", "", "", emails, [], [], "", "", "", "", ""
-            )
-            self.user_ids[username] = user_id
-            groups = [str(g) for g in user.get("groups") or []]
-            for g in groups:
-                if g not in self.seeded.group_ids:
-                    raise ScenarioError(f"user {username}: unknown group {g}")
-                store.create_group_membership(store_id, self.seeded.group_ids[g], {"UserId": user_id})
+            groups = [] if self.empty else [str(g) for g in user.get("groups") or []]
+            user_id = None if self.empty else self._identity_store_user(store, user, groups)
             attributes = [
                 {"Name": "email", "Value": email},
                 {"Name": "email_verified", "Value": "true"},
@@ -228,35 +223,75 @@ class _Seeder:
             self.cognito.admin_set_user_password(self.pool.id, username, password, True)
             self.seeded.users.append(SeededUser(username, email, password, user_id, groups))
 
-    def _application(self) -> None:
-        """Create the IdC application with its JWT-bearer grant and trusted token issuer."""
+    def _identity_store_user(self, store: Any, user: dict[str, Any], groups: list[str]) -> str:
+        username, email = str(user["username"]), str(user["email"])
+        given = str(user.get("given_name", username.capitalize()))
+        family = str(user.get("family_name", "Example"))
+        emails = [{"Value": email, "Type": "work", "Primary": True}]
+        full_name = {"GivenName": given, "FamilyName": family}
+        store_id = self.ic.identity_store_id
+        user_id, _ = store.create_user(
+            store_id, username, full_name, f"{given} {family}", "", "", emails, [], [], "", "", "", "", ""
+        )
+        self.user_ids[username] = user_id
+        for g in groups:
+            if g not in self.seeded.group_ids:
+                raise ScenarioError(f"user {username}: unknown group {g}")
+            store.create_group_membership(store_id, self.seeded.group_ids[g], {"UserId": user_id})
+        return str(user_id)
+
+    def _application(self, app_id: str) -> None:
+        """Create the trusted token issuer and the application with its grants, actor policy and scopes."""
         app_spec = self.data.get("application") or {}
         tti_spec = app_spec.get("trusted_token_issuer") or {}
-        tti_arn = f"arn:aws:sso::{self.account}:trustedTokenIssuer/{self.instance_id}/tti-{new_id()}"
         pool_url = f"{self.state.endpoint_url}/{self.pool.id}"
-        self.ic.issuers[tti_arn] = TrustedTokenIssuer(
-            arn=tti_arn,
+        issuer = token_issuers.create_issuer(
+            self.state,
+            instance_arn=self.ic.instance_arn,
             name=str(tti_spec.get("name", "cognito")),
             issuer_url=str(tti_spec.get("issuer_url") or self.seeded.issuer_url),
             claim_attribute_path=str(tti_spec.get("claim", "email")),
             identity_store_attribute_path=str(tti_spec.get("identity_store_attribute", "emails.value")),
-            discovery_url=tti_spec.get("discovery_url") or f"{pool_url}/.well-known/openid-configuration",
+            discovery=tti_spec.get("discovery_url") or f"{pool_url}/.well-known/openid-configuration",
             jwks_url=tti_spec.get("jwks_url"),
         )
-        audiences = tuple(str(a) for a in tti_spec.get("authorized_audiences") or [self.client.id])
-        actors = app_spec.get("actor_principals")
-        self.ic.applications[self.app_arn] = Application(
-            arn=self.app_arn,
+        audiences = [str(a) for a in tti_spec.get("authorized_audiences") or [self.client.id]]
+        app = applications.create_application(
+            self.state,
+            instance_arn=self.ic.instance_arn,
             name=str(app_spec.get("name", "tip-broker")),
-            client_id=_rand(string.ascii_letters + string.digits, 22),
-            jwt_bearer=[AuthorizedIssuer(tti_arn, audiences)],
-            refresh_token_grant=bool(app_spec.get("refresh_token", True)),
-            actor_principals=[str(a) for a in actors]
-            if actors is not None
-            else [self.principals["broker"].arn],
-            scopes=[str(s) for s in app_spec.get("scopes") or ["s3:access_grants:read_write"]],
-            refresh_identity_context=bool(app_spec.get("refresh_identity_context", True)),
+            application_id=app_id,
         )
+        jwt_bearer = {
+            "AuthorizedTokenIssuers": [
+                {"TrustedTokenIssuerArn": issuer.arn, "AuthorizedAudiences": audiences}
+            ]
+        }
+        applications.put_grant(self.state, app.arn, applications.JWT_BEARER, {"JwtBearer": jwt_bearer})
+        if app_spec.get("refresh_token", True):
+            applications.put_grant(self.state, app.arn, "refresh_token", {"RefreshToken": {}})
+        actors = app_spec.get("actor_principals")
+        principals = [str(a) for a in actors] if actors is not None else [self.principals["broker"].arn]
+        actor_policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": principals},
+                    "Action": "sso-oauth:CreateTokenWithIAM",
+                    "Resource": "*",
+                }
+            ],
+        }
+        applications.put_actor_policy(self.state, app.arn, "IAM", {"Iam": {"ActorPolicy": actor_policy}})
+        for scope in app_spec.get("scopes") or ["s3:access_grants:read_write"]:
+            applications.put_scope(self.state, app.arn, str(scope))
+        # A scenario's application lets every identity-store user in unless it says otherwise; one
+        # created through CreateApplication requires assignments, AWS's default.
+        applications.set_assignment_required(
+            self.state, app.arn, bool(app_spec.get("assignment_required", False))
+        )
+        app.refresh_identity_context = bool(app_spec.get("refresh_identity_context", True))
 
     def _roles(self) -> None:
         """Create IAM roles (the identity-bearer role, the location roles) and their inline policies."""
@@ -270,8 +305,7 @@ class _Seeder:
             )
             for policy in role.get("policies") or []:
                 self.iam.put_role_policy(name, str(policy["name"]), json.dumps(policy["document"]))
-            arn = f"arn:aws:iam::{self.account}:role/{name}"
-            self.state.roles[arn] = Role(arn, name, moto_role.id, trust, max_duration)
+            arn = str(moto_role.arn)
             self.role_arns[name] = arn
             if role.get("identity_bearer"):
                 self.seeded.bearer_role_arn = arn

@@ -33,10 +33,14 @@ class EmulatorServer:
         scenario_path: str | Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        *,
         access_log: bool = False,
         public_url: str | None = None,
+        empty: bool = False,
     ) -> None:
         self.access_log = access_log
+        # Seed only what exists before a setup tool runs (see scenario.seed).
+        self.empty = empty
         self.public_url = public_url.rstrip("/") if public_url else None
         self.scenario_path = Path(scenario_path) if scenario_path else scenario.DEFAULT_SCENARIO
         self.host = host
@@ -68,7 +72,7 @@ class EmulatorServer:
         self.port = int(self._server.server_port)
         # Behind a port mapping (docker compose) clients reach us under another name than the bind address.
         state.endpoint_url = self.public_url or self.url
-        self.seeded = scenario.seed(state, dispatcher.access_grants)
+        self.seeded = scenario.seed(state, dispatcher.access_grants, empty=self.empty)
         queue = state.scenario.get("grant_events_queue")
         if queue:
             # After seeding: only changes made through the API are published.

@@ -77,6 +77,7 @@ class TrustedTokenIssuer:
     identity_store_attribute_path: str
     discovery_url: str | None = None
     jwks_url: str | None = None
+    jwks_retrieval_option: str = "OPEN_ID_DISCOVERY"
 
 
 @dataclass(frozen=True)
@@ -87,17 +88,35 @@ class AuthorizedIssuer:
     authorized_audiences: tuple[str, ...]
 
 
+CUSTOM_APPLICATION_PROVIDER = "arn:aws:sso::aws:applicationProvider/custom"
+
+
 @dataclass
 class Application:
-    """A customer-managed Identity Center application with OAuth grants."""
+    """A customer-managed Identity Center application: what sso-admin configures, CreateTokenWithIAM reads."""
 
     arn: str
     name: str
     client_id: str
-    jwt_bearer: list[AuthorizedIssuer]
-    refresh_token_grant: bool
-    actor_principals: list[str] | None
-    scopes: list[str]
+    instance_arn: str = ""
+    provider_arn: str = CUSTOM_APPLICATION_PROVIDER
+    status: str = "ENABLED"
+    description: str | None = None
+    portal_options: dict[str, Any] | None = None
+    created_at: float = 0.0
+    # The JwtBearer grant's authorized issuers; empty when the application has no jwt-bearer grant.
+    jwt_bearer: list[AuthorizedIssuer] = field(default_factory=list)
+    refresh_token_grant: bool = False
+    # authorization_code / token-exchange grants: stored and answered, never used by CreateTokenWithIAM.
+    other_grants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The IAM authentication method's ActorPolicy; None when the application has none.
+    actor_policy: dict[str, Any] | None = None
+    scopes: list[str] = field(default_factory=list)
+    scope_targets: dict[str, list[str]] = field(default_factory=dict)
+    # AWS's default for a new application (docs/aws.md#application-assignments).
+    assignment_required: bool = True
+    # (principal type USER | GROUP, principal id) pairs.
+    assignments: set[tuple[str, str]] = field(default_factory=set)
     # Whether a refresh_token grant answer carries awsAdditionalDetails.identityContext: AWS's own
     # example of that answer has neither it nor an idToken.
     refresh_identity_context: bool = True
@@ -105,7 +124,7 @@ class Application:
 
 @dataclass(frozen=True)
 class Role:
-    """An IAM role as STS sees it: trust policy and maximum session duration."""
+    """An IAM role as STS sees it (read from moto's IAM): trust policy and maximum session duration."""
 
     arn: str
     name: str
@@ -196,12 +215,13 @@ class Fault:
 
 @dataclass
 class IdentityCenter:
-    """The Identity Center instance, identity store and applications of the scenario."""
+    """The Identity Center instance, its identity store, applications and trusted token issuers."""
 
     instance_arn: str
     identity_store_id: str
     identity_store_arn: str
     issuer_url: str
+    created_at: float = 0.0
     applications: dict[str, Application] = field(default_factory=dict)
     issuers: dict[str, TrustedTokenIssuer] = field(default_factory=dict)
 
@@ -216,7 +236,6 @@ class EmulatorState:
     endpoint_url: str = ""
     lock: threading.RLock = field(default_factory=threading.RLock)
     credentials: dict[str, Credential] = field(default_factory=dict)
-    roles: dict[str, Role] = field(default_factory=dict)
     contexts: dict[str, IdentityContext] = field(default_factory=dict)
     refresh_tokens: dict[str, IdentityContext] = field(default_factory=dict)
     seen_jti: dict[str, float] = field(default_factory=dict)
@@ -225,6 +244,8 @@ class EmulatorState:
     bucket_owners: dict[str, str] = field(default_factory=dict)
     locations: dict[str, dict[str, GrantsLocation]] = field(default_factory=dict)
     grants: dict[str, dict[str, AccessGrant]] = field(default_factory=dict)
+    # Resource ARN → tags, for every resource the emulator itself serves (sso-admin, Access Grants).
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)
     calls: list[CallRecord] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     faults: dict[str, Fault] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Response
 
+from emulator.permissions import iam_role
 from emulator.state import Credential, EmulatorState, IdentityContext, Role, new_access_key, new_secret
 from emulator.wire import (
     STS_AUTH,
@@ -90,15 +91,26 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> boo
     return True
 
 
-def trust_allows(role: Role, caller: Credential, action: str, context: dict[str, str]) -> bool:
-    """Evaluate the role's trust policy for one action: an explicit Deny wins, else any Allow."""
+def policy_allows(
+    document: dict[str, Any],
+    caller: Credential,
+    action: str,
+    context: dict[str, str],
+    resource: str | None = None,
+) -> bool:
+    """Evaluate a resource policy (a trust policy, an ActorPolicy) for one caller and action.
+
+    An explicit Deny wins, else any Allow; a statement naming a `Resource` must match ``resource``.
+    """
     allowed = False
-    for statement in _as_list(role.trust_policy.get("Statement", [])):
+    for statement in _as_list(document.get("Statement", [])):
         if not isinstance(statement, dict):
             continue
         if not _principal_matches(statement.get("Principal"), caller):
             continue
         if not _action_matches(statement.get("Action", []), action):
+            continue
+        if resource is not None and "Resource" in statement and not _resource_matches(statement, resource):
             continue
         if not _conditions_hold(statement.get("Condition", {}), context):
             continue
@@ -107,6 +119,15 @@ def trust_allows(role: Role, caller: Credential, action: str, context: dict[str,
         if statement.get("Effect") == "Allow":
             allowed = True
     return allowed
+
+
+def _resource_matches(statement: dict[str, Any], resource: str) -> bool:
+    return any(fnmatch.fnmatchcase(resource, str(r)) for r in _as_list(statement["Resource"]))
+
+
+def trust_allows(role: Role, caller: Credential, action: str, context: dict[str, str]) -> bool:
+    """Evaluate the role's trust policy for one action: an explicit Deny wins, else any Allow."""
+    return policy_allows(role.trust_policy, caller, action, context)
 
 
 def _validation(message: str) -> AwsError:
@@ -189,7 +210,7 @@ class StsHandler:
                 "constraint: Member must have value between 900 and 43200"
             )
         context = self._provided_context(params)
-        role = self.state.roles.get(role_arn)
+        role = iam_role(role_arn)
         denied = AwsError(
             "AccessDenied",
             f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",

@@ -50,7 +50,7 @@ class AwsError(Exception):
         self.code = code
         self.message = message
         self.status = status
-        self.fields = fields or {}  # extra S3 error elements, e.g. <Region>
+        self.fields = fields or {}  # extra error members: S3 <Region>, JSON Reason / ResourceType
         self.headers = headers or {}  # extra response headers, e.g. x-amz-bucket-region
 
 
@@ -101,7 +101,9 @@ def error_response(protocol: Protocol, error: AwsError) -> Response:
     """Render an AwsError the way the service's protocol does on the wire."""
     rid = request_id()
     if protocol == "oauth-json":
-        body = {"error": OAUTH_ERRORS.get(error.code, "server_error"), "error_description": error.message}
+        body = {"error": OAUTH_ERRORS.get(error.code, "server_error")}
+        if error.message:  # some refusals carry no description (docs/aws.md#application-assignments)
+            body["error_description"] = error.message
         return Response(
             json.dumps(body),
             status=error.status,
@@ -110,7 +112,7 @@ def error_response(protocol: Protocol, error: AwsError) -> Response:
         )
     if protocol == "json":
         return Response(
-            json.dumps({"__type": error.code, "message": error.message}),
+            json.dumps({"__type": error.code, "message": error.message, **error.fields}),
             status=error.status,
             headers={"x-amzn-ErrorType": error.code, "x-amzn-RequestId": rid},
             content_type="application/x-amz-json-1.1",

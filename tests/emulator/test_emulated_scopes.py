@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
-from emulator.server import EmulatorServer
-from emulator.state import Role
 
 ACCOUNT = "111122223333"
 READ_ONLY = "s3:access_grants:read_only"
@@ -109,12 +107,13 @@ def test_list_caller_grants_allowed_by_application_keeps_only_this_app_or_all(
 
 
 def test_role_chaining_caps_duration_at_one_hour(
-    emulator: EmulatorServer, broker: Any, client_for: Callable[..., Any], make_session: Any
+    admin: Any, broker: Any, client_for: Callable[..., Any], make_session: Any
 ) -> None:
-    assert emulator.state is not None
     arn = f"arn:aws:iam::{ACCOUNT}:role/chained"
     trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
-    emulator.state.roles[arn] = Role(arn, "chained", "AROACHAINEDROLE00001", trust, 43200)
+    client_for(admin, "iam").create_role(
+        RoleName="chained", AssumeRolePolicyDocument=json.dumps(trust), MaxSessionDuration=43200
+    )
     first = client_for(broker, "sts").assume_role(RoleArn=arn, RoleSessionName="first", DurationSeconds=7200)
     chained = client_for(make_session(first["Credentials"]), "sts")
 
