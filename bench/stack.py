@@ -148,12 +148,16 @@ class Broker:
 
 
 @contextmanager
-def emulator(log_dir: Path = LOG_DIR, scenario: Path | None = None) -> Iterator[Emulator]:
-    """Run `python -m emulator` (the demo scenario unless ``scenario``) on a free loopback port."""
+def emulator(
+    log_dir: Path = LOG_DIR, scenario: Path | None = None, *, empty: bool = False
+) -> Iterator[Emulator]:
+    """Run `python -m emulator` (the demo scenario unless ``scenario``; only its IdP, IAM users, Identity
+    Center instance and buckets with ``empty``) on a free loopback port."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = log_dir / (f"emulator-{scenario.stem}.log" if scenario else "emulator.log")
     chosen = ["--scenario", str(scenario)] if scenario is not None else []
+    chosen += ["--empty"] if empty else []
     process = _spawn(
         [sys.executable, "-m", "emulator", *chosen, "--host", "127.0.0.1", "--port", str(port)], log
     )
