@@ -52,7 +52,7 @@ def application_checks(facts: Facts, arn: str, issuers: list[OidcIssuer]) -> lis
         return [
             failed(
                 "application.exists",
-                f"no Identity Center application has the ARN {arn} ",
+                f"no Identity Center application has the ARN {arn}",
                 "set BROKER_IDC_APPLICATION_ARN (or the issuer's application_arn) to the ARN `setup apply "
                 "--env-out` wrote, or list them: aws sso-admin list-applications --instance-arn <instance>",
             )

@@ -96,7 +96,8 @@ def user_checks(facts: Facts, token: str) -> tuple[list[Check], UserFindings]:
             *checks,
             warned(
                 "user.identity_store",
-                "not checked: no trusted token issuer has the token's issuer (issuer.url)",
+                "not checked: no trusted token issuer of the application has the token's issuer "
+                "(application.exists, application.grant.jwt_bearer, issuer.url)",
             ),
         ], findings
     claim_path, store_path, store_id = mapping
