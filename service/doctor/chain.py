@@ -96,25 +96,9 @@ def chain_checks(facts: Facts, token: str, findings: UserFindings) -> list[Check
     return [*checks, _get_data_access(facts, clients, application_arn, session, findings)]
 
 
-def _get_data_access(
-    facts: Facts,
-    clients: AwsClients,
-    application_arn: str,
-    session: TemporaryCredentials,
-    findings: UserFindings,
-) -> Check:
-    check_id = "chain.get_data_access"
-    grant = findings.grant
-    if grant is None:
-        return warned(check_id, "not run: the user holds no grant to ask for (user.grants)")
+def _vendor(facts: Facts, clients: AwsClients, application_arn: str) -> S3ControlDataAccessVendor:
+    """Return the broker's GetDataAccess adapter, wired as ``service.app.build_adapters`` wires it."""
     settings = facts.settings
-    permission = Permission.WRITE if grant.get("Permission") == "WRITE" else Permission.READ
-    try:
-        target = S3Target.parse(str(grant.get("GrantScope")))
-    except BrokerError as error:
-        return warned(
-            check_id, f"not run: the grant scope {grant.get('GrantScope')} is not a target ({error.detail})"
-        )
     buckets = BucketRegions(lambda: clients.client("s3", settings.aws_region), settings.aws_region)
     locator = InstanceLocator(
         clients.s3control_in,
@@ -123,13 +107,57 @@ def _get_data_access(
         caller_account_id=settings.broker_account_id,
         fallback_account_id=settings.access_grants_account_id,
     )
-    vendor = S3ControlDataAccessVendor(
+    return S3ControlDataAccessVendor(
         clients.s3control,
         clients.signed_as,
         settings.access_grants_account_id,
         locator=locator,
         application_arn=application_arn,
     )
+
+
+def _pick_grant(
+    vendor: S3ControlDataAccessVendor,
+    session: TemporaryCredentials,
+    findings: UserFindings,
+    application_arn: str,
+) -> tuple[str, Permission] | str:
+    """Return (scope, permission) of one of the user's grants, or why there is none to ask for.
+
+    Without the admin's list (user.grants could not read it), the user's own session lists its grants.
+    """
+    if findings.grant is not None:
+        granted = findings.grant.get("Permission")
+        return str(
+            findings.grant.get("GrantScope")
+        ), Permission.WRITE if granted == "WRITE" else Permission.READ
+    try:
+        grants = vendor.list_caller_grants(session, None, application_arn)
+    except BrokerError as error:
+        return f"ListCallerAccessGrants failed: {_problem(error)}"
+    if not grants:
+        return "the user holds no grant to ask for (user.grants)"
+    grant = grants[0]
+    return grant.grant_scope, Permission.WRITE if grant.permission is Permission.WRITE else Permission.READ
+
+
+def _get_data_access(
+    facts: Facts,
+    clients: AwsClients,
+    application_arn: str,
+    session: TemporaryCredentials,
+    findings: UserFindings,
+) -> Check:
+    check_id = "chain.get_data_access"
+    vendor = _vendor(facts, clients, application_arn)
+    picked = _pick_grant(vendor, session, findings, application_arn)
+    if isinstance(picked, str):
+        return warned(check_id, f"not run: {picked}")
+    scope, permission = picked
+    try:
+        target = S3Target.parse(scope)
+    except BrokerError as error:
+        return warned(check_id, f"not run: the grant scope {scope} is not a target ({error.detail})")
     request = DataAccessRequest(target, permission, DOCTOR_DURATION_SECONDS)
     try:
         access = vendor.get_data_access(session, request)
