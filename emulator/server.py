@@ -10,7 +10,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import make_server
 
-from emulator import scenario
+from emulator import moto_fixes, scenario
 from emulator.admin import AdminApp
 from emulator.dispatch import Dispatcher
 from emulator.grant_events import GrantEventPublisher
@@ -60,6 +60,7 @@ class EmulatorServer:
         data = scenario.load(self.scenario_path)
         # moto keeps its backends in process globals: start every emulator from a clean slate.
         moto_api_backend.reset()
+        moto_fixes.apply()
         state = scenario.new_state(data)
         dispatcher = Dispatcher(state, admin=_not_ready)
         self._server = make_server(
