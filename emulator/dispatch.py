@@ -19,7 +19,6 @@ from werkzeug.wsgi import get_input_stream
 from emulator import sigv4
 from emulator.access_grants import AccessGrantsHandler
 from emulator.directory import DirectoryGuard
-from emulator.iam_trust import accept_set_context
 from emulator.identity_center import IdentityCenterHandler
 from emulator.s3_guard import S3Guard, classify
 from emulator.sso_admin import SsoAdminHandler
@@ -185,7 +184,6 @@ class Dispatcher:
         self.s3_guard = S3Guard(state)
         self._moto_apps: dict[str, Any] = {}
         self._moto_lock = threading.Lock()
-        accept_set_context()
         self._random = random.Random()  # noqa: S311 - fault sampling, not security
 
     def moto_app(self, service: str) -> Any:
