@@ -7,6 +7,7 @@ issuer.claim, application.grant.refresh_token, application.access_scope, applica
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 from service.doctor.aws import NotFoundError
@@ -174,17 +175,24 @@ def issuer_checks(
                     "issuer.url",
                     f"trusted token issuer {entry.get('TrustedTokenIssuerArn')} has {issuer.issuer}",
                 ),
-                _audience(arn, issuer, entry),
+                _audience(arn, issuer, entry, authorized),
                 _claim(issuer, config, str(entry.get("TrustedTokenIssuerArn"))),
             ]
+    # A trusted token issuer's URL cannot be updated: a new issuer is created and named in the grant.
+    claim = issuer.mapping_claim or "email"
+    configuration = (
+        f"OidcJwtConfiguration={{IssuerUrl={issuer.issuer},ClaimAttributePath={claim},"
+        "IdentityStoreAttributePath=emails.value,JwksRetrievalOption=OPEN_ID_DISCOVERY}"
+    )
     return [
         failed(
             "issuer.url",
             f"no trusted token issuer of the application's jwt-bearer grant has the issuer URL "
             f"{issuer.issuer} (seen: {', '.join(seen) or 'none'})",
-            "aws sso-admin update-trusted-token-issuer --trusted-token-issuer-arn <tti arn> "
-            f"--trusted-token-issuer-configuration 'OidcJwtConfiguration={{IssuerUrl={issuer.issuer}}}', "
-            "or set BROKER_OIDC_ISSUER to the URL Identity Center trusts (setup file: "
+            "set BROKER_OIDC_ISSUER to the URL Identity Center trusts, or trust this one: aws sso-admin "
+            "create-trusted-token-issuer --instance-arn <instance> --name <name> --trusted-token-issuer-type "
+            f"OIDC_JWT --trusted-token-issuer-configuration '{configuration}', then name it in the "
+            f"jwt-bearer grant (aws sso-admin put-application-grant --application-arn {arn}) (setup file: "
             "trusted_token_issuer.issuer_url)",
         )
     ]
@@ -196,18 +204,23 @@ def trusted_token_issuer_config(facts: Facts, tti_arn: str) -> dict[str, Any]:
     return dict((described.get("TrustedTokenIssuerConfiguration") or {}).get("OidcJwtConfiguration") or {})
 
 
-def _audience(arn: str, issuer: OidcIssuer, entry: dict[str, Any]) -> Check:
+def _audience(arn: str, issuer: OidcIssuer, entry: dict[str, Any], authorized: list[dict[str, Any]]) -> Check:
     allowed = [str(audience) for audience in entry.get("AuthorizedAudiences") or []]
     missing = [audience for audience in issuer.audiences if audience not in allowed]
     if not missing:
         return passed("issuer.audience", f"audiences {', '.join(issuer.audiences)} are authorized")
+    # PutApplicationGrant replaces the whole grant: every entry is kept, this one's audiences extended.
+    entries = [
+        {**other, "AuthorizedAudiences": allowed + missing} if other is entry else other
+        for other in authorized
+    ]
+    grant = json.dumps({"JwtBearer": {"AuthorizedTokenIssuers": entries}}, separators=(",", ":"))
     return failed(
         "issuer.audience",
         f"the jwt-bearer grant authorizes {', '.join(allowed) or 'no audience'} for {issuer.issuer}, not "
         f"{', '.join(missing)}: Identity Center refuses those tokens (InvalidGrantException)",
-        f"aws sso-admin put-application-grant --application-arn {arn} --grant-type {JWT_BEARER_GRANT} with "
-        f"AuthorizedAudiences including {', '.join(missing)}, or fix BROKER_OIDC_AUDIENCE (setup file: "
-        "application.audiences)",
+        f"aws sso-admin put-application-grant --application-arn {arn} --grant-type {JWT_BEARER_GRANT} "
+        f"--grant '{grant}', or fix BROKER_OIDC_AUDIENCE (setup file: application.audiences)",
     )
 
 
