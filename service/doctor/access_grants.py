@@ -43,7 +43,7 @@ def access_grants_checks(facts: Facts) -> list[Check]:
                 "grants.instance",
                 f"no S3 Access Grants instance in account {account}, region {region}",
                 f"aws s3control create-access-grants-instance --account-id {account} --region {region} "
-                "--identity-center-arn <Identity Center instance ARN> (setup file: access_grants.instance)",
+                "--identity-center-arn <Identity Center instance ARN> (setup file: access_grants)",
             )
         ]
     except CannotVerifyError as error:

@@ -79,7 +79,8 @@ def _enabled(application: dict[str, Any], arn: str) -> Check:
     return failed(
         "application.enabled",
         f"status {status}: Identity Center refuses every exchange through a disabled application",
-        f"aws sso-admin update-application --application-arn {arn} --status ENABLED",
+        f"aws sso-admin update-application --application-arn {arn} --status ENABLED "
+        "(setup file: application.enabled: true)",
     )
 
 
@@ -116,7 +117,7 @@ def _authentication_method(facts: Facts, arn: str) -> Check:
     fix = (
         "add the broker's principal to the actor policy: aws sso-admin put-application-authentication-method "
         f"--application-arn {arn} --authentication-method-type IAM --authentication-method "
-        f'\'{{"Iam":{{"ActorPolicy":{actor}}}}}\' (setup file: application.authentication_method)'
+        f'\'{{"Iam":{{"ActorPolicy":{actor}}}}}\' (setup file: application.principals)'
     )
     if not document:
         return failed(check_id, "the application has no IAM authentication method", fix)
@@ -261,7 +262,7 @@ def _access_scope(facts: Facts, arn: str) -> Check:
         return cannot_verify(check_id, error)
     fix = (
         f"aws sso-admin put-application-access-scope --application-arn {arn} --scope {READ_WRITE_SCOPE} "
-        "(setup file: application.scopes)"
+        "(setup file: application.access_scopes)"
     )
     if READ_WRITE_SCOPE in scopes:
         return passed(check_id, f"scopes {', '.join(scopes)}")

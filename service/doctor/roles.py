@@ -100,7 +100,7 @@ def _trust_checks(facts: Facts, document: object) -> list[Check]:
         f"add the statement {json.dumps(statement, separators=(',', ':'))} to the role's trust policy: "
         f"aws iam get-role --role-name {name} --query Role.AssumeRolePolicyDocument > trust.json, edit it, "
         f"aws iam update-assume-role-policy --role-name {name} --policy-document file://trust.json "
-        "(setup file: identity_bearer_role.trust)"
+        "(setup file: identity_bearer_role.principals)"
     )
     checks = []
     for action, check_id in (
@@ -129,7 +129,8 @@ def _max_session(facts: Facts, maximum: int) -> Check:
         "role.max_session_duration",
         f"MaxSessionDuration {maximum} s is below BROKER_SESSION_DURATION_SECONDS={wanted}: AssumeRole fails",
         f"aws iam update-role --role-name {role_name(facts.settings.identity_bearer_role_arn)} "
-        f"--max-session-duration {wanted}, or lower BROKER_SESSION_DURATION_SECONDS",
+        f"--max-session-duration {wanted}, or lower BROKER_SESSION_DURATION_SECONDS (setup file: "
+        "identity_bearer_role.max_session_duration)",
     )
 
 
@@ -149,7 +150,7 @@ def _policy_checks(facts: Facts) -> list[Check]:
         fix = (
             f"aws iam put-role-policy --role-name {role_name(settings.identity_bearer_role_arn)} "
             f"--policy-name access-grants-caller --policy-document '{document}' "
-            "(setup file: identity_bearer_role.policy)"
+            "(setup file: identity_bearer_role, whose policy setup writes)"
         )
         if decision is Decision.ALLOWED:
             checks.append(passed(check_id, f"the role's policies allow {action} on {instance}"))

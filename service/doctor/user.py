@@ -165,7 +165,7 @@ def _identity_store(
     check_id = "user.identity_store"
     fix = (
         f"create or update the directory user so its {store_path} equals the token's {claim_path} "
-        "(setup file: users), or map the claim to another attribute: aws sso-admin "
+        "(setup file: identity_store.users), or map the claim to another attribute: aws sso-admin "
         "update-trusted-token-issuer (setup file: trusted_token_issuer.identity_store_attribute)"
     )
     try:
