@@ -92,3 +92,14 @@ def test_doctor_reports_a_refused_read_as_cannot_verify_not_as_a_failure(setup: 
     # The chain needs none of the doctor's reads: the user's own session lists a grant to ask for.
     assert found["user.identity_store"]["status"] == "WARN"
     assert found["chain.get_data_access"]["status"] == "PASS", found["chain.get_data_access"]
+
+
+def test_doctor_checks_each_configured_issuer(setup: Setup) -> None:
+    other = '[{"issuer": "https://other-idp.example.com", "audiences": ["other-client"]}]'
+
+    run = setup.doctor("--json", env={"BROKER_OIDC_ISSUERS": other})
+
+    issuer_urls = [check for check in run.checks if check["id"] == "issuer.url"]
+    assert [check["status"] for check in issuer_urls] == ["PASS", "FAIL"], run.stdout
+    assert "https://other-idp.example.com" in issuer_urls[1]["detail"]
+    assert run.returncode == 1
