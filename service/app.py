@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import logging
 import os
@@ -40,8 +39,7 @@ from service.api.error_handlers import MISCONFIGURED_METRIC, install_error_handl
 from service.api.limits import Limits, LimitsMiddleware
 from service.api.openapi import document_bearer_auth
 from service.broker import Broker, BrokerPolicy
-from service.doctor.aws import DoctorClients
-from service.doctor.configuration import configuration_checks
+from service.doctor.configuration import configuration_run
 from service.doctor.model import Check
 from service.doctor.readiness import ReadinessDoctor
 from service.domain.ports import (
@@ -139,7 +137,7 @@ def build_adapters(settings: Settings) -> Adapters:
         await http.aclose()
         await cache.close()
 
-    doctor = ReadinessDoctor(functools.partial(configuration_checks, settings, DoctorClients.build(settings)))
+    doctor = ReadinessDoctor(configuration_run(settings))
     on_start: list[Callable[[], Awaitable[None]]] = [start]
     on_stop: list[Callable[[], Awaitable[None]]] = [doctor.aclose, stop]
     if settings.grant_events_queue_url:

@@ -43,6 +43,18 @@ def guarded(check_id: str, run: Callable[[], list[Check]]) -> list[Check]:
         return [unexpected(check_id, exc)]
 
 
+def configuration_run(settings: Settings) -> Callable[[], list[Check]]:
+    """Return the configuration checks as a call (for /readyz); its clients are built on the first run."""
+    built: list[DoctorClients] = []
+
+    def run() -> list[Check]:
+        if not built:
+            built.append(DoctorClients.build(settings))
+        return configuration_checks(settings, built[0])
+
+    return run
+
+
 def configuration_checks(settings: Settings, clients: DoctorClients) -> list[Check]:
     """Return the AWS configuration checks: no per-user check, no chain run."""
     facts = Facts(settings, clients)
