@@ -92,5 +92,6 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         running = Stack(emulator, broker.url, broker.pid, broker_log=broker.log)
         yield running
     text = broker.log.read_text()
-    assert "credentials.issued" in text
+    if running.handed_out:  # the audit trail of what was handed out reached the log
+        assert "credentials.issued" in text
     assert not [secret for secret in running.handed_out if secret in text], "a vended secret reached the log"
