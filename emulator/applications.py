@@ -183,6 +183,17 @@ def delete_grant(state: EmulatorState, arn: str, grant_type: str) -> None:
             del app.other_grants[grant_type]
 
 
+def actor_policy(principals: list[str]) -> dict[str, Any]:
+    """Return an ActorPolicy letting ``principals`` (ARNs or account ids) call CreateTokenWithIAM."""
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": principals},
+        "Action": "sso-oauth:CreateTokenWithIAM",
+        "Resource": "*",
+    }
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
 def put_actor_policy(state: EmulatorState, arn: str, method_type: str, method: Any) -> None:
     """Set the IAM authentication method: the ActorPolicy naming who may call CreateTokenWithIAM."""
     with state.lock:

@@ -272,18 +272,8 @@ class _Seeder:
             applications.put_grant(self.state, app.arn, "refresh_token", {"RefreshToken": {}})
         actors = app_spec.get("actor_principals")
         principals = [str(a) for a in actors] if actors is not None else [self.principals["broker"].arn]
-        actor_policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": principals},
-                    "Action": "sso-oauth:CreateTokenWithIAM",
-                    "Resource": "*",
-                }
-            ],
-        }
-        applications.put_actor_policy(self.state, app.arn, "IAM", {"Iam": {"ActorPolicy": actor_policy}})
+        policy = applications.actor_policy(principals)
+        applications.put_actor_policy(self.state, app.arn, "IAM", {"Iam": {"ActorPolicy": policy}})
         for scope in app_spec.get("scopes") or ["s3:access_grants:read_write"]:
             applications.put_scope(self.state, app.arn, str(scope))
         # A scenario's application lets every identity-store user in unless it says otherwise; one

@@ -1,4 +1,4 @@
-"""Command line: serve | dev | openapi | credential-process | doctor."""
+"""Command line: serve | dev | openapi | credential-process | doctor | setup."""
 
 from __future__ import annotations
 
@@ -210,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="with a token, skip the real exchange (which spends the token)",
     )
     doctor.set_defaults(func=cmd_doctor)
+
+    from service.setup.cli import add_setup_parser
+
+    add_setup_parser(sub)
     return parser
 
 
