@@ -50,7 +50,7 @@ def access_grants_checks(facts: Facts) -> list[Check]:
         return [cannot_verify("grants.instance", error)]
     checks = [passed("grants.instance", f"{instance.get('AccessGrantsInstanceArn')}")]
     checks.append(_association(facts, instance))
-    checks += _locations(facts, account, region)
+    checks += _locations(facts, account, region, instance)
     return checks
 
 
@@ -86,7 +86,7 @@ def _association(facts: Facts, instance: dict[str, Any]) -> Check:
     return passed(check_id, f"associated with {associated}")
 
 
-def _locations(facts: Facts, account: str, region: str) -> list[Check]:
+def _locations(facts: Facts, account: str, region: str, instance: dict[str, Any]) -> list[Check]:
     try:
         locations = facts.locations(account, region)
     except (CannotVerifyError, NotFoundError) as error:
@@ -102,14 +102,16 @@ def _locations(facts: Facts, account: str, region: str) -> list[Check]:
             )
         ]
     checks = [passed("grants.locations", f"{len(locations)} location(s) registered")]
-    checks.append(_location_trust(facts, locations))
+    checks.append(_location_trust(facts, locations, str(instance.get("AccessGrantsInstanceArn"))))
     return checks
 
 
-def _location_trust(facts: Facts, locations: list[dict[str, Any]]) -> Check:
+def _location_trust(facts: Facts, locations: list[dict[str, Any]], instance_arn: str) -> Check:
     check_id = "grants.location.role_trust"
     broken: list[str] = []
     weak: list[str] = []
+    # What S3 Access Grants' AssumeRole carries: the confused-deputy keys AWS documents for the role.
+    context = {"aws:SourceAccount": facts.settings.access_grants_account_id, "aws:SourceArn": instance_arn}
     for role_arn in sorted({str(location.get("IAMRoleArn")) for location in locations}):
         scopes = ", ".join(
             str(location.get("LocationScope"))
@@ -124,9 +126,11 @@ def _location_trust(facts: Facts, locations: list[dict[str, Any]]) -> Check:
             broken.append(f"{role_arn} (locations {scopes}) does not exist")
             continue
         for action, essential in _LOCATION_ACTIONS:
-            request = Request(action, frozenset({ACCESS_GRANTS_SERVICE}))
-            if evaluate([document], request, resource_policy=True) is not Decision.ALLOWED:
-                (broken if essential else weak).append(f"{role_arn} (locations {scopes}) lacks {action}")
+            request = Request(action, frozenset({ACCESS_GRANTS_SERVICE}), context=context)
+            decision = evaluate([document], request, resource_policy=True)
+            if decision is not Decision.ALLOWED:
+                found = broken if essential and decision is not Decision.CONDITIONAL else weak
+                found.append(f"{role_arn} (locations {scopes}) {action}: {decision.value}")
     trust = policy_text(
         {
             "Effect": "Allow",

@@ -12,7 +12,6 @@ from tests.doctor.conftest import Setup
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 BEARER_ROLE = "tip-identity-bearer"
-BEARER_POLICY = "access-grants-caller"
 LOCATION_ROLE = "s3-access-grants-location"
 Restore = Callable[[], None]
 
@@ -122,17 +121,26 @@ def break_location_trust(setup: Setup) -> Restore:
 
 
 def remove_get_data_access(setup: Setup) -> Restore:
+    """Take s3:GetDataAccess out of every inline policy of the identity-bearer role."""
     iam = setup.client("iam")
-    original = _document(
-        iam.get_role_policy(RoleName=BEARER_ROLE, PolicyName=BEARER_POLICY)["PolicyDocument"]
-    )
-    document = json.loads(original)
-    for statement in document["Statement"]:
-        statement["Action"] = [a for a in statement["Action"] if a != "s3:GetDataAccess"]
-    iam.put_role_policy(RoleName=BEARER_ROLE, PolicyName=BEARER_POLICY, PolicyDocument=json.dumps(document))
-    return lambda: iam.put_role_policy(
-        RoleName=BEARER_ROLE, PolicyName=BEARER_POLICY, PolicyDocument=original
-    )
+    names = iam.list_role_policies(RoleName=BEARER_ROLE)["PolicyNames"]
+    originals = {
+        name: _document(iam.get_role_policy(RoleName=BEARER_ROLE, PolicyName=name)["PolicyDocument"])
+        for name in names
+    }
+    assert originals, "the identity-bearer role has no inline policy"
+    for name, original in originals.items():
+        document = json.loads(original)
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            statement["Action"] = [a for a in actions if a != "s3:GetDataAccess"]
+        iam.put_role_policy(RoleName=BEARER_ROLE, PolicyName=name, PolicyDocument=json.dumps(document))
+
+    def restore() -> None:
+        for name, original in originals.items():
+            iam.put_role_policy(RoleName=BEARER_ROLE, PolicyName=name, PolicyDocument=original)
+
+    return restore
 
 
 def remove_broker_from_actor_policy(setup: Setup) -> Restore:
@@ -170,7 +178,7 @@ def delete_only_grants(setup: Setup) -> Restore:
     """Delete carol's one grant and her group's (finance): she is left with none."""
     s3control = setup.client("s3control")
     account = setup.config["account_id"]
-    holders = {setup.user_id("carol"), setup.config["groups"]["finance"]}
+    holders = {setup.user_id("carol"), setup.group_id("finance")}
     grants = s3control.list_access_grants(AccountId=account)["AccessGrantsList"]
     doomed = [g for g in grants if g["Grantee"]["GranteeIdentifier"] in holders]
     assert len(doomed) == 2, doomed
