@@ -1,4 +1,9 @@
-"""`tip-broker dev`: the local emulator with a scenario, and the broker configured against it."""
+"""`tip-broker dev`: the local emulator, the demo set up on it by `tip-broker setup`, and the broker.
+
+By default the emulator starts empty (`--empty`: IdP, broker key, buckets) and `setup apply` of
+examples/setup/demo.yaml creates the rest; with an explicit scenario (or an emulator already seeded) the
+broker is configured from the emulator's own `broker_env`.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +12,68 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 import uvicorn
+from dotenv import dotenv_values
 
 from service.app import create_app
 from service.logs import configure_logging
 from service.settings import ConfigurationError, load_settings
+from service.setup.document import load_document
+from service.setup.validation import validate
 
 READY_TIMEOUT_SECONDS = 60.0
+DEMO_SETUP = Path(__file__).resolve().parents[1] / "examples" / "setup" / "demo.yaml"
 
 
 def start_emulator(host: str, port: int, scenario: str | None) -> subprocess.Popen[bytes]:
-    """Start ``python -m emulator`` as a child process."""
+    """Start ``python -m emulator`` as a child process: empty unless a scenario is named."""
     command = [sys.executable, "-m", "emulator", "--host", host, "--port", str(port)]
-    if scenario:
-        command += ["--scenario", scenario]
+    command += ["--scenario", scenario] if scenario else ["--empty"]
     return subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
 
 
-def wait_for_config(base_url: str, process: subprocess.Popen[bytes] | None) -> dict[str, object]:
+def apply_demo_setup(
+    emulator_url: str, config: dict[str, Any], setup_file: Path = DEMO_SETUP
+) -> dict[str, str]:
+    """Run `tip-broker setup apply` of the demo file on an empty emulator; return the broker's settings.
+
+    Raises:
+        RuntimeError: the setup failed (its own output says why).
+    """
+    admin = config["admin"]
+    cognito = config["cognito"]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BROKER_"))},
+        "AWS_ENDPOINT_URL": emulator_url,
+        "AWS_REGION": str(config["region"]),
+        "AWS_ACCESS_KEY_ID": str(admin["access_key_id"]),
+        "AWS_SECRET_ACCESS_KEY": str(admin["secret_access_key"]),
+        "TIPB_DEMO_POOL_ID": str(cognito["user_pool_id"]),
+        "TIPB_DEMO_CLIENT_ID": str(cognito["client_id"]),
+    }
+    with tempfile.TemporaryDirectory(prefix="tipb-dev-") as workdir:
+        env_out = Path(workdir) / "broker.env"
+        command = [sys.executable, "-m", "service", "setup", "apply", "--file", str(setup_file)]
+        finished = subprocess.run([*command, "--env-out", str(env_out)], env=env, check=False)  # noqa: S603
+        if finished.returncode != 0:
+            raise RuntimeError(f"setup apply --file {setup_file} failed (exit {finished.returncode})")
+        settings = {k: v for k, v in dotenv_values(env_out).items() if v is not None}
+    # The emulator's config lists no groups once empty: show the ones the setup file gave each user.
+    spec = validate(load_document(setup_file, environ=env), str(setup_file))
+    groups = {user.user_name: list(user.groups) for user in spec.users}
+    for user in config.get("users", []):
+        user["groups"] = groups.get(user.get("username"), [])
+    return settings
+
+
+def wait_for_config(base_url: str, process: subprocess.Popen[bytes] | None) -> dict[str, Any]:
     """Poll the emulator until it serves its configuration, or raise RuntimeError."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -37,7 +82,7 @@ def wait_for_config(base_url: str, process: subprocess.Popen[bytes] | None) -> d
         try:
             response = httpx.get(f"{base_url}/_emulator/config", timeout=2)
             if response.status_code == 200:
-                config: dict[str, object] = response.json()
+                config: dict[str, Any] = response.json()
                 return config
         except httpx.HTTPError:
             pass
@@ -45,7 +90,7 @@ def wait_for_config(base_url: str, process: subprocess.Popen[bytes] | None) -> d
     raise RuntimeError(f"the emulator did not answer within {READY_TIMEOUT_SECONDS:.0f} s")
 
 
-def instructions(broker_url: str, emulator_url: str, config: dict[str, object]) -> str:
+def instructions(broker_url: str, emulator_url: str, config: dict[str, Any]) -> str:
     """Return the how-to-try-it text printed once both processes run."""
     users = config.get("users", [])
     first = users[0] if isinstance(users, list) and users else {}
@@ -94,9 +139,12 @@ def run_dev_stack(
     emulator_url = emulator_url or f"http://{host}:{emulator_port}"
     try:
         config = wait_for_config(emulator_url, process)
-        broker_env = config.get("broker_env", {})
-        if isinstance(broker_env, dict):
-            os.environ.update({k: str(v) for k, v in broker_env.items()})
+        # The emulator's broker_env holds the broker's own key and endpoint; an empty emulator gets the
+        # rest from the setup tool, as an account would.
+        broker_env = {k: str(v) for k, v in config.get("broker_env", {}).items() if v is not None}
+        if config.get("empty"):
+            broker_env.update(apply_demo_setup(emulator_url, config))
+        os.environ.update(broker_env)
         if os.environ.get("BROKER_REDIS_URL") and not os.environ.get("BROKER_CACHE_KEY"):
             # A throw-away key: the dev stack's Redis entries need not outlive this process.
             os.environ["BROKER_CACHE_KEY"] = base64.b64encode(os.urandom(32)).decode()

@@ -118,18 +118,18 @@ def _plan_instance(clients: Clients, spec: SetupSpec, plan: Plan, seen: Observed
     if ag is None:
         if _kept(seen) or _foreign_locations(seen):
             plan.keep(label, "it holds locations this setup does not own")
-        else:
-            plan.add(
-                "delete",
-                label,
-                "instance-delete",
-                request(label, s3c, "DeleteAccessGrantsInstance", AccountId=account),
-            )
+            return
+        # docs/aws.md#access-grants-administration: an associated instance must be dissociated first.
+        steps: list[Action] = []
+        if current:
+            steps.append(request(label, s3c, "DissociateAccessGrantsIdentityCenter", AccountId=account))
+        steps.append(request(label, s3c, "DeleteAccessGrantsInstance", AccountId=account))
+        plan.add("delete", label, "instance-delete", Steps(tuple(steps)))
         return
     if current == target:
         plan.same(label)
         return
-    steps: list[Action] = []
+    steps = []
     if current:
         steps.append(request(label, s3c, "DissociateAccessGrantsIdentityCenter", AccountId=account))
     if target:

@@ -43,6 +43,7 @@ class Clients:
     @classmethod
     def build(cls, region: str | None, profile: str | None = None) -> Clients:
         """Create the clients from the standard credential chain (``profile`` or the environment)."""
+        region = region or os.environ.get("AWS_REGION") or None
         session = boto3.session.Session(profile_name=profile, region_name=region)
         chosen = session.region_name
         if not chosen:

@@ -37,7 +37,7 @@ def execute(plan: Plan, verb: str) -> int:
         try:
             change.run(plan.context)
         except AwsCallError as exc:
-            _fail(f"{change.verb} {change.resource}: {exc}")
+            _fail(str(exc))
             return _fail(
                 f"stopped after {done} of {len(changes)} changes; fix the cause and run "
                 f"`tip-broker setup {verb}` again: it continues from what AWS now holds"

@@ -102,7 +102,7 @@ class GrantSpec:
     grantee: Grantee
     permission: str
     sub_prefix: str | None = None
-    application: str | None = None  # "this", "ALL" or an application ARN
+    application: str | None = None  # "this" or an application ARN
     object: bool = False
     line: int = 0
     grantee_line: int = 0

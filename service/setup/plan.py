@@ -188,7 +188,7 @@ class Plan:
             f"Identity Center {ctx.instance_arn}"
         ]
         lines += [change.render() for change in self.ordered()]
-        lines += [f"  ! keep    {entry}" for entry in self.kept]
+        lines += [f"  {'!':>3} {'keep':<7} {entry}" for entry in self.kept]
         counts = Counter(change.verb for change in self.changes)
         if self.changes:
             lines.append(

@@ -47,10 +47,14 @@ def _sorted_list(value: Any) -> list[Any]:
 
 
 def normal(document: Any) -> Any:
-    """Return ``document`` in the normal form used to compare policies."""
+    """Return ``document`` (a dict, or JSON text as IAM may answer it) in the form policies compare in."""
     if isinstance(document, str):
         text = document if document.lstrip().startswith("{") else unquote(document)
         document = json.loads(text)
+    return _normal(document)
+
+
+def _normal(document: Any) -> Any:
     if isinstance(document, dict):
         result: dict[str, Any] = {}
         for key, value in document.items():
@@ -60,12 +64,12 @@ def normal(document: Any) -> Any:
                 result[key] = {k: _sorted_list(v) for k, v in value.items()}
             elif key == "Statement":
                 statements = value if isinstance(value, list) else [value]
-                result[key] = sorted((normal(s) for s in statements), key=json.dumps)
+                result[key] = sorted((_normal(s) for s in statements), key=json.dumps)
             else:
-                result[key] = normal(value)
+                result[key] = _normal(value)
         return result
     if isinstance(document, list):
-        return [normal(v) for v in document]
+        return [_normal(v) for v in document]
     return document
 
 

@@ -20,7 +20,7 @@ from service.setup.schema import Reader
 ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 ROLE_ARN = re.compile(r"arn:aws(-[a-z]{1,5}){0,3}:iam::\d{12}:role/[\w+=,.@/-]+")
 GRANTS_INSTANCE = re.compile(r"\*|arn:aws(-[a-z]{1,5}){0,3}:s3:[a-z0-9-]+:\d{12}:access-grants/default")
-APPLICATION = re.compile(r"this|ALL|arn:aws(-[a-z]{1,5}){0,3}:sso::\d{12}:application/\S+")
+APPLICATION = re.compile(r"this|arn:aws(-[a-z]{1,5}){0,3}:sso::\d{12}:application/\S+")
 LOCATION_SCOPE = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^*]*)?)?")
 PERMISSIONS = ("READ", "WRITE", "READWRITE")
 GRANTEE_KEYS: tuple[GranteeKind, ...] = ("user", "group", "iam_role")
@@ -49,9 +49,12 @@ def bearer_role(reader: Reader, top: dict[str, Any]) -> BearerRoleSpec | None:
         pattern=PRINCIPAL,
         what="an IAM user or role ARN (arn:aws:iam::<account>:role/<name>) or an account id",
     )
-    if not principals:
-        principals = reader.strings(("application", "principals"), pattern=PRINCIPAL)
-    if not principals:
+    inherited = reader.raw(("application", "principals"))
+    if not principals and isinstance(inherited, list | str):
+        # The application's principals (already checked where they are written).
+        listed = inherited if isinstance(inherited, list) else [inherited]
+        principals = tuple(str(p) for p in listed if isinstance(p, str) and PRINCIPAL.fullmatch(p))
+    elif not principals:
         reader.problem(path, "'principals' is required (who may assume it: the broker's IAM principal)")
     return BearerRoleSpec(
         name=reader.string((*path, "name"), pattern=ROLE_NAME, what="an IAM role name") or "",
@@ -140,7 +143,8 @@ def _grants(reader: Reader) -> tuple[GrantSpec, ...]:
                     application=reader.string(
                         (*at, "application"),
                         pattern=APPLICATION,
-                        what="this, ALL or an Identity Center application ARN",
+                        what="this (the file's application) or an Identity Center application ARN "
+                        "(CreateAccessGrant takes no ALL)",
                     ),
                     object=reader.boolean((*at, "object"), False),
                     line=reader.document.line(at),

@@ -1,4 +1,5 @@
-"""The README's run command (`python -m service dev`) brings up emulator + broker and its curls work."""
+"""The README's run command (`python -m service dev`) brings up an empty emulator, sets the demo up on it with
+`tip-broker setup apply`, starts the broker, and its curls work."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
 
@@ -52,6 +54,9 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
 def test_dev_stack_prints_sign_in_and_curl_instructions(dev_stack: tuple[str, str, Path]) -> None:
     broker_url, emulator_url, log = dev_stack
     text = log.read_text()
+    assert "+ create  application tip-broker" in text  # `setup apply` of examples/setup/demo.yaml
+    assert "Done: 30 changes." in text
+    assert "alice (groups: engineering)" in text
     assert f"{emulator_url}/_emulator/login" in text
     assert f"curl -s -X POST {broker_url}/v1/credentials" in text
     assert f"curl -s -X POST {broker_url}/v1/presign" in text
@@ -84,9 +89,20 @@ def test_dev_stack_serves_credentials_and_presigned_urls_for_a_demo_user(
 def test_doctor_reports_no_failure_against_the_emulator(dev_stack: tuple[str, str, Path]) -> None:
     _, emulator_url, _ = dev_stack
     config = httpx.get(f"{emulator_url}/_emulator/config").json()
+    # The dev stack's emulator starts empty: the application and role are what `setup apply` made.
+    admin = boto3.client(
+        "sso-admin",
+        region_name=config["region"],
+        endpoint_url=emulator_url,
+        aws_access_key_id=config["admin"]["access_key_id"],
+        aws_secret_access_key=config["admin"]["secret_access_key"],
+    )
+    applications = admin.list_applications(InstanceArn=config["identity_center"]["instance_arn"])
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "AWS_"))},
-        **config["broker_env"],
+        **{k: v for k, v in config["broker_env"].items() if v is not None},
+        "BROKER_IDC_APPLICATION_ARN": applications["Applications"][0]["ApplicationArn"],
+        "BROKER_IDENTITY_BEARER_ROLE_ARN": "arn:aws:iam::111122223333:role/tip-identity-bearer",
     }
     result = subprocess.run(
         [sys.executable, "-m", "service", "doctor"],
