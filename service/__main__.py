@@ -149,11 +149,15 @@ def cmd_credential_process(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_doctor(_: argparse.Namespace) -> int:
-    """Check the configuration and that the issuer, the cache and AWS answer."""
-    from service.doctor import run_doctor
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check every link of the chain: settings, issuer, cache, Identity Center, IAM, S3 Access Grants."""
+    from service.doctor.run import read_token, run_doctor
 
-    return run_doctor()
+    try:
+        token = read_token(args.token, args.token_file)
+    except OSError as exc:
+        return _fail(f"cannot read --token-file: {exc.strerror}")
+    return run_doctor(token, as_json=args.json, chain=not args.no_chain)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,7 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--token-file", default=None)
     cp.set_defaults(func=cmd_credential_process)
 
-    doctor = sub.add_parser("doctor", help="check configuration and connectivity")
+    doctor = sub.add_parser("doctor", help="check the configuration, AWS setup and (with a token) one user")
+    given = doctor.add_mutually_exclusive_group()
+    given.add_argument(
+        "--token", default=None, help="a user's ID token: also check that user and run the chain"
+    )
+    given.add_argument("--token-file", default=None, help="file holding the ID token (keeps it out of ps)")
+    doctor.add_argument("--json", action="store_true", help="print a JSON list of {id, status, detail, fix}")
+    doctor.add_argument(
+        "--no-chain",
+        action="store_true",
+        help="with a token, skip the real exchange (which spends the token)",
+    )
     doctor.set_defaults(func=cmd_doctor)
 
     from service.setup.cli import add_setup_parser

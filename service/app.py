@@ -39,6 +39,9 @@ from service.api.error_handlers import MISCONFIGURED_METRIC, install_error_handl
 from service.api.limits import Limits, LimitsMiddleware
 from service.api.openapi import document_bearer_auth
 from service.broker import Broker, BrokerPolicy
+from service.doctor.configuration import configuration_run
+from service.doctor.model import Check
+from service.doctor.readiness import ReadinessDoctor
 from service.domain.ports import (
     BucketLocator,
     Cache,
@@ -80,12 +83,13 @@ class Adapters:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Returns the broker's own AWS identity ARN (GetCallerIdentity), read once at start; None: not checked.
     own_arn: Callable[[], str] | None = None
+    # The doctor's configuration checks for /readyz (cached a minute); None: /readyz does not run them.
+    doctor: Callable[[], Awaitable[list[Check] | None]] | None = None
 
 
-def build_adapters(settings: Settings) -> Adapters:
-    """Build the real adapters from settings (no network I/O happens here)."""
-    http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
-    verifier = IssuerRouter(
+def build_verifier(settings: Settings, http: httpx.AsyncClient) -> IssuerRouter:
+    """Return the token verifier of every configured issuer (the broker's, reused by the doctor)."""
+    return IssuerRouter(
         [
             JwksTokenVerifier(
                 OidcPolicy(
@@ -105,6 +109,12 @@ def build_adapters(settings: Settings) -> Adapters:
             for entry in settings.issuers()
         ]
     )
+
+
+def build_adapters(settings: Settings) -> Adapters:
+    """Build the real adapters from settings (no network I/O happens here)."""
+    http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
+    verifier = build_verifier(settings, http)
     cache: Cache = RedisCache.from_url(settings.redis_url) if settings.redis_url else MemoryCache()
     clients = AwsClients.build(
         settings.aws_region, settings.aws_endpoint_url, idc_region=settings.identity_center_region
@@ -127,8 +137,9 @@ def build_adapters(settings: Settings) -> Adapters:
         await http.aclose()
         await cache.close()
 
+    doctor = ReadinessDoctor(configuration_run(settings))
     on_start: list[Callable[[], Awaitable[None]]] = [start]
-    on_stop: list[Callable[[], Awaitable[None]]] = [stop]
+    on_stop: list[Callable[[], Awaitable[None]]] = [doctor.aclose, stop]
     if settings.grant_events_queue_url:
         # Only records the grants mark, which lives in the shared cache: any store over it will do.
         marks = EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
@@ -165,6 +176,7 @@ def build_adapters(settings: Settings) -> Adapters:
         on_start=on_start,
         on_stop=on_stop,
         own_arn=lambda: caller_arn(clients.sts),
+        doctor=doctor.checks,
     )
 
 
@@ -207,6 +219,7 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
         configuration_problems=tuple(f"{name} is required" for name in settings.missing()),
         issuer=next((entry.issuer for entry in settings.issuers()), settings.oidc_issuer),
         admin_token=settings.admin_token,
+        doctor=adapters.doctor,
     )
     return services, executor
 

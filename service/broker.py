@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
+from service import audit as audit_record
 from service.domain.access import DataAccess, DataAccessRequest, Grant, Permission, S3Target
 from service.domain.access_book import AccessBook
 from service.domain.cache_errors import CacheUnavailableError
@@ -173,9 +174,21 @@ class Broker:
 
     async def issue_credentials(self, caller: Caller, request: DataAccessRequest) -> Issued:
         """Return credentials for the caller's request, from the cache when a usable entry exists."""
+        issued = await self._issue(caller, request)
+        audit_record.credentials_issued(
+            caller,
+            request,
+            issued.access,
+            idc_user_id=issued.idc_user_id,
+            layer=issued.layer,
+            delivery="credentials",
+            expires_at=issued.access.credentials.expiration,
+        )
+        return issued
+
+    async def _issue(self, caller: Caller, request: DataAccessRequest) -> Issued:
         book, marks = await self._load_access(caller)
         issued, _ = await self._access(caller, request, book, marks.stamp)
-        self._audit(caller, request, issued)
         return replace(issued, region=await self._region_of(request.target.bucket))
 
     async def presign(self, caller: Caller, items: list[PresignItem]) -> list[PresignResult | BrokerError]:
@@ -186,8 +199,7 @@ class Broker:
         """
         book, marks = await self._load_access(caller)
         results: list[PresignResult | BrokerError] = []
-        matched: dict[str, str] = {}
-        idc_user_id: str | None = None
+        tally = audit_record.UrlTally()
         for item in items:
             # Only what concerns the item itself becomes that item's error; a session, budget or AWS
             # failure fails the whole call with its own status, so the client can act on it.
@@ -211,8 +223,6 @@ class Broker:
                 )
                 results.append(exc)
                 continue
-            matched[issued.access.matched_grant_target] = issued.layer
-            idc_user_id = issued.idc_user_id
             region = await self._region_of(item.bucket)
             now = self._now()
             credentials = issued.access.credentials
@@ -233,20 +243,9 @@ class Broker:
                 continue
             expires_at = presigned_url_expiry(now, item.expires_in, credentials)
             results.append(PresignResult(presigned, item.method, expires_at))
-        # One audit event per call, not per URL: a batch of 1000 would otherwise write 1000 lines.
-        if audit.isEnabledFor(logging.INFO):  # its fields cost more than a disabled call on the warm path
-            audit.info(
-                "urls.presigned",
-                extra={
-                    "issuer": caller.issuer,
-                    "subject": caller.subject,
-                    "idc_user_id": idc_user_id,
-                    "items": len(items),
-                    "signed": len(items) - sum(isinstance(r, BrokerError) for r in results),
-                    "matched_grants": sorted(matched),
-                    "cache_layers": sorted(set(matched.values())),
-                },
-            )
+            tally.count(issued.access, issued.idc_user_id, issued.layer, expires_at)
+        signed = len(items) - sum(isinstance(r, BrokerError) for r in results)
+        audit_record.urls_presigned(caller, tally, items=len(items), signed=signed)
         return results
 
     async def presign_post(self, caller: Caller, item: PostItem) -> PostResult:
@@ -258,7 +257,7 @@ class Broker:
         else:
             target = S3Target.parse(f"s3://{item.bucket}/{item.key_prefix}*")
         request = DataAccessRequest(target, Permission.WRITE, self.policy.data_access_duration_seconds)
-        issued = await self.issue_credentials(caller, request)
+        issued = await self._issue(caller, request)
         now = self._now()
         credentials = issued.access.credentials
         try:
@@ -275,7 +274,17 @@ class Broker:
             )
         except ValueError as exc:
             raise InvalidRequestError(f"cannot presign this form: {exc}") from None
-        return PostResult(presigned, presigned_url_expiry(now, item.expires_in, credentials))
+        expires_at = presigned_url_expiry(now, item.expires_in, credentials)
+        audit_record.credentials_issued(
+            caller,
+            request,
+            issued.access,
+            idc_user_id=issued.idc_user_id,
+            layer=issued.layer,
+            delivery="presigned_post",
+            expires_at=expires_at,
+        )
+        return PostResult(presigned, expires_at)
 
     async def list_grants(self, caller: Caller, prefix: str | None) -> list[Grant]:
         """Return the grants the caller may use (ListCallerAccessGrants)."""
@@ -662,25 +671,6 @@ class Broker:
         """Run a blocking boto3 call on the bounded AWS thread pool, off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
-
-    def _audit(self, caller: Caller, request: DataAccessRequest, issued: Issued) -> None:
-        if not audit.isEnabledFor(logging.INFO):
-            return  # the fields below cost more than the disabled call they would feed
-        audit.info(
-            "credentials.issued",
-            extra={
-                "issuer": caller.issuer,
-                "subject": caller.subject,
-                "idc_user_id": issued.idc_user_id,
-                "target": request.target.uri,
-                "permission": request.permission.value,
-                "privilege": request.privilege.value,
-                "matched_grant": issued.access.matched_grant_target,
-                "grantee_type": issued.access.grantee.type,
-                "outcome": "issued",
-                "cache_layer": issued.layer,
-            },
-        )
 
     def _audit_denied(
         self, caller: Caller, request: DataAccessRequest, idc_user_id: str | None, layer: str

@@ -179,6 +179,7 @@ def data_access_from(response: dict[str, Any], request: DataAccessRequest) -> Da
         matched_grant_target=response.get("MatchedGrantTarget") or request.target.uri,
         grantee=_grantee(response.get("Grantee")),
         permission=request.permission,
+        instance_arn=response.get("MatchedInstanceArn") or None,
     )
 
 

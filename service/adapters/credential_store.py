@@ -116,6 +116,7 @@ def encode_book(book: AccessBook) -> bytes:
                     "m": e.access.matched_grant_target,
                     "gt": e.access.grantee.type,
                     "gi": e.access.grantee.identifier,
+                    "ia": e.access.instance_arn,
                     "p": e.access.permission.value,
                     "v": e.privilege.value,
                     "s": [e.stamp.user, e.stamp.everyone, e.stamp.grants],
@@ -138,6 +139,7 @@ def decode_book(raw: bytes) -> AccessBook:
                 matched_grant_target=e["m"],
                 grantee=Grantee(e["gt"], e["gi"]),
                 permission=Permission(e["p"]),
+                instance_arn=e.get("ia"),  # entries written before the instance was kept have none
             ),
             Privilege(e["v"]),
             Stamp(*e.get("s", (0, 0, 0))),  # entries written before the grants mark have two

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from service.broker import Broker
+from service.doctor.model import Check
 from service.domain.errors import InvalidTokenError
 from service.domain.identity import Caller
 from service.domain.ports import CredentialStore, TokenVerifier
@@ -28,6 +30,8 @@ class Services:
     configuration_problems: tuple[str, ...] = ()
     issuer: str = ""
     admin_token: str | None = None
+    # The doctor's configuration checks (/readyz): None when not wired (tests with fake adapters).
+    doctor: Callable[[], Awaitable[list[Check] | None]] | None = None
 
 
 async def get_services(request: Request) -> Services:

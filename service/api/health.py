@@ -7,11 +7,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from service.api.dependencies import ServicesDep
 from service.api.responses import LIMITED, problems
-from service.api.schemas import HealthResponse, ReadinessResponse
+from service.api.schemas import DoctorCheckResponse, HealthResponse, ReadinessResponse
+from service.doctor.readiness import CHECKING, readiness_state
 from service.domain.ports import TokenVerifier
 
 router = APIRouter(tags=["operations"])
-READY_STATES = frozenset({"ok", "stale"})
+# "checking": the first AWS configuration run is still going; only a known blocking FAIL makes it unready.
+READY_STATES = frozenset({"ok", "stale", CHECKING})
 
 
 def _jwks_state(verifier: TokenVerifier) -> str:
@@ -35,6 +37,8 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     """Return 200 when the cache answers, the issuer's keys are loaded and the configuration is complete.
 
     A key set whose last refresh failed is reported 'stale' and stays ready: its keys still verify tokens.
+    ``aws`` is the doctor's configuration checks (run at most once a minute): not ready only when one the
+    broker cannot serve without fails; a read AWS refused the broker is a WARN and stays ready.
     """
     checks = {
         "cache": "ok" if await services.store.ping() else "unreachable",
@@ -43,9 +47,14 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         if not services.configuration_problems
         else "; ".join(services.configuration_problems),
     }
+    doctor = None
+    if services.doctor is not None and not services.configuration_problems:
+        found = await services.doctor()
+        checks["aws"] = readiness_state(found)
+        doctor = [DoctorCheckResponse.model_validate(check.to_json()) for check in found or ()]
     ready = all(value in READY_STATES for value in checks.values())
-    body = ReadinessResponse(status="ready" if ready else "not ready", checks=checks)
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+    body = ReadinessResponse(status="ready" if ready else "not ready", checks=checks, doctor=doctor)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ready else 503)
 
 
 @router.get("/metrics", response_class=PlainTextResponse, responses=problems(*LIMITED, 503))

@@ -208,11 +208,21 @@ class HealthResponse(BaseModel):
     status: str
 
 
+class DoctorCheckResponse(BaseModel):
+    """One configuration check of the doctor, as ``tip-broker doctor --json`` prints it."""
+
+    id: str
+    status: Literal["PASS", "WARN", "FAIL"]
+    detail: str
+    fix: str
+
+
 class ReadinessResponse(BaseModel):
-    """Readiness with one entry per check."""
+    """Readiness with one entry per check; ``doctor`` lists the AWS configuration checks (cached a minute)."""
 
     status: str
     checks: dict[str, str]
+    doctor: list[DoctorCheckResponse] | None = None
 
 
 class RevocationRequest(_Strict):

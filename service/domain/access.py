@@ -166,6 +166,9 @@ class DataAccess:
     matched_grant_target: str
     grantee: Grantee
     permission: Permission
+    # GetDataAccess's MatchedInstanceArn: with the grantee and the matched target, what finds the grant
+    # (the data plane returns no grant id: docs/aws.md#getdataaccess). None when AWS left it out.
+    instance_arn: str | None = None
 
     def serves(self, target: S3Target, permission: Permission) -> bool:
         """Return whether these credentials cover ``target`` and were vended for exactly ``permission``.

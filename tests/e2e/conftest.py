@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,6 +25,7 @@ class Stack:
     broker_url: str
     broker_pid: int
     handed_out: list[str] = field(default_factory=list)
+    broker_log: Path | None = None
 
     @property
     def emulator_url(self) -> str:
@@ -87,8 +89,9 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         processes.emulator(log_dir=logs) as emulator,
         processes.broker(emulator, redis_url=redis_url, log_level="INFO", log_dir=logs) as broker,
     ):
-        running = Stack(emulator, broker.url, broker.pid)
+        running = Stack(emulator, broker.url, broker.pid, broker_log=broker.log)
         yield running
     text = broker.log.read_text()
-    assert "credentials.issued" in text
+    if running.handed_out:  # the audit trail of what was handed out reached the log
+        assert "credentials.issued" in text
     assert not [secret for secret in running.handed_out if secret in text], "a vended secret reached the log"
