@@ -48,13 +48,20 @@ class CredentialCache:
         with self._lock:
             if self._answer is None or self._expires_at - time.time() <= self.margin_seconds:
                 answer = self.broker.fetch()
-                expires = _expires_at(str(answer["expiration"])).astimezone(UTC)
-                self._answer = {
-                    "AccessKeyId": str(answer["access_key_id"]),
-                    "SecretAccessKey": str(answer["secret_access_key"]),
-                    "Token": str(answer["session_token"]),
-                    "Expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                }
+                try:
+                    expires = _expires_at(str(answer["expiration"])).astimezone(UTC)
+                    self._answer = {
+                        "AccessKeyId": str(answer["access_key_id"]),
+                        "SecretAccessKey": str(answer["secret_access_key"]),
+                        "Token": str(answer["session_token"]),
+                        "Expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    }
+                except (KeyError, ValueError, TypeError):
+                    raise ClientCommandError(
+                        f"{self.broker.broker_url} answered credentials in an unknown shape: "
+                        "check --broker-url points at a tip-broker",
+                        502,
+                    ) from None
                 self._expires_at = expires.timestamp()
             return self._answer
 
@@ -110,6 +117,11 @@ class AgentServer(ThreadingHTTPServer):
         if message != self._last_report:
             self._last_report = message
             print(f"tip-broker agent: {message}", file=sys.stderr, flush=True)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Report a failed request in one line (the default prints a traceback)."""
+        failure = sys.exc_info()[1]
+        self.report(f"a request from {client_address} failed ({type(failure).__name__})")
 
     def prefetch(self) -> None:
         """Warm the cache in the background so the first SDK call does not wait on the broker."""

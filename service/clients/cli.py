@@ -65,6 +65,8 @@ def cmd_login(args: argparse.Namespace) -> int:
         scope=args.scope,
         open_browser=not args.no_browser,
         timeout=args.timeout,
+        redirect_host=args.redirect_host,
+        redirect_port=args.redirect_port,
         store=store,
     )
     remaining = max(0, int(tokens.id_token_expires_at() - time.time()))
@@ -152,6 +154,18 @@ def add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     parser_login.add_argument("--scope", default="openid email profile")
     parser_login.add_argument("--no-browser", action="store_true", help="only print the URL to open")
     parser_login.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the sign-in")
+    parser_login.add_argument(
+        "--redirect-host",
+        default="127.0.0.1",
+        choices=["127.0.0.1", "localhost"],
+        help="host of the redirect URI (Cognito accepts plain http only for localhost)",
+    )
+    parser_login.add_argument(
+        "--redirect-port",
+        type=int,
+        default=0,
+        help="port of the redirect URI, served on 127.0.0.1 (default: any free one)",
+    )
     parser_login.set_defaults(func=cmd_login)
 
     logout = sub.add_parser("logout", help="forget the tokens `login` stored")

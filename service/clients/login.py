@@ -84,9 +84,9 @@ class _CallbackHandler(BaseHTTPRequestHandler):
 
 
 class _CallbackServer(HTTPServer):
-    def __init__(self, state: str) -> None:
+    def __init__(self, state: str, port: int) -> None:
         # Loopback only: the code must not be offered to other machines (RFC 8252 section 8.3).
-        super().__init__(("127.0.0.1", 0), _CallbackHandler)
+        super().__init__(("127.0.0.1", port), _CallbackHandler)
         self.state = state
         self.query: dict[str, str] | None = None
         self.arrived = threading.Event()
@@ -115,17 +115,30 @@ def login(
     scope: str = "openid email profile",
     open_browser: bool = True,
     timeout: float = 300.0,
+    redirect_host: str = "127.0.0.1",
+    redirect_port: int = 0,
     store: TokenStore | None = None,
     http: httpx.Client | None = None,
 ) -> StoredTokens:
-    """Sign in through the browser and save the tokens; return them."""
+    """Sign in through the browser and save the tokens; return them.
+
+    The redirect is `http://<redirect_host>:<port>/callback`, served on 127.0.0.1. Port 0 picks a free one
+    (RFC 8252 lets the issuer accept any loopback port); issuers matching callback URLs exactly, such as
+    Cognito, need the registered `localhost` URL's port.
+    """
     http = http or httpx.Client(timeout=10)
     store = store or TokenStore()
     endpoints = discover(issuer, http)
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(24)
-    server = _CallbackServer(state)
-    redirect_uri = f"http://127.0.0.1:{server.server_port}{CALLBACK_PATH}"
+    try:
+        server = _CallbackServer(state, redirect_port)
+    except OSError as exc:
+        raise ClientCommandError(
+            f"cannot listen on 127.0.0.1:{redirect_port} for the sign-in redirect ({exc.strerror}): "
+            "choose another --redirect-port, or 0 for any"
+        ) from None
+    redirect_uri = f"http://{redirect_host}:{server.server_port}{CALLBACK_PATH}"
     query = urlencode(
         {
             "response_type": "code",

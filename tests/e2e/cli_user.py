@@ -88,7 +88,7 @@ def browse_sign_in(url: str, username: str, password: str | None = None) -> http
         )
         assert submitted.status_code == 302, submitted.text
         location = submitted.headers["location"]
-        assert location.startswith("http://127.0.0.1:")
+        assert location.startswith(("http://127.0.0.1:", "http://localhost:"))
         return browser.get(location)
 
 
