@@ -131,11 +131,16 @@ def run_stock(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Com
     return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
 
 
-def remember_secrets(stack: Stack, agent: RunningAgent) -> None:
-    """Fetch once more to learn the secrets served, so the stack can check none reached the broker's log."""
+def remember_secrets(stack: Stack, agent: RunningAgent, *id_tokens: str) -> None:
+    """Learn the secrets served (the stack checks none reached the broker's log); stop the agent and check
+    none, nor its own token or an ID token, reached the agent's output."""
     token = agent.exports["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
     body = httpx.get(agent.url, headers={"Authorization": token}, timeout=10).json()
     stack.handed_out += [body["SecretAccessKey"], body["Token"]]
+    agent.process.send_signal(signal.SIGTERM)
+    rest, stderr = agent.process.communicate(timeout=10)
+    for secret in (body["SecretAccessKey"], body["Token"], token, *id_tokens):
+        assert secret not in stderr + rest
 
 
 def test_agent_prints_the_container_environment_first(
@@ -146,6 +151,23 @@ def test_agent_prints_the_container_environment_first(
     assert list(agent.exports) == ["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN"]
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/credentials", agent.url)
     assert len(agent.exports["AWS_CONTAINER_AUTHORIZATION_TOKEN"]) >= 32
+    assert listening_addresses(int(agent.url.split(":")[2].split("/")[0])) == {"127.0.0.1"}
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Return the local IPv4/IPv6 addresses a TCP socket listens on for `port` (from /proc/net)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(
+                    ".".join(str(b) for b in reversed(bytes.fromhex(address)))
+                    if len(address) == 8
+                    else address
+                )
+    return found
 
 
 def test_agent_serves_credentials_to_its_token_only(run_agent: object, stack: Stack, tmp_path: Path) -> None:
@@ -260,11 +282,12 @@ def test_stock_boto3_lists_and_gets_through_the_agent_of_a_signed_in_user(
     assert seen["outside"] == "AccessDenied"
     assert seen["method"] == "container-role"
     assert seen["ours"] == []
-    remember_secrets(stack, agent)
+    remember_secrets(stack, agent, json.loads((home / "tip-broker" / "tokens.json").read_text())["id_token"])
 
 
 def test_aws_cli_lists_and_copies_through_the_agent(run_agent: object, stack: Stack, tmp_path: Path) -> None:
-    agent = run_agent("--target", ALICE_PREFIX, "--token-file", alice_token_file(stack, tmp_path))  # type: ignore[operator]
+    token_file = alice_token_file(stack, tmp_path)
+    agent = run_agent("--target", ALICE_PREFIX, "--token-file", token_file)  # type: ignore[operator]
     env = stock_env(stack, tmp_path, **agent.exports)
 
     listed = run_stock([str(AWS_CLI), "s3", "ls", "s3://demo-data/users/alice/"], env, tmp_path)
@@ -278,7 +301,7 @@ def test_aws_cli_lists_and_copies_through_the_agent(run_agent: object, stack: St
     assert copied.stdout == "alice's notes\n"
     assert refused.returncode != 0
     assert "403" in refused.stderr or "AccessDenied" in refused.stderr
-    remember_secrets(stack, agent)
+    remember_secrets(stack, agent, Path(token_file).read_text())
 
 
 def test_aws_cli_copies_through_a_credential_process_profile(stack: Stack, tmp_path: Path) -> None:
