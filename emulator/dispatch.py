@@ -16,7 +16,7 @@ from moto.moto_server.werkzeug_app import create_backend_app
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import get_input_stream
 
-from emulator import sigv4
+from emulator import hosted_ui, sigv4
 from emulator.access_grants import AccessGrantsHandler
 from emulator.directory import DirectoryGuard
 from emulator.identity_center import IdentityCenterHandler
@@ -104,7 +104,7 @@ def detect_service(req: AwsRequest) -> str:
     target = req.headers.get("x-amz-target", "")
     if target:
         return JSON_TARGETS.get(target.split(".", 1)[0], "unknown")
-    if WELL_KNOWN_RE.fullmatch(req.path):
+    if WELL_KNOWN_RE.fullmatch(req.path) or hosted_ui.owns(req.path):
         return "cognito-idp"
     if req.path in ("/token", "/client/register", "/device_authorization"):
         return "sso-oidc"
@@ -182,6 +182,7 @@ class Dispatcher:
         self.sts = StsHandler(state)
         self.access_grants = AccessGrantsHandler(state)
         self.s3_guard = S3Guard(state)
+        self.hosted_ui = hosted_ui.HostedUi(state)
         self._moto_apps: dict[str, Any] = {}
         self._moto_lock = threading.Lock()
         self._random = random.Random()  # noqa: S311 - fault sampling, not security
@@ -244,6 +245,8 @@ class Dispatcher:
         environ["HTTP_HOST"] = base
 
     def _peek_operation(self, service: str, req: AwsRequest) -> str:
+        if service == "cognito-idp":
+            return hosted_ui.operation_for(req.path)
         if service == "sso-oidc":
             return "CreateTokenWithIAM" if req.arg("aws_iam") == "t" else "CreateToken"
         if service in ("sso-admin", "identitystore"):
@@ -261,6 +264,8 @@ class Dispatcher:
             return self.sso_admin.handle
         if service == "identitystore":
             return self.directory.handle
+        if service == "cognito-idp" and (WELL_KNOWN_RE.fullmatch(req.path) or hosted_ui.owns(req.path)):
+            return self.hosted_ui.handle
         if service == "sts" and form_params(req).get("Action") in EMULATED_ACTIONS:
             return self.sts.handle
         if service == "s3control" and self.access_grants.operation_for(req.method, req.path):

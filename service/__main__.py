@@ -1,4 +1,5 @@
-"""Command line: serve | dev | openapi | credential-process | doctor | setup."""
+"""Command line: serve | dev | openapi | doctor | setup, and the client commands login | logout | agent |
+credential-process."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from service.clients.cli import add_client_commands
 
 DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
 
@@ -120,35 +123,6 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_credential_process(args: argparse.Namespace) -> int:
-    """Print credentials in the AWS CLI credential_process shape, fetched from a running broker."""
-    import httpx
-
-    token = os.environ.get(args.token_env, "")
-    if args.token_file:
-        token = Path(args.token_file).read_text().strip()
-    if not token:
-        return _fail(f"no ID token: set ${args.token_env} or pass --token-file")
-    body: dict[str, object] = {"target": args.target, "permission": args.permission}
-    if args.duration_seconds:
-        body["duration_seconds"] = args.duration_seconds
-    response = httpx.post(
-        f"{args.broker_url.rstrip('/')}/v1/credentials",
-        params={"format": "credential_process"},
-        json=body,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    if response.status_code != 200:
-        try:
-            problem = response.json()
-            return _fail(f"{problem.get('code')}: {problem.get('detail')}")
-        except ValueError:
-            return _fail(f"broker answered HTTP {response.status_code}")
-    sys.stdout.write(response.text + "\n")
-    return 0
-
-
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check every link of the chain: settings, issuer, cache, Identity Center, IAM, S3 Access Grants."""
     from service.doctor.run import read_token, run_doctor
@@ -193,14 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     openapi.add_argument("--output", default=str(DEFAULT_OPENAPI_PATH), help="file path, or - for stdout")
     openapi.set_defaults(func=cmd_openapi)
 
-    cp = sub.add_parser("credential-process", help="AWS CLI credential_process helper")
-    cp.add_argument("--broker-url", required=True)
-    cp.add_argument("--target", required=True)
-    cp.add_argument("--permission", default="READ", choices=["READ", "WRITE", "READWRITE"])
-    cp.add_argument("--duration-seconds", type=int, default=None)
-    cp.add_argument("--token-env", default="TIPB_ID_TOKEN", help="environment variable holding the ID token")
-    cp.add_argument("--token-file", default=None)
-    cp.set_defaults(func=cmd_credential_process)
+    add_client_commands(sub)
 
     doctor = sub.add_parser("doctor", help="check the configuration, AWS setup and (with a token) one user")
     given = doctor.add_mutually_exclusive_group()

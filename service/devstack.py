@@ -96,6 +96,8 @@ def instructions(broker_url: str, emulator_url: str, config: dict[str, Any]) -> 
     first = users[0] if isinstance(users, list) and users else {}
     username = first.get("username", "alice") if isinstance(first, dict) else "alice"
     password = first.get("password", "") if isinstance(first, dict) else ""
+    cognito = config.get("cognito")
+    cognito = cognito if isinstance(cognito, dict) else {}
     who = ", ".join(
         f"{u.get('username')} (groups: {', '.join(u.get('groups', [])) or '-'})"
         for u in (users if isinstance(users, list) else [])
@@ -121,6 +123,13 @@ tip-broker dev stack
      -d '{{"bucket": "demo-data", "key": "users/{username}/notes.txt", "method": "GET"}}' \\
      | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
    curl -s "$URL"
+
+4. Or sign in from the terminal and let the AWS CLI and SDKs fetch credentials themselves (README,
+   "Use it from the AWS CLI and SDKs"):
+   tip-broker login --issuer {cognito.get("discovery_url")} --client-id {cognito.get("client_id")}
+   tip-broker agent --broker-url {broker_url} --target 's3://demo-data/users/{username}/*' > agent.env &
+   sleep 2; . ./agent.env
+   AWS_REGION={config.get("region")} AWS_ENDPOINT_URL_S3={emulator_url} aws s3 ls s3://demo-data/users/{username}/
 """
 
 

@@ -60,6 +60,8 @@ def test_dev_stack_prints_sign_in_and_curl_instructions(dev_stack: tuple[str, st
     assert f"{emulator_url}/_emulator/login" in text
     assert f"curl -s -X POST {broker_url}/v1/credentials" in text
     assert f"curl -s -X POST {broker_url}/v1/presign" in text
+    assert f"tip-broker agent --broker-url {broker_url}" in text
+    assert "tip-broker login --issuer http://" in text
 
 
 def test_dev_stack_serves_credentials_and_presigned_urls_for_a_demo_user(
