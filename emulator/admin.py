@@ -38,7 +38,15 @@ def config_document(state: EmulatorState, seeded: Seeded) -> dict[str, Any]:
             "BROKER_ACCESS_GRANTS_ACCOUNT_ID": state.account_id,
         },
         "admin": {"access_key_id": seeded.admin_access_key, "secret_access_key": seeded.admin_secret_key},
-        "cognito": {"user_pool_id": seeded.user_pool_id, "client_id": seeded.client_id},
+        "cognito": {
+            "user_pool_id": seeded.user_pool_id,
+            "client_id": seeded.client_id,
+            "issuer": seeded.issuer_url,
+            # Where a client discovers the hosted UI (emulator/hosted_ui.py): `tip-broker login --issuer`.
+            "discovery_url": f"{url}/{seeded.user_pool_id}",
+            "authorization_endpoint": f"{url}/oauth2/authorize",
+            "token_endpoint": f"{url}/oauth2/token",
+        },
         "users": [
             {
                 "username": u.username,

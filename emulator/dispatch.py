@@ -16,7 +16,7 @@ from moto.moto_server.werkzeug_app import create_backend_app
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import get_input_stream
 
-from emulator import s3_cors, sigv4
+from emulator import hosted_ui, s3_cors, sigv4
 from emulator.access_grants import AccessGrantsHandler
 from emulator.identity_center import ACCESS_SCOPE_OPERATIONS, AccessScopeHandler, IdentityCenterHandler
 from emulator.s3_guard import S3Guard, classify
@@ -102,7 +102,7 @@ def detect_service(req: AwsRequest) -> str:
     target = req.headers.get("x-amz-target", "")
     if target:
         return JSON_TARGETS.get(target.split(".", 1)[0], "unknown")
-    if WELL_KNOWN_RE.fullmatch(req.path):
+    if WELL_KNOWN_RE.fullmatch(req.path) or hosted_ui.owns(req.path):
         return "cognito-idp"
     if req.path in ("/token", "/client/register", "/device_authorization"):
         return "sso-oidc"
@@ -179,6 +179,7 @@ class Dispatcher:
         self.sts = StsHandler(state)
         self.access_grants = AccessGrantsHandler(state)
         self.s3_guard = S3Guard(state)
+        self.hosted_ui = hosted_ui.HostedUi(state)
         self._moto_apps: dict[str, Any] = {}
         self._moto_lock = threading.Lock()
         self._random = random.Random()  # noqa: S311 - fault sampling, not security
@@ -264,6 +265,8 @@ class Dispatcher:
         )
 
     def _peek_operation(self, service: str, req: AwsRequest) -> str:
+        if service == "cognito-idp":
+            return hosted_ui.operation_for(req.path)
         if service == "sso-oidc":
             return "CreateTokenWithIAM" if req.arg("aws_iam") == "t" else "CreateToken"
         if service == "sso-admin":
@@ -277,6 +280,8 @@ class Dispatcher:
     def _handler_for(self, service: str, req: AwsRequest) -> Callable[[AwsRequest], Response | None] | None:
         if service == "sso-oidc":
             return self.identity_center.handle
+        if service == "cognito-idp" and (WELL_KNOWN_RE.fullmatch(req.path) or hosted_ui.owns(req.path)):
+            return self.hosted_ui.handle
         if service == "sso-admin" and _operation_hint(service, req) in ACCESS_SCOPE_OPERATIONS:
             return self.access_scopes.handle
         if service == "sts" and form_params(req).get("Action") in EMULATED_ACTIONS:

@@ -182,6 +182,12 @@ class _Seeder:
             "ClientName": str(cog_spec.get("client_name", "tip-broker")),
             "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
             "ReadAttributes": ["email", "email_verified", "preferred_username", "name"],
+            # The hosted UI's authorization-code flow (emulator/hosted_ui.py); loopback redirects are
+            # always accepted, other redirect URIs must be listed here.
+            "AllowedOAuthFlowsUserPoolClient": True,
+            "AllowedOAuthFlows": ["code"],
+            "AllowedOAuthScopes": ["openid", "email", "profile"],
+            "CallbackURLs": [str(url) for url in cog_spec.get("callback_urls") or []],
         }
         self.client = self.cognito.create_user_pool_client(self.pool.id, False, client_config)
         return Seeded(
