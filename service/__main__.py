@@ -81,6 +81,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         emulator_port=args.emulator_port,
         scenario=args.scenario,
         emulator_url=args.emulator_url,
+        demo_port=args.demo_port,
     )
 
 
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--emulator-port", type=int, default=9000)
     dev.add_argument("--scenario", default=None, help="scenario YAML (default: the packaged demo)")
     dev.add_argument("--emulator-url", default=None, help="use an emulator that already runs at this URL")
+    dev.add_argument("--demo-port", type=int, default=8081, help="port of the demo page (0: any free port)")
     dev.set_defaults(func=cmd_dev)
 
     openapi = sub.add_parser("openapi", help="write the OpenAPI document")

@@ -1,4 +1,4 @@
-"""`tip-broker dev`: the local emulator with a scenario, and the broker configured against it."""
+"""`tip-broker dev`: the local emulator with a scenario, the broker configured against it, the demo page."""
 
 from __future__ import annotations
 
@@ -10,14 +10,19 @@ import sys
 import time
 from types import FrameType
 
+import boto3
 import httpx
 import uvicorn
+from botocore.exceptions import BotoCoreError, ClientError
 
 from service.app import create_app
+from service.demo_site import DEMO_PAGE_DIR, DemoSite, bucket_cors_rules
 from service.logs import configure_logging
 from service.settings import ConfigurationError, load_settings
 
 READY_TIMEOUT_SECONDS = 60.0
+# Vite's dev server (examples/storage-browser: `npm run dev`) under both loopback names.
+STORAGE_BROWSER_DEV_ORIGINS = ["http://localhost:5173", "http://127.0.0.1:5173"]
 
 
 def start_emulator(host: str, port: int, scenario: str | None) -> subprocess.Popen[bytes]:
@@ -43,6 +48,39 @@ def wait_for_config(base_url: str, process: subprocess.Popen[bytes] | None) -> d
             pass
         time.sleep(0.2)
     raise RuntimeError(f"the emulator did not answer within {READY_TIMEOUT_SECONDS:.0f} s")
+
+
+def allow_browser_origins(emulator_url: str, config: dict[str, object], origins: list[str]) -> None:
+    """Let browser apps at ``origins`` call the broker and every emulator bucket (CORS on both)."""
+    configured = [o for o in os.environ.get("BROKER_CORS_ALLOW_ORIGINS", "").split(",") if o]
+    os.environ["BROKER_CORS_ALLOW_ORIGINS"] = ",".join(dict.fromkeys(configured + origins))
+    admin = config.get("admin")
+    admin = admin if isinstance(admin, dict) else {}
+    s3 = boto3.client(
+        "s3",
+        region_name=str(config.get("region")),
+        endpoint_url=emulator_url,
+        aws_access_key_id=admin.get("access_key_id"),
+        aws_secret_access_key=admin.get("secret_access_key"),
+    )
+    try:
+        for bucket in s3.list_buckets()["Buckets"]:
+            rules = bucket_cors_rules(origins)
+            s3.put_bucket_cors(Bucket=bucket["Name"], CORSConfiguration={"CORSRules": rules})
+    except (BotoCoreError, ClientError) as exc:
+        raise RuntimeError(f"could not set CORS on the emulator's buckets: {exc}") from None
+
+
+def demo_config(broker_url: str, config: dict[str, object]) -> dict[str, object]:
+    """Return the demo page's `config.json`: where the broker is, and the IdP to sign in at."""
+    cognito = config.get("cognito")
+    cognito = cognito if isinstance(cognito, dict) else {}
+    return {
+        "broker_url": broker_url,
+        "discovery_url": cognito.get("discovery_url"),
+        "client_id": cognito.get("client_id"),
+        "region": config.get("region"),
+    }
 
 
 def instructions(broker_url: str, emulator_url: str, config: dict[str, object]) -> str:
@@ -84,19 +122,37 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def run_dev_stack(
-    *, host: str, port: int, emulator_port: int, scenario: str | None, emulator_url: str | None = None
+    *,
+    host: str,
+    port: int,
+    emulator_port: int,
+    scenario: str | None,
+    emulator_url: str | None = None,
+    demo_port: int = 8081,
 ) -> int:
-    """Run the broker against a started (or, with ``emulator_url``, a running) emulator until interrupted."""
+    """Run the broker against a started (or, with ``emulator_url``, a running) emulator until interrupted.
+
+    The demo page is served on ``demo_port`` from a checkout (0: any free port).
+    """
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that would kill
     # this process before the finally below stops the emulator. Exiting normally runs it.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     process = None if emulator_url else start_emulator(host, emulator_port, scenario)
     emulator_url = emulator_url or f"http://{host}:{emulator_port}"
+    broker_url = f"http://{host}:{port}"
+    demo: DemoSite | None = None
     try:
         config = wait_for_config(emulator_url, process)
         broker_env = config.get("broker_env", {})
         if isinstance(broker_env, dict):
             os.environ.update({k: str(v) for k, v in broker_env.items()})
+        if DEMO_PAGE_DIR.is_dir():
+            try:
+                demo = DemoSite(host, demo_port, demo_config(broker_url, config)).start()
+            except OSError as exc:
+                raise RuntimeError(f"cannot serve the demo page on port {demo_port}: {exc}") from None
+        origins = ([demo.url.rstrip("/")] if demo else []) + STORAGE_BROWSER_DEV_ORIGINS
+        allow_browser_origins(emulator_url, config, origins)
         if os.environ.get("BROKER_REDIS_URL") and not os.environ.get("BROKER_CACHE_KEY"):
             # A throw-away key: the dev stack's Redis entries need not outlive this process.
             os.environ["BROKER_CACHE_KEY"] = base64.b64encode(os.urandom(32)).decode()
@@ -104,7 +160,13 @@ def run_dev_stack(
         settings = load_settings()
         settings.check()
         configure_logging(settings.log_format, settings.log_level)
-        print(instructions(f"http://{host}:{port}", emulator_url, config), flush=True)
+        print(instructions(broker_url, emulator_url, config), flush=True)
+        print(
+            f"Demo page (sign in with PKCE, browse, download, upload): {demo.url}"
+            if demo
+            else "Demo page: not served (examples/demo-page/ is only in a checkout of the repository)",
+            flush=True,
+        )
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     except (RuntimeError, ConfigurationError) as exc:
         print(f"tip-broker dev: {exc}", file=sys.stderr)
@@ -112,6 +174,8 @@ def run_dev_stack(
     else:
         return 0
     finally:
+        if demo is not None:
+            demo.stop()
         if process is not None:
             process.terminate()
             try:
