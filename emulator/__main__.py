@@ -21,11 +21,24 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="base URL clients use to reach the emulator (default: the bind address)",
     )
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=None,
+        help="also serve HTTPS (self-signed, for localhost and *.localhost) on this port (0 = any free port)",
+    )
     args = parser.parse_args(argv)
     server = EmulatorServer(
-        args.scenario, args.host, args.port, access_log=args.access_log, public_url=args.public_url
+        args.scenario,
+        args.host,
+        args.port,
+        access_log=args.access_log,
+        public_url=args.public_url,
+        tls_port=args.tls_port,
     ).start()
     sys.stdout.write(f"emulator ready on {server.url}\n")
+    if server.tls_url:
+        sys.stdout.write(f"emulator HTTPS (self-signed) on {server.tls_url}\n")
     sys.stdout.flush()
     try:
         server.serve_forever()
