@@ -25,9 +25,13 @@ READY_TIMEOUT_SECONDS = 60.0
 STORAGE_BROWSER_DEV_ORIGINS = ["http://localhost:5173", "http://127.0.0.1:5173"]
 
 
-def start_emulator(host: str, port: int, scenario: str | None) -> subprocess.Popen[bytes]:
-    """Start ``python -m emulator`` as a child process."""
+def start_emulator(
+    host: str, port: int, scenario: str | None, tls_port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``python -m emulator`` as a child process (also on an HTTPS port when ``tls_port``)."""
     command = [sys.executable, "-m", "emulator", "--host", host, "--port", str(port)]
+    if tls_port is not None:
+        command += ["--tls-port", str(tls_port)]
     if scenario:
         command += ["--scenario", scenario]
     return subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
@@ -128,16 +132,19 @@ def run_dev_stack(
     emulator_port: int,
     scenario: str | None,
     emulator_url: str | None = None,
+    emulator_tls_port: int | None = None,
     demo_port: int = 8081,
+    allow_origins: list[str] | None = None,
 ) -> int:
     """Run the broker against a started (or, with ``emulator_url``, a running) emulator until interrupted.
 
-    The demo page is served on ``demo_port`` from a checkout (0: any free port).
+    The demo page is served on ``demo_port`` from a checkout (0: any free port); browser apps at its
+    origin, Vite's dev server and ``allow_origins`` may call the broker and the emulator's S3 (CORS).
     """
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that would kill
     # this process before the finally below stops the emulator. Exiting normally runs it.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    process = None if emulator_url else start_emulator(host, emulator_port, scenario)
+    process = None if emulator_url else start_emulator(host, emulator_port, scenario, emulator_tls_port)
     emulator_url = emulator_url or f"http://{host}:{emulator_port}"
     broker_url = f"http://{host}:{port}"
     demo: DemoSite | None = None
@@ -152,6 +159,7 @@ def run_dev_stack(
             except OSError as exc:
                 raise RuntimeError(f"cannot serve the demo page on port {demo_port}: {exc}") from None
         origins = ([demo.url.rstrip("/")] if demo else []) + STORAGE_BROWSER_DEV_ORIGINS
+        origins += allow_origins or []
         allow_browser_origins(emulator_url, config, origins)
         if os.environ.get("BROKER_REDIS_URL") and not os.environ.get("BROKER_CACHE_KEY"):
             # A throw-away key: the dev stack's Redis entries need not outlive this process.
@@ -167,6 +175,13 @@ def run_dev_stack(
             else "Demo page: not served (examples/demo-page/ is only in a checkout of the repository)",
             flush=True,
         )
+        tls_url = config.get("tls_endpoint_url")
+        if isinstance(tls_url, str):
+            print(
+                "Storage Browser example: cd examples/storage-browser && npm ci && npm run dev, then open "
+                f"http://127.0.0.1:5173/ (its S3 endpoint is {tls_url}, self-signed: see README)",
+                flush=True,
+            )
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     except (RuntimeError, ConfigurationError) as exc:
         print(f"tip-broker dev: {exc}", file=sys.stderr)
