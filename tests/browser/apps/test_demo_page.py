@@ -9,7 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.apps.conftest import DevStack, sign_in_at_hosted_ui
+from tests.browser.apps.stack import DevStack, sign_in_at_hosted_ui
 
 pytestmark = pytest.mark.browser
 

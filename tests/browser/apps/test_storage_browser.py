@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.apps.conftest import DevStack, sign_in_at_hosted_ui
+from tests.browser.apps.stack import DevStack, sign_in_at_hosted_ui
 
 pytestmark = pytest.mark.browser
 
