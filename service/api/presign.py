@@ -110,6 +110,7 @@ async def create_presigned_post(
 
 @router.post(
     "/list",
+    operation_id="presignList",
     response_model=PresignListResponse,
     responses=problems(*UPSTREAM),
     summary="Presign a listing of the keys under a prefix (ListObjectsV2)",
