@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the broker, the emulator and the dev tools
 
-run: $(STAMP)  ## run the emulator (demo scenario) and the broker against it: no AWS account needed
+run: $(STAMP)  ## run the emulator (demo scenario), the broker against it and the demo page: no AWS account needed
 	$(BIN)/python -m service dev
 
 serve: $(STAMP)  ## run the broker with the configuration from the environment / .env
@@ -27,8 +27,11 @@ serve: $(STAMP)  ## run the broker with the configuration from the environment /
 emulator: $(STAMP)  ## run only the emulator with the demo scenario on port 9000
 	$(BIN)/python -m emulator --port 9000
 
-test: $(STAMP)  ## run the whole test suite (unit, adapters against real Redis, emulator, end-to-end)
+test: $(STAMP)  ## run the whole test suite (unit, adapters against real Redis, emulator, end-to-end, browser)
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
+
+test-browser: $(STAMP)  ## only the browser tests (headless /usr/bin/chromium; screenshots in artifacts/browser/)
+	$(BIN)/python -m pytest -m browser
 
 lint: $(STAMP)  ## ruff, mypy strict and the import-layer contracts
 	$(BIN)/ruff check service emulator tests bench
@@ -45,4 +48,4 @@ bench: $(STAMP)  ## run the benchmarks and write bench/RESULTS.md
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
 
-.PHONY: help install run serve emulator test lint openapi bench clean
+.PHONY: help install run serve emulator test test-browser lint openapi bench clean

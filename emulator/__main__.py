@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seed only the IdP, IAM users, the Identity Center instance and the buckets: no issuer, "
         "application, identity-store users, roles or Access Grants (what a setup tool creates)",
     )
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=None,
+        help="also serve HTTPS (self-signed, for localhost and *.localhost) on this port (0 = any free port)",
+    )
     args = parser.parse_args(argv)
     server = EmulatorServer(
         args.scenario,
@@ -35,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         access_log=args.access_log,
         public_url=args.public_url,
         empty=args.empty,
+        tls_port=args.tls_port,
     ).start()
     sys.stdout.write(f"emulator ready on {server.url}\n")
+    if server.tls_url:
+        sys.stdout.write(f"emulator HTTPS (self-signed) on {server.tls_url}\n")
     sys.stdout.flush()
     try:
         server.serve_forever()

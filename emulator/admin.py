@@ -29,6 +29,7 @@ def config_document(state: EmulatorState, seeded: Seeded) -> dict[str, Any]:
         "region": state.region,
         "account_id": state.account_id,
         "endpoint_url": url,
+        "tls_endpoint_url": state.tls_endpoint_url,
         "broker_env": {
             "AWS_REGION": state.region,
             "AWS_ENDPOINT_URL": url,

@@ -16,7 +16,7 @@ from moto.moto_server.werkzeug_app import create_backend_app
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import get_input_stream
 
-from emulator import hosted_ui, sigv4
+from emulator import hosted_ui, s3_cors, sigv4
 from emulator.access_grants import AccessGrantsHandler
 from emulator.directory import DirectoryGuard
 from emulator.identity_center import IdentityCenterHandler
@@ -204,6 +204,10 @@ class Dispatcher:
         req.service = service
         if service == "s3" and not req.path.startswith("/v20180820/"):
             self._virtual_host(req)
+        if service == "s3" and not req.path.startswith("/v20180820/"):
+            if req.method == "OPTIONS":
+                return self._preflight(req, start_response)
+            start_response = self._with_cors(req, start_response)
         protocol: Protocol = PROTOCOLS.get(service, "json")
         handler = self._handler_for(service, req)
         req.operation = (
@@ -243,6 +247,25 @@ class Dispatcher:
             if name in environ:
                 environ[name] = req.s3_raw_path() + (f"?{req.raw_query}" if req.raw_query else "")
         environ["HTTP_HOST"] = base
+
+    def _preflight(self, req: AwsRequest, start_response: StartResponse) -> Iterable[bytes]:
+        """Answer a browser's CORS preflight from the bucket's CORS rules (never authenticated)."""
+        op = classify(req)
+        req.operation = "PreflightRequest"
+        rules = s3_cors.bucket_rules(self.state.account_id, op.bucket)
+        response = s3_cors.preflight(rules, req.headers, "OBJECT" if op.keys else "BUCKET")
+        self._record(req, response.status_code, None if response.status_code < 400 else "AccessForbidden")
+        return response(req.environ, start_response)
+
+    def _with_cors(self, req: AwsRequest, start_response: StartResponse) -> StartResponse:
+        """Give the S3 response, whatever produced it (guard, fault, moto), the bucket's CORS headers."""
+        origin = req.headers.get("origin")
+        if not origin:
+            return start_response
+        rules = s3_cors.bucket_rules(self.state.account_id, classify(req).bucket)
+        return s3_cors.with_cors_headers(
+            start_response, s3_cors.actual_response_headers(rules, req.method, origin)
+        )
 
     def _peek_operation(self, service: str, req: AwsRequest) -> str:
         if service == "cognito-idp":

@@ -100,7 +100,8 @@ def _classify_bucket(req: AwsRequest, bucket: str) -> S3Operation:
                 return S3Operation(name, bucket, (), READ, req.arg("prefix") or "")
         if _has(req, "location"):
             return S3Operation("GetBucketLocation", bucket, (), READ)
-        if all(k in _LIST_PARAMS for k, _ in req.query):
+        # A presigned list carries its SigV4 query parameters (X-Amz-*) besides the list's own.
+        if all(k in _LIST_PARAMS or k.startswith("X-Amz-") for k, _ in req.query):
             name = "ListObjectsV2" if req.arg("list-type") == "2" else "ListObjects"
             return S3Operation(name, bucket, (), READ, req.arg("prefix") or "")
     if m == "POST" and _has(req, "delete"):

@@ -234,6 +234,8 @@ class EmulatorState:
     region: str
     identity_center: IdentityCenter
     endpoint_url: str = ""
+    # The optional HTTPS port's base URL (`https://localhost:<port>`), None when it is not served.
+    tls_endpoint_url: str | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
     credentials: dict[str, Credential] = field(default_factory=dict)
     contexts: dict[str, IdentityContext] = field(default_factory=dict)

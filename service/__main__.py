@@ -84,6 +84,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
         emulator_port=args.emulator_port,
         scenario=args.scenario,
         emulator_url=args.emulator_url,
+        emulator_tls_port=args.emulator_tls_port or None,
+        demo_port=args.demo_port,
+        allow_origins=args.allow_origin,
     )
 
 
@@ -161,6 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
         "`setup apply --file examples/setup/demo.yaml`)",
     )
     dev.add_argument("--emulator-url", default=None, help="use an emulator that already runs at this URL")
+    dev.add_argument("--demo-port", type=int, default=8081, help="port of the demo page (0: any free port)")
+    dev.add_argument(
+        "--emulator-tls-port",
+        type=int,
+        default=9443,
+        help="the emulator's HTTPS port for examples/storage-browser (self-signed; 0: none)",
+    )
+    dev.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        help="another browser origin allowed to call the broker and the emulator's S3 (repeatable)",
+    )
     dev.set_defaults(func=cmd_dev)
 
     openapi = sub.add_parser("openapi", help="write the OpenAPI document")

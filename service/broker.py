@@ -128,6 +128,18 @@ class PostItem:
 
 
 @dataclass(frozen=True, slots=True)
+class ListItem:
+    """A listing (ListObjectsV2) of the keys under a prefix to presign."""
+
+    bucket: str
+    prefix: str
+    delimiter: str | None
+    max_keys: int | None
+    continuation_token: str | None
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
 class PostResult:
     """A presigned POST form and when it stops working."""
 
@@ -285,6 +297,29 @@ class Broker:
             expires_at=expires_at,
         )
         return PostResult(presigned, expires_at)
+
+    async def presign_list(self, caller: Caller, item: ListItem) -> PresignResult:
+        """Presign a listing of the keys under a prefix: it needs READ on ``s3://bucket/prefix*``."""
+        target = S3Target.parse(f"s3://{item.bucket}/{item.prefix}*")
+        request = DataAccessRequest(target, Permission.READ, self.policy.data_access_duration_seconds)
+        issued = await self.issue_credentials(caller, request)
+        now = self._now()
+        credentials = issued.access.credentials
+        try:
+            presigned = self._signer.presign_list(
+                credentials,
+                bucket=item.bucket,
+                prefix=item.prefix,
+                delimiter=item.delimiter,
+                max_keys=item.max_keys,
+                continuation_token=item.continuation_token,
+                expires_in=item.expires_in,
+                now=now,
+                region=issued.region,
+            )
+        except ValueError as exc:
+            raise InvalidRequestError(f"cannot presign this listing: {exc}") from None
+        return PresignResult(presigned, "GET", presigned_url_expiry(now, item.expires_in, credentials))
 
     async def list_grants(self, caller: Caller, prefix: str | None) -> list[Grant]:
         """Return the grants the caller may use (ListCallerAccessGrants)."""

@@ -1,4 +1,4 @@
-"""`tip-broker dev`: the local emulator, the demo set up on it by `tip-broker setup`, and the broker.
+"""`tip-broker dev`: the local emulator, the demo set up on it by `tip-broker setup`, the broker, the demo page.
 
 By default the emulator starts empty (`--empty`: IdP, broker key, buckets) and `setup apply` of
 examples/setup/demo.yaml creates the rest; with an explicit scenario (or an emulator already seeded) the
@@ -18,11 +18,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import boto3
 import httpx
 import uvicorn
+from botocore.exceptions import BotoCoreError, ClientError
 from dotenv import dotenv_values
 
 from service.app import create_app
+from service.demo_site import DEMO_PAGE_DIR, DemoSite, bucket_cors_rules
 from service.logs import configure_logging
 from service.settings import ConfigurationError, load_settings
 from service.setup.document import load_document
@@ -30,12 +33,21 @@ from service.setup.validation import validate
 
 READY_TIMEOUT_SECONDS = 60.0
 DEMO_SETUP = Path(__file__).resolve().parents[1] / "examples" / "setup" / "demo.yaml"
+# Vite's dev server (examples/storage-browser: `npm run dev`) under both loopback names.
+STORAGE_BROWSER_DEV_ORIGINS = ["http://localhost:5173", "http://127.0.0.1:5173"]
 
 
-def start_emulator(host: str, port: int, scenario: str | None) -> subprocess.Popen[bytes]:
-    """Start ``python -m emulator`` as a child process: empty unless a scenario is named."""
+def start_emulator(
+    host: str, port: int, scenario: str | None, tls_port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``python -m emulator`` as a child process: empty unless a scenario is named; HTTPS too on ``tls_port``."""
     command = [sys.executable, "-m", "emulator", "--host", host, "--port", str(port)]
-    command += ["--scenario", scenario] if scenario else ["--empty"]
+    if tls_port is not None:
+        command += ["--tls-port", str(tls_port)]
+    if scenario:
+        command += ["--scenario", scenario]
+    else:
+        command.append("--empty")
     return subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
 
 
@@ -90,6 +102,39 @@ def wait_for_config(base_url: str, process: subprocess.Popen[bytes] | None) -> d
     raise RuntimeError(f"the emulator did not answer within {READY_TIMEOUT_SECONDS:.0f} s")
 
 
+def allow_browser_origins(emulator_url: str, config: dict[str, object], origins: list[str]) -> None:
+    """Let browser apps at ``origins`` call the broker and every emulator bucket (CORS on both)."""
+    configured = [o for o in os.environ.get("BROKER_CORS_ALLOW_ORIGINS", "").split(",") if o]
+    os.environ["BROKER_CORS_ALLOW_ORIGINS"] = ",".join(dict.fromkeys(configured + origins))
+    admin = config.get("admin")
+    admin = admin if isinstance(admin, dict) else {}
+    s3 = boto3.client(
+        "s3",
+        region_name=str(config.get("region")),
+        endpoint_url=emulator_url,
+        aws_access_key_id=admin.get("access_key_id"),
+        aws_secret_access_key=admin.get("secret_access_key"),
+    )
+    try:
+        for bucket in s3.list_buckets()["Buckets"]:
+            rules = bucket_cors_rules(origins)
+            s3.put_bucket_cors(Bucket=bucket["Name"], CORSConfiguration={"CORSRules": rules})
+    except (BotoCoreError, ClientError) as exc:
+        raise RuntimeError(f"could not set CORS on the emulator's buckets: {exc}") from None
+
+
+def demo_config(broker_url: str, config: dict[str, object]) -> dict[str, object]:
+    """Return the demo page's `config.json`: where the broker is, and the IdP to sign in at."""
+    cognito = config.get("cognito")
+    cognito = cognito if isinstance(cognito, dict) else {}
+    return {
+        "broker_url": broker_url,
+        "discovery_url": cognito.get("discovery_url"),
+        "client_id": cognito.get("client_id"),
+        "region": config.get("region"),
+    }
+
+
 def instructions(broker_url: str, emulator_url: str, config: dict[str, Any]) -> str:
     """Return the how-to-try-it text printed once both processes run."""
     users = config.get("users", [])
@@ -138,14 +183,28 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def run_dev_stack(
-    *, host: str, port: int, emulator_port: int, scenario: str | None, emulator_url: str | None = None
+    *,
+    host: str,
+    port: int,
+    emulator_port: int,
+    scenario: str | None,
+    emulator_url: str | None = None,
+    emulator_tls_port: int | None = None,
+    demo_port: int = 8081,
+    allow_origins: list[str] | None = None,
 ) -> int:
-    """Run the broker against a started (or, with ``emulator_url``, a running) emulator until interrupted."""
+    """Run the broker against a started (or, with ``emulator_url``, a running) emulator until interrupted.
+
+    The demo page is served on ``demo_port`` from a checkout (0: any free port); browser apps at its
+    origin, Vite's dev server and ``allow_origins`` may call the broker and the emulator's S3 (CORS).
+    """
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that would kill
     # this process before the finally below stops the emulator. Exiting normally runs it.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    process = None if emulator_url else start_emulator(host, emulator_port, scenario)
+    process = None if emulator_url else start_emulator(host, emulator_port, scenario, emulator_tls_port)
     emulator_url = emulator_url or f"http://{host}:{emulator_port}"
+    broker_url = f"http://{host}:{port}"
+    demo: DemoSite | None = None
     try:
         config = wait_for_config(emulator_url, process)
         # The emulator's broker_env holds the broker's own key and endpoint; an empty emulator gets the
@@ -154,6 +213,14 @@ def run_dev_stack(
         if config.get("empty"):
             broker_env.update(apply_demo_setup(emulator_url, config))
         os.environ.update(broker_env)
+        if DEMO_PAGE_DIR.is_dir():
+            try:
+                demo = DemoSite(host, demo_port, demo_config(broker_url, config)).start()
+            except OSError as exc:
+                raise RuntimeError(f"cannot serve the demo page on port {demo_port}: {exc}") from None
+        origins = ([demo.url.rstrip("/")] if demo else []) + STORAGE_BROWSER_DEV_ORIGINS
+        origins += allow_origins or []
+        allow_browser_origins(emulator_url, config, origins)
         if os.environ.get("BROKER_REDIS_URL") and not os.environ.get("BROKER_CACHE_KEY"):
             # A throw-away key: the dev stack's Redis entries need not outlive this process.
             os.environ["BROKER_CACHE_KEY"] = base64.b64encode(os.urandom(32)).decode()
@@ -161,7 +228,20 @@ def run_dev_stack(
         settings = load_settings()
         settings.check()
         configure_logging(settings.log_format, settings.log_level)
-        print(instructions(f"http://{host}:{port}", emulator_url, config), flush=True)
+        print(instructions(broker_url, emulator_url, config), flush=True)
+        print(
+            f"Demo page (sign in with PKCE, browse, download, upload): {demo.url}"
+            if demo
+            else "Demo page: not served (examples/demo-page/ is only in a checkout of the repository)",
+            flush=True,
+        )
+        tls_url = config.get("tls_endpoint_url")
+        if isinstance(tls_url, str):
+            print(
+                "Storage Browser example: cd examples/storage-browser && npm ci && npm run dev, then open "
+                f"http://127.0.0.1:5173/ (its S3 endpoint is {tls_url}, self-signed: see README)",
+                flush=True,
+            )
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     except (RuntimeError, ConfigurationError) as exc:
         print(f"tip-broker dev: {exc}", file=sys.stderr)
@@ -169,6 +249,8 @@ def run_dev_stack(
     else:
         return 0
     finally:
+        if demo is not None:
+            demo.stop()
         if process is not None:
             process.terminate()
             try:

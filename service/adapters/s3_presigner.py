@@ -238,6 +238,85 @@ class SigV4Presigner:
         )
         return PresignedUrl(url=url, headers=headers)
 
+    def presign_list(
+        self,
+        credentials: TemporaryCredentials,
+        *,
+        bucket: str,
+        prefix: str,
+        expires_in: int,
+        now: datetime,
+        delimiter: str | None = None,
+        max_keys: int | None = None,
+        continuation_token: str | None = None,
+        region: str | None = None,
+    ) -> PresignedUrl:
+        """Return a presigned ListObjectsV2 URL (a GET on the bucket) for the keys under ``prefix``.
+
+        Keys come back URL-encoded (``encoding-type=url``, as botocore asks). ``region`` is the bucket's
+        region (None: this signer's).
+
+        Raises:
+            ValueError: on an invalid bucket, ``expires_in`` outside 1..604800, ``max_keys`` below 1, an
+                invalid region, or a naive ``now``.
+        """
+        if region is not None and region != self._region:
+            return self._in_region(region).presign_list(
+                credentials,
+                bucket=bucket,
+                prefix=prefix,
+                expires_in=expires_in,
+                now=now,
+                delimiter=delimiter,
+                max_keys=max_keys,
+                continuation_token=continuation_token,
+            )
+        if not 1 <= expires_in <= _MAX_EXPIRES_IN:
+            raise ValueError("expires_in must be within 1..604800 seconds")
+        if max_keys is not None and max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        amz_date, datestamp = self._timestamp(now)
+        identity = self._identity(credentials, datestamp)
+        location = self._locations.get(bucket) or self._locate(bucket)
+        # botocore's order: the operation's URI query, then its members in model order, then auth.
+        params = [("list-type", "2"), ("prefix", prefix)]
+        if delimiter is not None:
+            params.append(("delimiter", delimiter))
+        if max_keys is not None:
+            params.append(("max-keys", str(max_keys)))
+        if continuation_token is not None:
+            params.append(("continuation-token", continuation_token))
+        params.append(("encoding-type", "url"))
+        encoded = [(name, _quote_query(value)) for name, value in params]
+        operation_query = "".join(f"{name}={value}&" for name, value in encoded)
+        sorted_operation_query = "".join(f"&{name}={value}" for name, value in sorted(encoded))
+        path = location.path_prefix if location.path_prefix == "/" else location.path_prefix[:-1]
+        canonical_request = (
+            f"GET\n{path}\n"
+            f"X-Amz-Algorithm={_ALGORITHM}&X-Amz-Credential={identity.credential_query}&X-Amz-Date={amz_date}"
+            f"&X-Amz-Expires={expires_in}&X-Amz-Security-Token={identity.token_query}"
+            f"&X-Amz-SignedHeaders=host{sorted_operation_query}\n"
+            f"host:{location.host}\n\nhost\nUNSIGNED-PAYLOAD"
+        )
+        signature = self._signature(identity, amz_date, datestamp, canonical_request)
+        url = (
+            f"{location.origin}{path}?{operation_query}X-Amz-Algorithm={_ALGORITHM}"
+            f"&X-Amz-Credential={identity.credential_query}&X-Amz-Date={amz_date}&X-Amz-Expires={expires_in}"
+            f"&X-Amz-SignedHeaders=host&X-Amz-Security-Token={identity.token_query}"
+            f"&X-Amz-Signature={signature}"
+        )
+        return PresignedUrl(url=url)
+
+    def _signature(self, identity: _Identity, amz_date: str, datestamp: str, canonical_request: str) -> str:
+        """Return the SigV4 signature of ``canonical_request`` under ``identity``'s signing key."""
+        string_to_sign = (
+            f"{_ALGORITHM}\n{amz_date}\n{datestamp}{self._scope_suffix}\n"
+            f"{hashlib.sha256(canonical_request.encode()).hexdigest()}"
+        )
+        signer = identity.signer.copy()
+        signer.update(string_to_sign.encode())
+        return signer.hexdigest()
+
     def presign_post(
         self,
         credentials: TemporaryCredentials,

@@ -1,4 +1,4 @@
-"""POST /v1/presign, /v1/presign/batch and /v1/presign/post: presigned URLs and browser upload forms."""
+"""POST /v1/presign, /batch, /post and /list: presigned URLs, browser upload forms and listings."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from service.api.schemas import (
     BatchPresignRequest,
     BatchPresignResponse,
     ItemErrorResponse,
+    PresignListRequest,
+    PresignListResponse,
     PresignPostRequest,
     PresignPostResponse,
     PresignRequest,
     PresignResponse,
 )
-from service.broker import PostItem, PresignItem, PresignResult
+from service.broker import ListItem, PostItem, PresignItem, PresignResult
 from service.domain.errors import BrokerError
 
 router = APIRouter(prefix="/v1/presign", tags=["presign"])
@@ -104,3 +106,29 @@ async def create_presigned_post(
     return PresignPostResponse(
         url=result.presigned.url, fields=result.presigned.fields, expires_at=result.expires_at
     )
+
+
+@router.post(
+    "/list",
+    operation_id="presignList",
+    response_model=PresignListResponse,
+    responses=problems(*UPSTREAM),
+    summary="Presign a listing of the keys under a prefix (ListObjectsV2)",
+)
+async def create_presigned_listing(
+    body: PresignListRequest, caller: CallerDep, services: ServicesDep
+) -> PresignListResponse:
+    """Return a presigned ListObjectsV2 URL; it needs READ on ``s3://bucket/prefix*``."""
+    result = await services.broker.presign_list(
+        caller,
+        ListItem(
+            bucket=body.bucket,
+            prefix=body.prefix,
+            delimiter=body.delimiter,
+            max_keys=body.max_keys,
+            continuation_token=body.continuation_token,
+            expires_in=body.expires_in,
+        ),
+    )
+    services.metrics.inc("tipb_presigned_urls_total", amount=1)
+    return PresignListResponse(url=result.presigned.url, method="GET", expires_at=result.expires_at)

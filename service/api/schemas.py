@@ -166,6 +166,27 @@ class PresignPostResponse(BaseModel):
     expires_at: datetime
 
 
+class PresignListRequest(_Strict):
+    """Presign a listing (ListObjectsV2) of the keys under a prefix, for a client without AWS credentials."""
+
+    bucket: Annotated[str, Field(min_length=3, max_length=63, examples=["demo-data"])]
+    prefix: Annotated[
+        str, Field(max_length=1000, examples=["users/alice/"]), AfterValidator(_no_control_characters)
+    ] = ""
+    delimiter: Annotated[str | None, Field(min_length=1, max_length=16, examples=["/"])] = "/"
+    max_keys: Annotated[int | None, Field(ge=1, le=1000)] = None
+    continuation_token: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+    expires_in: Annotated[int, Field(ge=1, le=MAX_PRESIGN_SECONDS)] = 900
+
+
+class PresignListResponse(BaseModel):
+    """A presigned ListObjectsV2 URL (GET; keys come back URL-encoded) and when it stops working."""
+
+    url: str
+    method: Literal["GET"]
+    expires_at: datetime
+
+
 class GrantResponse(BaseModel):
     """One grant the caller may use."""
 

@@ -342,6 +342,22 @@ class UrlSigner(Protocol):
         """Return a presigned URL for one object operation, signed for ``region`` (None: the default)."""
         ...
 
+    def presign_list(
+        self,
+        credentials: TemporaryCredentials,
+        *,
+        bucket: str,
+        prefix: str,
+        expires_in: int,
+        now: datetime,
+        delimiter: str | None = None,
+        max_keys: int | None = None,
+        continuation_token: str | None = None,
+        region: str | None = None,
+    ) -> PresignedUrl:
+        """Return a presigned ListObjectsV2 URL for the keys under ``prefix`` (None region: the default)."""
+        ...
+
     def presign_post(
         self,
         credentials: TemporaryCredentials,

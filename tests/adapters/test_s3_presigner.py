@@ -487,3 +487,60 @@ def test_presign_url_leaves_content_type_unsigned_when_put_with_botocore_form_de
 
     assert "X-Amz-SignedHeaders=host&" in ours.url
     assert ours.url == _botocore_url(variant, _CREDS, **case)
+
+
+# --- presign_list: differential tests ---------------------------------------------------------------
+
+
+@st.composite
+def _list_cases(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "bucket": draw(_buckets),
+        "prefix": draw(st.just("") | _keys),
+        "delimiter": draw(st.none() | st.sampled_from(["/", "-", "é"])),
+        "max_keys": draw(st.none() | st.integers(min_value=1, max_value=1000)),
+        "continuation_token": draw(st.none() | st.from_regex(r"[A-Za-z0-9/+=]{1,60}", fullmatch=True)),
+        "expires_in": draw(_expires),
+        "now": draw(_nows),
+    }
+
+
+def _botocore_list_url(
+    variant: tuple[str, str | None, str], credentials: TemporaryCredentials, case: dict[str, Any]
+) -> str:
+    names = {"prefix": "Prefix", "delimiter": "Delimiter", "max_keys": "MaxKeys"}
+    params: dict[str, Any] = {"Bucket": case["bucket"]}
+    params |= {names[k]: case[k] for k in names if case[k] is not None}
+    if case["continuation_token"] is not None:
+        params["ContinuationToken"] = case["continuation_token"]
+    client = _botocore_client(*variant)
+    with _botocore_at(case["now"], client, credentials):
+        url: str = client.generate_presigned_url(
+            "list_objects_v2", Params=params, ExpiresIn=case["expires_in"]
+        )
+    return url
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    variant=st.sampled_from(
+        [(r, None, s) for r in _REGIONS for s in ("virtual", "path")]
+        + [("us-east-1", e, s) for e in _CUSTOM_ENDPOINTS for s in ("virtual", "path")]
+    ),
+    credentials=_credentials,
+    case=_list_cases(),
+)
+def test_presign_list_matches_botocore_list_objects_v2(
+    variant: tuple[str, str | None, str], credentials: TemporaryCredentials, case: dict[str, Any]
+) -> None:
+    ours = _presigner(*variant).presign_list(credentials, **case)
+
+    assert ours.url == _botocore_list_url(variant, credentials, case)
+    assert ours.headers == {}
+
+
+def test_presign_list_rejects_max_keys_below_one() -> None:
+    with pytest.raises(ValueError, match="max_keys"):
+        _presigner("us-east-1", None, "virtual").presign_list(
+            _CREDS, bucket="b-1", prefix="", expires_in=60, now=_NOW, max_keys=0
+        )

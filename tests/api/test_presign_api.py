@@ -295,3 +295,41 @@ async def test_create_presigned_get_after_readwrite_credentials_gets_read_creden
     assert [c.permission.value for c in world.vendor.calls] == ["READWRITE", "READ"]
     credential = parse_qs(urlsplit(response.json()["url"]).query)["X-Amz-Credential"][0]
     assert not credential.startswith(issued.json()["access_key_id"])
+
+
+async def test_create_presigned_listing_signs_list_objects_v2_with_read_on_the_prefix(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign/list",
+        json={"bucket": "data", "prefix": "users/alice/", "max_keys": 50, "expires_in": 120},
+        headers=world.auth(),
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    query = parse_qs(urlsplit(body["url"]).query, keep_blank_values=True)
+    assert query["list-type"] == ["2"]
+    assert query["prefix"] == ["users/alice/"]
+    assert query["delimiter"] == ["/"]
+    assert query["max-keys"] == ["50"]
+    assert query["X-Amz-Expires"] == ["120"]
+    assert body["method"] == "GET"
+    assert world.vendor.calls[0].target.uri == "s3://data/users/alice/*"
+    assert world.vendor.calls[0].permission.value == "READ"
+
+
+async def test_create_presigned_listing_outside_every_grant_is_access_denied(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign/list", json={"bucket": "data", "prefix": "users/"}, headers=world.auth()
+    )
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "access_denied"
+
+
+async def test_create_presigned_listing_dot_segment_prefix_is_invalid_request(world: World) -> None:
+    response = await world.client.post(
+        "/v1/presign/list", json={"bucket": "data", "prefix": "users/alice/../bob/"}, headers=world.auth()
+    )
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_request"

@@ -34,6 +34,10 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
                 str(broker_port),
                 "--emulator-port",
                 str(emulator_port),
+                "--demo-port",
+                "0",
+                "--emulator-tls-port",
+                "0",
             ],
             cwd=ROOT,
             env=env_free,
@@ -62,6 +66,7 @@ def test_dev_stack_prints_sign_in_and_curl_instructions(dev_stack: tuple[str, st
     assert f"curl -s -X POST {broker_url}/v1/presign" in text
     assert f"tip-broker agent --broker-url {broker_url}" in text
     assert "tip-broker login --issuer http://" in text
+    assert "Demo page (sign in with PKCE, browse, download, upload): http://127.0.0.1:" in text
 
 
 def test_dev_stack_serves_credentials_and_presigned_urls_for_a_demo_user(

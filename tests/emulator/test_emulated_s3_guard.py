@@ -240,3 +240,25 @@ def test_s3_guard_denies_delete_objects_with_key_outside_scope(vend: Any) -> Non
         )
 
     assert _code(err) == "AccessDenied"
+
+
+def test_s3_guard_allows_presigned_list_inside_scope(vend: Any) -> None:
+    s3 = vend("bob", "s3://demo-data/users/bob/*")
+    url = s3.generate_presigned_url(
+        "list_objects_v2", Params={"Bucket": "demo-data", "Prefix": "users/bob/", "Delimiter": "/"}
+    )
+
+    response = httpx.get(url)
+
+    assert response.status_code == 200, response.text
+    assert "<Key>users/bob/todo.txt</Key>" in response.text
+
+
+def test_s3_guard_denies_presigned_list_outside_scope(vend: Any) -> None:
+    s3 = vend("bob", "s3://demo-data/users/bob/*")
+    url = s3.generate_presigned_url("list_objects_v2", Params={"Bucket": "demo-data", "Prefix": "users/"})
+
+    response = httpx.get(url)
+
+    assert response.status_code == 403
+    assert "<Code>AccessDenied</Code>" in response.text
