@@ -26,6 +26,7 @@ async def test_docs_page_refers_only_to_the_brokers_own_urls(world: World, page:
     assert [url for url in urls if not url.startswith("/")] == []
     assert "cdn" not in response.text.lower()
     assert "fonts.googleapis" not in response.text
+    assert "default-src 'self'" in response.headers["content-security-policy"]
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
