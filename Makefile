@@ -9,14 +9,14 @@ STAMP := $(VENV)/.installed
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e 'clients/python[boto3]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the broker, the emulator and the dev tools
+install: $(STAMP)  ## create .venv and install the broker, the emulator, the Python client and the dev tools
 
 run: $(STAMP)  ## run the emulator (demo scenario), the broker against it and the demo page: no AWS account needed
 	$(BIN)/python -m service dev
@@ -34,8 +34,8 @@ test-browser: $(STAMP)  ## only the browser tests (headless /usr/bin/chromium; s
 	$(BIN)/python -m pytest -m browser
 
 lint: $(STAMP)  ## ruff, mypy strict and the import-layer contracts
-	$(BIN)/ruff check service emulator tests bench
-	$(BIN)/ruff format --check service emulator tests bench
+	$(BIN)/ruff check service emulator tests bench clients/python
+	$(BIN)/ruff format --check service emulator tests bench clients/python
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

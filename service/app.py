@@ -35,13 +35,15 @@ from service.adapters.s3_presigner import SigV4Presigner
 from service.adapters.sts import StsRoleAssumer, caller_arn, session_duration_limit
 from service.api import admin, credentials, grants, health, presign, session
 from service.api.dependencies import Services
+from service.api.docs import install_docs
 from service.api.error_handlers import MISCONFIGURED_METRIC, install_error_handlers, problem
 from service.api.limits import Limits, LimitsMiddleware
-from service.api.openapi import document_bearer_auth
+from service.api.openapi import document_http_conventions
 from service.broker import Broker, BrokerPolicy
 from service.doctor.configuration import configuration_run
 from service.doctor.model import Check
 from service.doctor.readiness import ReadinessDoctor
+from service.domain.errors import ProblemCode
 from service.domain.ports import (
     BucketLocator,
     Cache,
@@ -291,9 +293,9 @@ class RequestContextMiddleware:
             logger.exception("request.failed")
             if started_response:
                 raise
-            await problem(500, "internal_error", "Internal error", "the broker failed unexpectedly")(
-                scope, receive, send_with_id
-            )
+            await problem(
+                500, ProblemCode.INTERNAL_ERROR, "Internal error", "the broker failed unexpectedly"
+            )(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
@@ -347,10 +349,13 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
         version=API_VERSION,
         summary="OIDC ID token → IAM Identity Center trusted identity propagation → S3 Access Grants",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from bundled assets: no CDN
+        redoc_url=None,
     )
     app.state.services = services
     install_error_handlers(app)
-    document_bearer_auth(app)
+    document_http_conventions(app)
+    install_docs(app)
     for module in (credentials, presign, grants, session, health, admin):
         app.include_router(module.router)
     limits = Limits(

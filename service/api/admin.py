@@ -30,6 +30,7 @@ OperatorDep = Annotated[None, Depends(require_operator)]
 
 @router.post(
     "/revocations",
+    operation_id="revoke",
     response_model=RevocationResponse,
     responses=problems(*LIMITED, 401, 404, 422, 503),
     summary="Revoke a user, a directory user, one token, or everyone",

@@ -21,6 +21,7 @@ router = APIRouter(prefix="/v1", tags=["credentials"])
 
 @router.post(
     "/credentials",
+    operation_id="getCredentials",
     response_model=CredentialsResponse | CredentialProcessResponse,
     responses=problems(*UPSTREAM),
     summary="Get S3 credentials scoped by S3 Access Grants",

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.domain.errors import (
     BrokerError,
     InvalidTokenError,
+    ProblemCode,
     RetryableError,
     UpstreamMisconfiguredError,
 )
@@ -23,7 +24,7 @@ MISCONFIGURED_METRIC = "tipb_upstream_misconfigured_total"
 
 
 def problem(
-    status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None
+    status: int, code: ProblemCode, title: str, detail: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     """Return an RFC 9457 problem response."""
     body = {
@@ -31,7 +32,7 @@ def problem(
         "title": title,
         "status": status,
         "detail": detail,
-        "code": code,
+        "code": code.value,
         "request_id": request_id_var.get(),
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
@@ -68,7 +69,7 @@ async def _on_broker_error(request: Request, exc: Exception) -> JSONResponse:
 
 def malformed_request(detail: str) -> JSONResponse:
     """Return the 400 of a body that is not JSON the broker can read."""
-    return problem(400, "malformed_request", "Malformed request", detail)
+    return problem(400, ProblemCode.MALFORMED_REQUEST, "Malformed request", detail)
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -78,27 +79,34 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     if any(err.get("type") == "json_invalid" for err in errors):
         return malformed_request("the body is not valid JSON")
     # Only locations and messages: pydantic's ``input`` could echo a secret the client sent.
-    return problem(422, "invalid_request", "Invalid request", _validation_detail(errors))
+    return problem(422, ProblemCode.INVALID_REQUEST, "Invalid request", _validation_detail(errors))
 
 
 # Starlette raises these statuses itself (routing, body parsing); each keeps one stable code.
 _HTTP_CODES = {
-    400: ("malformed_request", "Malformed request"),
-    404: ("not_found", "Not found"),
-    405: ("method_not_allowed", "Method not allowed"),
-    408: ("request_timeout", "Request timeout"),
-    413: ("payload_too_large", "Payload too large"),
-    431: ("headers_too_large", "Request headers too large"),
-    503: ("overloaded", "Overloaded"),
+    400: (ProblemCode.MALFORMED_REQUEST, "Malformed request"),
+    404: (ProblemCode.NOT_FOUND, "Not found"),
+    405: (ProblemCode.METHOD_NOT_ALLOWED, "Method not allowed"),
+    408: (ProblemCode.REQUEST_TIMEOUT, "Request timeout"),
+    413: (ProblemCode.PAYLOAD_TOO_LARGE, "Payload too large"),
+    431: (ProblemCode.HEADERS_TOO_LARGE, "Request headers too large"),
+    503: (ProblemCode.OVERLOADED, "Overloaded"),
 }
 
 
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # pragma: no cover - registered for this type only
         raise TypeError(type(exc).__name__)
-    fallback = ("malformed_request", "Bad request") if exc.status_code < 500 else ("internal_error", "Error")
+    fallback = (
+        (ProblemCode.MALFORMED_REQUEST, "Bad request")
+        if exc.status_code < 500
+        else (ProblemCode.INTERNAL_ERROR, "Error")
+    )
     code, title = _HTTP_CODES.get(exc.status_code, fallback)
-    return problem(exc.status_code, code, title, str(exc.detail), dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 503:
+        headers.setdefault("Retry-After", "1")  # every 503 problem says when to come back
+    return problem(exc.status_code, code, title, str(exc.detail), headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -14,7 +14,13 @@ from service.domain.errors import InvalidRequestError
 router = APIRouter(prefix="/v1", tags=["grants"])
 
 
-@router.get("/grants", response_model=GrantsResponse, responses=problems(*UPSTREAM))
+@router.get(
+    "/grants",
+    operation_id="listGrants",
+    response_model=GrantsResponse,
+    responses=problems(*UPSTREAM),
+    summary="List the S3 Access Grants the caller may use",
+)
 async def list_grants(
     caller: CallerDep,
     services: ServicesDep,

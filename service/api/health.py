@@ -22,7 +22,13 @@ def _jwks_state(verifier: TokenVerifier) -> str:
     return "stale" if verifier.keys_stale else "ok"
 
 
-@router.get("/healthz", response_model=HealthResponse, responses=problems(*LIMITED))
+@router.get(
+    "/healthz",
+    operation_id="getHealth",
+    response_model=HealthResponse,
+    responses=problems(*LIMITED),
+    summary="Liveness",
+)
 async def healthz() -> HealthResponse:
     """Return 200 while the process serves requests."""
     return HealthResponse(status="ok")
@@ -30,6 +36,8 @@ async def healthz() -> HealthResponse:
 
 @router.get(
     "/readyz",
+    operation_id="getReadiness",
+    summary="Readiness, with the state of each check",
     response_model=ReadinessResponse,
     responses={**problems(*LIMITED), 503: {"model": ReadinessResponse, "description": "not ready"}},
 )
@@ -57,7 +65,13 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ready else 503)
 
 
-@router.get("/metrics", response_class=PlainTextResponse, responses=problems(*LIMITED, 503))
+@router.get(
+    "/metrics",
+    operation_id="getMetrics",
+    response_class=PlainTextResponse,
+    responses=problems(*LIMITED, 503),
+    summary="Prometheus metrics",
+)
 async def metrics(services: ServicesDep) -> PlainTextResponse:
     """Return the broker's counters in the Prometheus text format."""
     return PlainTextResponse(services.metrics.render(), media_type="text/plain; version=0.0.4")

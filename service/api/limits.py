@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.dependencies import CALLER_STATE_KEY, bearer_token
 from service.api.error_handlers import broker_error_response, malformed_request, problem
-from service.domain.errors import BrokerError
+from service.domain.errors import BrokerError, ProblemCode
 from service.domain.identity import Caller
 
 PROBES = frozenset({"/healthz", "/readyz"})
@@ -37,7 +37,9 @@ class _Request:
 
 
 def _too_large(limit: int) -> JSONResponse:
-    return problem(413, "payload_too_large", "Payload too large", f"the body may be at most {limit} bytes")
+    return problem(
+        413, ProblemCode.PAYLOAD_TOO_LARGE, "Payload too large", f"the body may be at most {limit} bytes"
+    )
 
 
 class LimitsMiddleware:
@@ -73,7 +75,9 @@ class LimitsMiddleware:
                 authorization = value
         if header_bytes > self.limits.max_header_bytes:
             detail = f"the request headers may total at most {self.limits.max_header_bytes} bytes"
-            await problem(431, "headers_too_large", "Request headers too large", detail)(scope, receive, send)
+            await problem(431, ProblemCode.HEADERS_TOO_LARGE, "Request headers too large", detail)(
+                scope, receive, send
+            )
             return
         request = _Request(length, chunked, authorization)
         cap = self.limits.max_concurrent_requests
@@ -82,7 +86,7 @@ class LimitsMiddleware:
             return
         if self.in_flight >= cap:
             detail = "this replica serves as many requests as it may; retry shortly"
-            refusal = problem(503, "overloaded", "Overloaded", detail, {"Retry-After": "1"})
+            refusal = problem(503, ProblemCode.OVERLOADED, "Overloaded", detail, {"Retry-After": "1"})
             await refusal(scope, receive, send)
             return
         self.in_flight += 1
@@ -138,7 +142,9 @@ class LimitsMiddleware:
                         break
         except TimeoutError:
             detail = f"the body did not arrive within {self.limits.body_timeout_seconds:g} s"
-            refusal = problem(408, "request_timeout", "Request timeout", detail, {"Connection": "close"})
+            refusal = problem(
+                408, ProblemCode.REQUEST_TIMEOUT, "Request timeout", detail, {"Connection": "close"}
+            )
         if refusal is not None:
             chunks.clear()
             await refusal(scope, receive, send)

@@ -46,6 +46,7 @@ def _response(result: PresignResult) -> PresignResponse:
 
 @router.post(
     "",
+    operation_id="presignUrl",
     response_model=PresignResponse,
     responses=problems(*UPSTREAM),
     summary="Presign one S3 object operation",
@@ -61,6 +62,7 @@ async def create_presigned_url(body: PresignRequest, caller: CallerDep, services
 
 @router.post(
     "/batch",
+    operation_id="presignBatch",
     response_model=BatchPresignResponse,
     responses=problems(*UPSTREAM),
     summary="Presign up to 1000 S3 object operations",
@@ -84,6 +86,7 @@ async def create_presigned_urls(
 
 @router.post(
     "/post",
+    operation_id="presignPost",
     response_model=PresignPostResponse,
     responses=problems(*UPSTREAM),
     summary="Presign a browser form upload (POST policy)",

@@ -8,35 +8,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from service.domain.access import Permission, Privilege, has_control_character
+from service.domain.errors import ProblemCode
 
 # S3 presigned URLs live at most 7 days (docs/aws.md#presigned-urls); GetDataAccess durations are 900–43200 s.
 MAX_PRESIGN_SECONDS = 604800
 MAX_BATCH_ITEMS = 1000
 
 PresignMethod = Literal["GET", "PUT", "HEAD", "DELETE"]
-
-ProblemCode = Literal[
-    "invalid_token",
-    "token_reused",
-    "session_revoked",
-    "identity_not_mapped",
-    "identity_conflict",
-    "access_denied",
-    "scope_not_granted",
-    "invalid_request",
-    "malformed_request",
-    "not_found",
-    "method_not_allowed",
-    "request_timeout",
-    "payload_too_large",
-    "headers_too_large",
-    "rate_limited",
-    "upstream_misconfigured",
-    "upstream_unavailable",
-    "cache_unavailable",
-    "overloaded",
-    "internal_error",
-]
 
 
 def _no_control_characters(value: str | None) -> str | None:
@@ -129,7 +107,7 @@ class BatchPresignRequest(_Strict):
 class ItemErrorResponse(BaseModel):
     """Why one batch item was not presigned."""
 
-    code: str
+    code: ProblemCode
     detail: str
 
 

@@ -11,7 +11,13 @@ from service.api.schemas import MeResponse
 router = APIRouter(prefix="/v1", tags=["session"])
 
 
-@router.get("/me", response_model=MeResponse, responses=problems(*UPSTREAM))
+@router.get(
+    "/me",
+    operation_id="getMe",
+    response_model=MeResponse,
+    responses=problems(*UPSTREAM),
+    summary="Who the broker thinks the caller is",
+)
 async def whoami(caller: CallerDep, services: ServicesDep) -> MeResponse:
     """Return who the broker thinks the caller is, opening an identity session if needed."""
     session = await services.broker.whoami(caller)
@@ -25,7 +31,13 @@ async def whoami(caller: CallerDep, services: ServicesDep) -> MeResponse:
     )
 
 
-@router.delete("/session", status_code=204, responses=problems(*AUTHENTICATED))
+@router.delete(
+    "/session",
+    operation_id="signOut",
+    status_code=204,
+    responses=problems(*AUTHENTICATED),
+    summary="Sign out everywhere: cached sessions and access die, older tokens are refused",
+)
 async def end_session(caller: CallerDep, services: ServicesDep) -> Response:
     """Drop every cached entry of the caller; the next call needs a new ID token if the old one was used."""
     await services.broker.end_session(caller)

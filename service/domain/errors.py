@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar
+
+
+# The one list of codes: the error classes below, the HTTP layer's own answers (routing, body parsing,
+# request limits) and the OpenAPI enum all use it.
+class ProblemCode(StrEnum):
+    """The stable ``code`` of a problem+json answer: clients may switch on it, and none is ever renamed."""
+
+    INVALID_TOKEN = "invalid_token"  # noqa: S105 - a code naming a token error, not a token
+    TOKEN_REUSED = "token_reused"  # noqa: S105 - likewise
+    SESSION_REVOKED = "session_revoked"
+    IDENTITY_NOT_MAPPED = "identity_not_mapped"
+    IDENTITY_CONFLICT = "identity_conflict"
+    ACCESS_DENIED = "access_denied"
+    SCOPE_NOT_GRANTED = "scope_not_granted"
+    INVALID_REQUEST = "invalid_request"
+    MALFORMED_REQUEST = "malformed_request"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    REQUEST_TIMEOUT = "request_timeout"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    HEADERS_TOO_LARGE = "headers_too_large"
+    RATE_LIMITED = "rate_limited"
+    UPSTREAM_MISCONFIGURED = "upstream_misconfigured"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+    CACHE_UNAVAILABLE = "cache_unavailable"
+    OVERLOADED = "overloaded"
+    INTERNAL_ERROR = "internal_error"
 
 
 class BrokerError(Exception):
     """Base of every error a client may see; ``detail`` must never contain a secret."""
 
     status: ClassVar[int] = 500
-    code: ClassVar[str] = "internal_error"
+    code: ClassVar[ProblemCode] = ProblemCode.INTERNAL_ERROR
     title: ClassVar[str] = "Internal error"
 
     def __init__(self, detail: str) -> None:
@@ -21,7 +49,7 @@ class InvalidTokenError(BrokerError):
     """The bearer token is missing, malformed, badly signed, expired or not meant for this broker."""
 
     status = 401
-    code = "invalid_token"
+    code = ProblemCode.INVALID_TOKEN
     title = "Invalid token"
 
 
@@ -29,7 +57,7 @@ class TokenReusedError(BrokerError):
     """The token was already exchanged with Identity Center and cannot be exchanged again."""
 
     status = 401
-    code = "token_reused"
+    code = ProblemCode.TOKEN_REUSED
     title = "Token already exchanged"
 
 
@@ -37,7 +65,7 @@ class IdentityNotMappedError(BrokerError):
     """Identity Center could not map the token's user to exactly one directory user."""
 
     status = 403
-    code = "identity_not_mapped"
+    code = ProblemCode.IDENTITY_NOT_MAPPED
     title = "Identity not mapped"
 
 
@@ -45,7 +73,7 @@ class AccessDeniedError(BrokerError):
     """No S3 Access Grant covers the requested target and permission."""
 
     status = 403
-    code = "access_denied"
+    code = ProblemCode.ACCESS_DENIED
     title = "Access denied"
 
 
@@ -53,7 +81,7 @@ class ScopeNotGrantedError(BrokerError):
     """The broker's Identity Center application lacks the access scope the request needs (read_only)."""
 
     status = 403
-    code = "scope_not_granted"
+    code = ProblemCode.SCOPE_NOT_GRANTED
     title = "Scope not granted"
 
 
@@ -61,7 +89,7 @@ class InvalidRequestError(BrokerError):
     """The request is well-formed JSON but asks for something invalid."""
 
     status = 422
-    code = "invalid_request"
+    code = ProblemCode.INVALID_REQUEST
     title = "Invalid request"
 
 
@@ -77,7 +105,7 @@ class RateLimitedError(RetryableError):
     """The caller made the broker call AWS too often; the client may retry after ``retry_after_seconds``."""
 
     status = 429
-    code = "rate_limited"
+    code = ProblemCode.RATE_LIMITED
     title = "Rate limited"
 
 
@@ -91,7 +119,7 @@ class UpstreamMisconfiguredError(BrokerError):
     """
 
     status = 502
-    code = "upstream_misconfigured"
+    code = ProblemCode.UPSTREAM_MISCONFIGURED
     title = "Upstream misconfigured"
 
     def __init__(self, detail: str, *, reason: str = "rejected", may_have_landed: bool = True) -> None:
@@ -121,7 +149,7 @@ class UpstreamUnavailableError(RetryableError):
     """AWS was throttling, failing or unreachable after retries; the client may retry later."""
 
     status = 503
-    code = "upstream_unavailable"
+    code = ProblemCode.UPSTREAM_UNAVAILABLE
     title = "Upstream unavailable"
 
     def __init__(self, detail: str, retry_after_seconds: int = 1, *, may_have_landed: bool = True) -> None:
@@ -138,7 +166,7 @@ class CacheOutageError(RetryableError):
     """
 
     status = 503
-    code = "cache_unavailable"
+    code = ProblemCode.CACHE_UNAVAILABLE
     title = "Cache unavailable"
 
 
@@ -146,7 +174,7 @@ class SessionRevokedError(BrokerError):
     """The caller signed out, or an operator revoked the user or token, after this token was issued."""
 
     status = 401
-    code = "session_revoked"
+    code = ProblemCode.SESSION_REVOKED
     title = "Session revoked"
 
 
@@ -157,7 +185,7 @@ class IdentityConflictError(BrokerError):
     """
 
     status = 403
-    code = "identity_conflict"
+    code = ProblemCode.IDENTITY_CONFLICT
     title = "Identity conflict"
 
 
@@ -165,5 +193,5 @@ class NotFoundError(BrokerError):
     """What the request names does not exist (or the operator API is disabled)."""
 
     status = 404
-    code = "not_found"
+    code = ProblemCode.NOT_FOUND
     title = "Not found"
