@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.adapters.access_grants import S3ControlDataAccessVendor
 from service.adapters.aws_clients import AwsClients
+from service.adapters.aws_metrics import AwsCallTimer
 from service.adapters.bucket_regions import BucketRegions
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.clock import SystemClock
@@ -35,7 +36,7 @@ from service.adapters.s3_presigner import SigV4Presigner
 from service.adapters.sts import StsRoleAssumer, caller_arn, session_duration_limit
 from service.api import admin, credentials, grants, health, presign, session
 from service.api.dependencies import Services
-from service.api.error_handlers import MISCONFIGURED_METRIC, install_error_handlers, problem
+from service.api.error_handlers import install_error_handlers, problem
 from service.api.limits import Limits, LimitsMiddleware
 from service.api.openapi import document_bearer_auth
 from service.broker import Broker, BrokerPolicy
@@ -80,10 +81,14 @@ class Adapters:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Returns the broker's own AWS identity ARN (GetCallerIdentity), read once at start; None: not checked.
     own_arn: Callable[[], str] | None = None
+    # What the adapters count into; the app exposes it at /metrics.
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def build_adapters(settings: Settings) -> Adapters:
     """Build the real adapters from settings (no network I/O happens here)."""
+    metrics = Metrics()
+    timer = AwsCallTimer(metrics)
     http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
     verifier = IssuerRouter(
         [
@@ -101,13 +106,17 @@ def build_adapters(settings: Settings) -> Adapters:
                     application_arn=entry.application_arn or None,
                 ),
                 http,
+                metrics=metrics,
             )
             for entry in settings.issuers()
         ]
     )
     cache: Cache = RedisCache.from_url(settings.redis_url) if settings.redis_url else MemoryCache()
     clients = AwsClients.build(
-        settings.aws_region, settings.aws_endpoint_url, idc_region=settings.identity_center_region
+        settings.aws_region,
+        settings.aws_endpoint_url,
+        idc_region=settings.identity_center_region,
+        timer=timer,
     )
     buckets = BucketRegions(lambda: clients.client("s3", settings.aws_region), settings.aws_region)
     locator = InstanceLocator(
@@ -138,6 +147,7 @@ def build_adapters(settings: Settings) -> Adapters:
             region=settings.aws_region,
             endpoint_url=settings.aws_endpoint_url,
             wait_seconds=settings.grant_events_wait_seconds,
+            timer=timer,
         )
         on_start.append(events.start)
         on_stop.insert(0, events.stop)  # before the cache closes
@@ -165,14 +175,20 @@ def build_adapters(settings: Settings) -> Adapters:
         on_start=on_start,
         on_stop=on_stop,
         own_arn=lambda: caller_arn(clients.sts),
+        metrics=metrics,
     )
 
 
 def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, ThreadPoolExecutor]:
     """Wire adapters into the broker and the services the routes use."""
     executor = ThreadPoolExecutor(max_workers=settings.aws_max_workers, thread_name_prefix="aws")
+    metrics = adapters.metrics
     store = EncryptedCredentialStore(
-        adapters.cache, CacheSealer(adapters.cache_key), KeyHasher(adapters.cache_key)
+        adapters.cache,
+        CacheSealer(adapters.cache_key),
+        KeyHasher(adapters.cache_key),
+        metrics=metrics,
+        layer="redis" if isinstance(adapters.cache, RedisCache) else "memory",
     )
     broker = Broker(
         verifier=adapters.verifier,
@@ -192,12 +208,8 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
         ),
         executor=executor,
         buckets=adapters.buckets,
+        metrics=metrics,
     )
-    metrics = Metrics()
-    metrics.define("tipb_http_requests_total", "HTTP requests by route template and status")
-    metrics.define("tipb_credentials_issued_total", "Credentials handed out, by the layer that answered")
-    metrics.define("tipb_presigned_urls_total", "Presigned URLs and batch items answered")
-    metrics.define(MISCONFIGURED_METRIC, "Requests AWS refused for the broker's own configuration, by reason")
     services = Services(
         broker=broker,
         verifier=adapters.verifier,
@@ -284,7 +296,8 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            self.metrics.inc("tipb_http_requests_total", route=template, status=str(status))
+            elapsed = time.perf_counter() - started
+            self.metrics.observe_request(template, scope["method"], status, elapsed)
             if logger.isEnabledFor(logging.INFO):
                 logger.info(
                     "http.request",
@@ -292,7 +305,7 @@ class RequestContextMiddleware:
                         "method": scope["method"],
                         "route": template,
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "duration_ms": round(elapsed * 1000, 3),
                     },
                 )
             request_id_var.reset(token)

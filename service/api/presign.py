@@ -53,7 +53,7 @@ async def create_presigned_url(body: PresignRequest, caller: CallerDep, services
     (result,) = await services.broker.presign(caller, [_item(body)])
     if isinstance(result, BrokerError):
         raise result
-    services.metrics.inc("tipb_presigned_urls_total", amount=1)
+    services.metrics.count_presigned("url")
     return json_response(_response(result))
 
 
@@ -69,6 +69,7 @@ async def create_presigned_urls(
     """Return one result per item in order; a denied item carries an error and does not fail the batch."""
     results = await services.broker.presign(caller, [_item(item) for item in body.items])
     out: list[PresignResponse | BatchItemErrorResponse] = []
+    signed = 0
     for result in results:
         if isinstance(result, BrokerError):
             out.append(
@@ -76,7 +77,8 @@ async def create_presigned_urls(
             )
         else:
             out.append(_response(result))
-    services.metrics.inc("tipb_presigned_urls_total", amount=len(out))
+            signed += 1
+    services.metrics.count_presigned("url", signed)
     return json_response(BatchPresignResponse(results=out))
 
 
@@ -101,6 +103,7 @@ async def create_presigned_post(
             expires_in=body.expires_in,
         ),
     )
+    services.metrics.count_presigned("post")
     return PresignPostResponse(
         url=result.presigned.url, fields=result.presigned.fields, expires_at=result.expires_at
     )
