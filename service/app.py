@@ -61,6 +61,8 @@ API_VERSION = "1.0.0"
 # Every answer is nosniff; /v1 answers carry credentials, URLs or who the caller is, so no cache keeps them.
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 NO_STORE = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
+# The standard OpenTelemetry variables naming where traces go; either one turns tracing on.
+OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 UNVERIFIED_EMAIL_RISK = "a user who can set an unverified email address gets that address's S3 access"
 
 
@@ -371,7 +373,18 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
+    if tracing_requested():
+        # Loaded only now: without an OTLP endpoint, no OpenTelemetry SDK or instrumentation is imported.
+        from service.tracing import instrument  # noqa: PLC0415
+
+        instrument(app)
     return app
+
+
+def tracing_requested() -> bool:
+    """Return whether OpenTelemetry traces are wanted (an OTLP endpoint is set, the SDK not disabled)."""
+    disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    return not disabled and any(os.environ.get(name) for name in OTLP_ENDPOINT_VARIABLES)
 
 
 def create_app_from_env() -> FastAPI:
