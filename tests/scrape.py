@@ -38,3 +38,18 @@ class Scrape:
 
 def _includes(labels: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
     return all(labels.get(name) == value for name, value in wanted.items())
+
+
+async def scrape_exercised_app() -> Scrape:
+    """Return /metrics of an in-process app (fake AWS) after credentials, presign and refused requests."""
+    from tests.api.conftest import build_world  # noqa: PLC0415 - the API fixtures import this module's users
+
+    async with build_world(requests_per_minute=4) as world:
+        body = {"target": "s3://data/users/alice/*", "permission": "READ"}
+        for _ in range(2):
+            await world.client.post("/v1/credentials", json=body, headers=world.auth())
+        item = {"bucket": "data", "key": "users/alice/a.txt", "method": "GET"}
+        await world.client.post("/v1/presign", json=item, headers=world.auth())
+        await world.client.post("/v1/presign/batch", json={"items": [item]}, headers=world.auth())
+        await world.client.post("/v1/credentials", json=body, headers=world.auth())  # refused: 429
+        return Scrape((await world.client.get("/metrics")).text)
