@@ -7,12 +7,18 @@ import argparse
 import json
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from service.clients.cli import add_client_commands
 
 DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
+# prometheus_client's own variable, spelled here: importing service.metrics would load prometheus_client
+# before _metrics_directory chooses its mode.
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _fail(message: str) -> int:
@@ -38,8 +44,37 @@ def _worker_count(text: str) -> int:
     return workers
 
 
+@contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """Put ``--workers N`` in prometheus_client's multiprocess mode, with no value left from an earlier run.
+
+    Set before prometheus_client is first imported (it picks its mode then) and inherited by the workers,
+    so /metrics on any worker sums them all. An operator's PROMETHEUS_MULTIPROC_DIR is emptied of value
+    files at start, as prometheus_client requires; otherwise a private directory lives as long as the server.
+    """
+    configured = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    if configured:
+        for stale in Path(configured).glob("*.db"):
+            stale.unlink()
+        yield
+    elif workers == 1:
+        yield
+    else:
+        with tempfile.TemporaryDirectory(prefix="tipb-metrics-") as directory:
+            os.environ[MULTIPROCESS_DIR_VARIABLE] = directory
+            try:
+                yield
+            finally:
+                del os.environ[MULTIPROCESS_DIR_VARIABLE]
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the broker under uvicorn (``--workers`` processes) with the configuration from the environment."""
+    with _metrics_directory(args.workers):
+        return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app

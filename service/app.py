@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.adapters.access_grants import S3ControlDataAccessVendor
 from service.adapters.aws_clients import AwsClients
+from service.adapters.aws_metrics import AwsCallTimer
 from service.adapters.bucket_regions import BucketRegions
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.clock import SystemClock
@@ -36,7 +37,7 @@ from service.adapters.sts import StsRoleAssumer, caller_arn, session_duration_li
 from service.api import admin, credentials, grants, health, presign, session
 from service.api.dependencies import Services
 from service.api.docs import install_docs
-from service.api.error_handlers import MISCONFIGURED_METRIC, install_error_handlers, problem
+from service.api.error_handlers import install_error_handlers, problem
 from service.api.limits import Limits, LimitsMiddleware
 from service.api.openapi import document_http_conventions
 from service.broker import Broker, BrokerPolicy
@@ -65,6 +66,8 @@ API_VERSION = "1.0.0"
 # Every answer is nosniff; /v1 answers carry credentials, URLs or who the caller is, so no cache keeps them.
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 NO_STORE = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
+# The standard OpenTelemetry variables naming where traces go; either one turns tracing on.
+OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 UNVERIFIED_EMAIL_RISK = "a user who can set an unverified email address gets that address's S3 access"
 
 
@@ -87,9 +90,13 @@ class Adapters:
     own_arn: Callable[[], str] | None = None
     # The doctor's configuration checks for /readyz (cached a minute); None: /readyz does not run them.
     doctor: Callable[[], Awaitable[list[Check] | None]] | None = None
+    # What the adapters count into; the app exposes it at /metrics.
+    metrics: Metrics = field(default_factory=Metrics)
 
 
-def build_verifier(settings: Settings, http: httpx.AsyncClient) -> IssuerRouter:
+def build_verifier(
+    settings: Settings, http: httpx.AsyncClient, metrics: Metrics | None = None
+) -> IssuerRouter:
     """Return the token verifier of every configured issuer (the broker's, reused by the doctor)."""
     return IssuerRouter(
         [
@@ -107,6 +114,7 @@ def build_verifier(settings: Settings, http: httpx.AsyncClient) -> IssuerRouter:
                     application_arn=entry.application_arn or None,
                 ),
                 http,
+                metrics=metrics,
             )
             for entry in settings.issuers()
         ]
@@ -115,11 +123,16 @@ def build_verifier(settings: Settings, http: httpx.AsyncClient) -> IssuerRouter:
 
 def build_adapters(settings: Settings) -> Adapters:
     """Build the real adapters from settings (no network I/O happens here)."""
+    metrics = Metrics()
+    timer = AwsCallTimer(metrics)
     http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
-    verifier = build_verifier(settings, http)
+    verifier = build_verifier(settings, http, metrics)
     cache: Cache = RedisCache.from_url(settings.redis_url) if settings.redis_url else MemoryCache()
     clients = AwsClients.build(
-        settings.aws_region, settings.aws_endpoint_url, idc_region=settings.identity_center_region
+        settings.aws_region,
+        settings.aws_endpoint_url,
+        idc_region=settings.identity_center_region,
+        timer=timer,
     )
     buckets = BucketRegions(lambda: clients.client("s3", settings.aws_region), settings.aws_region)
     locator = InstanceLocator(
@@ -151,6 +164,7 @@ def build_adapters(settings: Settings) -> Adapters:
             region=settings.aws_region,
             endpoint_url=settings.aws_endpoint_url,
             wait_seconds=settings.grant_events_wait_seconds,
+            timer=timer,
         )
         on_start.append(events.start)
         on_stop.insert(0, events.stop)  # before the cache closes
@@ -179,14 +193,20 @@ def build_adapters(settings: Settings) -> Adapters:
         on_stop=on_stop,
         own_arn=lambda: caller_arn(clients.sts),
         doctor=doctor.checks,
+        metrics=metrics,
     )
 
 
 def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, ThreadPoolExecutor]:
     """Wire adapters into the broker and the services the routes use."""
     executor = ThreadPoolExecutor(max_workers=settings.aws_max_workers, thread_name_prefix="aws")
+    metrics = adapters.metrics
     store = EncryptedCredentialStore(
-        adapters.cache, CacheSealer(adapters.cache_key), KeyHasher(adapters.cache_key)
+        adapters.cache,
+        CacheSealer(adapters.cache_key),
+        KeyHasher(adapters.cache_key),
+        metrics=metrics,
+        layer="redis" if isinstance(adapters.cache, RedisCache) else "memory",
     )
     broker = Broker(
         verifier=adapters.verifier,
@@ -206,12 +226,8 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
         ),
         executor=executor,
         buckets=adapters.buckets,
+        metrics=metrics,
     )
-    metrics = Metrics()
-    metrics.define("tipb_http_requests_total", "HTTP requests by route template and status")
-    metrics.define("tipb_credentials_issued_total", "Credentials handed out, by the layer that answered")
-    metrics.define("tipb_presigned_urls_total", "Presigned URLs and batch items answered")
-    metrics.define(MISCONFIGURED_METRIC, "Requests AWS refused for the broker's own configuration, by reason")
     services = Services(
         broker=broker,
         verifier=adapters.verifier,
@@ -299,7 +315,8 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            self.metrics.inc("tipb_http_requests_total", route=template, status=str(status))
+            elapsed = time.perf_counter() - started
+            self.metrics.observe_request(template, scope["method"], status, elapsed)
             if logger.isEnabledFor(logging.INFO):
                 logger.info(
                     "http.request",
@@ -307,7 +324,7 @@ class RequestContextMiddleware:
                         "method": scope["method"],
                         "route": template,
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "duration_ms": round(elapsed * 1000, 3),
                     },
                 )
             request_id_var.reset(token)
@@ -376,7 +393,18 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
+    if tracing_requested():
+        # Loaded only now: without an OTLP endpoint, no OpenTelemetry SDK or instrumentation is imported.
+        from service.tracing import instrument  # noqa: PLC0415
+
+        instrument(app)
     return app
+
+
+def tracing_requested() -> bool:
+    """Return whether OpenTelemetry traces are wanted (an OTLP endpoint is set, the SDK not disabled)."""
+    disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    return not disabled and any(os.environ.get(name) for name in OTLP_ENDPOINT_VARIABLES)
 
 
 def create_app_from_env() -> FastAPI:

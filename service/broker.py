@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -50,6 +51,7 @@ from service.domain.ports import (
 from service.domain.presign import PresignedPost, PresignedUrl
 from service.domain.rate_limit import retry_after_seconds
 from service.domain.revocation import Revocations, Stamp
+from service.metrics import Metrics
 from service.single_flight import SingleFlight
 
 audit = logging.getLogger("service.audit")
@@ -163,6 +165,7 @@ class Broker:
         policy: BrokerPolicy,
         executor: Executor,
         buckets: BucketLocator | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._verifier = verifier
         self._exchanger = exchanger
@@ -174,8 +177,17 @@ class Broker:
         self.policy = policy
         self._executor = executor
         self._buckets = buckets
-        self._sessions: SingleFlight[IdentitySession] = SingleFlight()
-        self._accesses: SingleFlight[tuple[Issued, AccessBook]] = SingleFlight()
+        self._metrics = metrics = metrics or Metrics()
+        waits = metrics.single_flight_waits
+        self._sessions: SingleFlight[IdentitySession] = SingleFlight(
+            waits.labels(kind="session", layer="process").inc
+        )
+        self._accesses: SingleFlight[tuple[Issued, AccessBook]] = SingleFlight(
+            waits.labels(kind="access", layer="process").inc
+        )
+        # Waits for another request (often another replica) doing the same work, seen through the cache.
+        self._peer_session_waits = waits.labels(kind="session", layer="cache")
+        self._peer_access_waits = waits.labels(kind="access", layer="cache")
 
     async def authenticate(self, token: str) -> Caller:
         """Return the caller a bearer token proves, within the user's request rate."""
@@ -431,6 +443,7 @@ class Broker:
             if holder:
                 peer = await self._peer_access(caller, request)
             else:
+                self._peer_access_waits.inc()
                 peer = await self._poll(lambda: self._peer_access(caller, request), self._deadline())
             return peer or await self._vend(caller, session, request, stamp)
 
@@ -498,6 +511,7 @@ class Broker:
                 caller.issuer, caller.token_id, caller.expires_at, self._now(), caller.subject
             ):
                 return await self._exchange(caller, stamp)
+            self._peer_session_waits.inc()
             outcome = await self._poll(lambda: self._peer_outcome(caller), deadline)
             if isinstance(outcome, IdentitySession):
                 return outcome
@@ -661,6 +675,7 @@ class Broker:
             scopes=token.scopes,
         )
         await self._store.save_session(session, self._now())
+        self._metrics.sessions_opened.labels(via=how).inc()
         audit.info(
             "session.opened",
             extra={
@@ -696,6 +711,7 @@ class Broker:
         """Take one unit of the user's ``budget``, shared by every replica, or raise 429."""
         wait = await self._store.spend_budget(budget, caller.issuer, caller.subject, per_minute, 1)
         if wait > 0:
+            self._metrics.rate_limited.labels(budget=budget).inc()
             what = "calls to AWS" if budget == "upstream" else "requests"
             raise RateLimitedError(
                 f"too many {what} for this user (limit {per_minute} per minute); retry later",
@@ -705,7 +721,9 @@ class Broker:
     async def _offload(self, fn: Callable[..., T], *args: object) -> T:
         """Run a blocking boto3 call on the bounded AWS thread pool, off the event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        # In the request's context, as asyncio.to_thread does: its log fields and trace span follow the call.
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self._executor, functools.partial(context.run, fn, *args))
 
     def _audit_denied(
         self, caller: Caller, request: DataAccessRequest, idc_user_id: str | None, layer: str

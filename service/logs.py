@@ -7,10 +7,33 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+# Returns the (trace id, span id) of the span in progress; set by service.tracing when traces are on.
+_trace_ids: Callable[[], tuple[str, str] | None] | None = None
+
+
+def use_trace_ids(provider: Callable[[], tuple[str, str] | None] | None) -> None:
+    """Put ``provider``'s trace and span ids in every line written inside a span (None: stop)."""
+    global _trace_ids  # noqa: PLW0603 - one logging configuration per process
+    _trace_ids = provider
+
+
+def _context_fields() -> dict[str, str]:
+    """Return the request id and the trace and span ids of the line being written, when there are any."""
+    fields: dict[str, str] = {}
+    request_id = request_id_var.get()
+    if request_id:
+        fields["request_id"] = request_id
+    ids = _trace_ids() if _trace_ids is not None else None
+    if ids is not None:
+        fields["trace_id"], fields["span_id"] = ids
+    return fields
+
 
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is logged as a field.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -158,7 +181,7 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, event, request_id and the record's fields."""
+    """One JSON object per line: time, level, logger, event, request_id, trace_id, span_id, the fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -167,9 +190,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        request_id = request_id_var.get()
-        if request_id:
-            line["request_id"] = request_id
+        line.update(_context_fields())
         line.update(_fields(record))
         if record.exc_text:
             line["exception"] = record.exc_text
@@ -181,9 +202,12 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         fields = " ".join(f"{k}={v}" for k, v in _fields(record).items())
-        request_id = request_id_var.get()
+        context = _context_fields()
         prefix = f"{record.levelname:<7} {record.name} {record.getMessage()}"
+        request_id = context.get("request_id")
         text = f"{prefix} rid={request_id} {fields}" if request_id else f"{prefix} {fields}"
+        if "trace_id" in context:
+            text = f"{text} trace_id={context['trace_id']} span_id={context['span_id']}"
         return f"{text}\n{record.exc_text}" if record.exc_text else text
 
 

@@ -17,8 +17,10 @@ class SingleFlight(Generic[T]):
     (saving the session of a token Identity Center already consumed) is still done.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_wait: Callable[[], object] | None = None) -> None:
+        """``on_wait`` is called each time a caller joins work already in flight (a metric)."""
         self._inflight: dict[Hashable, asyncio.Task[T]] = {}
+        self._on_wait = on_wait
 
     async def run(self, key: Hashable, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """Return ``work()``'s result, running at most one ``work`` per ``key`` at a time."""
@@ -27,6 +29,8 @@ class SingleFlight(Generic[T]):
             task = asyncio.get_running_loop().create_task(work())
             self._inflight[key] = task
             task.add_done_callback(lambda done: self._finished(key, done))
+        elif self._on_wait is not None:
+            self._on_wait()
         return await asyncio.shield(task)
 
     def _finished(self, key: Hashable, task: asyncio.Task[T]) -> None:

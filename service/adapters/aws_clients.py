@@ -19,6 +19,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
+from service.adapters.aws_metrics import AwsCallTimer
 from service.domain.credentials import TemporaryCredentials
 
 # s3control is never signed with these: the before-sign hook swaps in the session's credentials or
@@ -95,12 +96,16 @@ class AwsClients:
         read_timeout: float = 5,
         max_attempts: int = 3,
         max_pool_connections: int = 32,
+        timer: AwsCallTimer | None = None,
     ) -> AwsClients:
         """Create one session and the clients; ``endpoint_url`` None means real AWS.
 
-        ``idc_region`` is Identity Center's region (sso-oidc), ``region`` the default for the others.
+        ``idc_region`` is Identity Center's region (sso-oidc), ``region`` the default for the others;
+        ``timer`` times every call of every client built here.
         """
         core = botocore.session.get_session()
+        if timer is not None:
+            timer.register(core)
         # Regional STS endpoints keep the call inside the region (and its failure domain); set it
         # explicitly so an AWS_STS_REGIONAL_ENDPOINTS=legacy in the environment cannot change it.
         core.set_config_variable("sts_regional_endpoints", "regional")

@@ -21,6 +21,7 @@ from service.domain.identity import Caller, IdentityCenterToken, IdentitySession
 from service.domain.ports import Cache
 from service.domain.rate_limit import UpstreamBudget
 from service.domain.revocation import NO_REVOCATIONS, Revocations, Stamp
+from service.metrics import Metrics
 
 logger = logging.getLogger("service.cache")
 
@@ -223,10 +224,25 @@ def decode_session(raw: bytes) -> IdentitySession:
 class EncryptedCredentialStore:
     """Implements the CredentialStore port: layers 2–5 of docs/architecture.md#cache-layers over one Cache."""
 
-    def __init__(self, cache: Cache, sealer: Sealer, hasher: Hasher) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        sealer: Sealer,
+        hasher: Hasher,
+        *,
+        metrics: Metrics | None = None,
+        layer: str = "memory",
+    ) -> None:
+        """``layer`` names ``cache`` in the lookup counters: ``redis`` (shared) or ``memory`` (in process)."""
         self._cache = cache
         self._sealer = sealer
         self._hasher = hasher
+        metrics = metrics or Metrics()
+        self._session_lookups = metrics.cache(layer, "session")
+        self._access_lookups = metrics.cache(layer, "access")
+        self._decoded_lookups = metrics.cache("process", "access")
+        self._mirrored_sessions = metrics.cache("mirror", "session")
+        self._mirrored_access = metrics.cache("mirror", "access")
         # The last decoded access book per cache key with the sealed value it came from: a sealed value
         # never changes once written (every write has a fresh nonce), so while the cache returns the same
         # bytes the warm path skips AES-GCM and JSON, and is never stale.
@@ -348,10 +364,13 @@ class EncryptedCredentialStore:
         except CacheUnavailableError:
             # docs/architecture.md#outages: what this replica last saw, under the marks it last saw.
             revocations = self._mirrored_marks(caller)
-            return self._mirrored_book(caller, revocations), revocations
+            mirrored = self._mirrored_book(caller, revocations)
+            self._mirrored_access.record(mirrored is not None)
+            return mirrored, revocations
         revocations = _revocations(marks)
         self._note_marks(caller, revocations)
         book = self._decode_book(key, blob)
+        self._access_lookups.record(book is not None)
         if book is not None:
             self._mirror_book(caller.issuer, caller.subject, book)
             if revocations is not NO_REVOCATIONS:
@@ -363,8 +382,10 @@ class EncryptedCredentialStore:
             return None
         decoded = self._books.pop(key, None)
         if decoded is not None and decoded[0] == blob:
+            self._decoded_lookups.hit.inc()
             book = decoded[1]
         else:
+            self._decoded_lookups.miss.inc()
             plain = self._open(key, blob)
             if plain is None:
                 return None
@@ -389,11 +410,14 @@ class EncryptedCredentialStore:
         except CacheUnavailableError:
             # docs/architecture.md#outages: served from the mirror, under the marks this replica last saw.
             revocations = self._mirrored_marks(caller)
-            return self._mirrored_session(caller, revocations), revocations
+            mirrored = self._mirrored_session(caller, revocations)
+            self._mirrored_sessions.record(mirrored is not None)
+            return mirrored, revocations
         revocations = _revocations(marks)
         self._note_marks(caller, revocations)
         plain = None if blob is None else self._open(key, blob)
         session = decode_session(plain) if plain is not None else None
+        self._session_lookups.record(session is not None)
         if session is None:
             return await self._restored_session(caller, revocations), revocations
         self._mirror_session(session)

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import boto3
 from botocore.config import Config
 
+from service.adapters.aws_metrics import AwsCallTimer
+
 logger = logging.getLogger("service.grant_events")
 
 # CloudTrail management events after which a cached GetDataAccess answer may be wrong: a grant or location
@@ -132,6 +134,7 @@ class GrantEventsConsumer:
         region: str,
         endpoint_url: str | None,
         wait_seconds: int = 10,
+        timer: AwsCallTimer | None = None,
     ) -> GrantEventsConsumer:
         """Create the consumer with its own SQS client (the standard credential chain)."""
         config = Config(
@@ -140,9 +143,10 @@ class GrantEventsConsumer:
             # A long poll answers after up to wait_seconds; give it that plus a normal read timeout.
             read_timeout=wait_seconds + 5,
         )
-        sqs = boto3.session.Session(region_name=region).client(
-            "sqs", config=config, endpoint_url=endpoint_url
-        )
+        session = boto3.session.Session(region_name=region)
+        if timer is not None:
+            timer.register(session.events)
+        sqs = session.client("sqs", config=config, endpoint_url=endpoint_url)
         return cls(sqs, queue_url, store, wait_seconds=wait_seconds)
 
     async def start(self) -> None:

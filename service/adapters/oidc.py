@@ -21,6 +21,7 @@ from jose.exceptions import JOSEError
 
 from service.domain.errors import InvalidTokenError, UpstreamUnavailableError
 from service.domain.identity import Caller
+from service.metrics import Metrics
 
 logger = logging.getLogger("service.oidc")
 
@@ -133,6 +134,7 @@ class JwksTokenVerifier:
         clock: Callable[[], float] = time.time,
         *,
         cache_max_entries: int = VERIFIED_CACHE_MAX_ENTRIES,
+        metrics: Metrics | None = None,
     ) -> None:
         self._policy = policy
         self._http = http
@@ -146,6 +148,9 @@ class JwksTokenVerifier:
         self._refresh_task: asyncio.Task[bool] | None = None
         self._verified: OrderedDict[str, _CachedCaller] = OrderedDict()
         self.stats = VerifierStats()
+        self._metrics = metrics or Metrics()
+        self._verified_lookups = self._metrics.cache("process", "token")
+        self._key_lookups = self._metrics.cache("process", "jwks")
 
     @property
     def policy(self) -> OidcPolicy:
@@ -200,7 +205,9 @@ class JwksTokenVerifier:
         token_hash = hashlib.sha256(token.encode()).hexdigest()
         cached = self._cached_caller(token_hash)
         if cached is not None:
+            self._verified_lookups.hit.inc()
             return cached
+        self._verified_lookups.miss.inc()
 
         header = _parse_header(token, policy.algorithms)
         key = await self._key_for(header)
@@ -261,6 +268,7 @@ class JwksTokenVerifier:
     async def _key_for(self, header: _Header) -> Any:
         self._refresh_in_background_when_stale()
         jwk_dict = self._jwks.get(header.kid)
+        self._key_lookups.record(jwk_dict is not None)
         if jwk_dict is None:
             await self._refetch_for_unknown_kid()
             jwk_dict = self._jwks.get(header.kid)
@@ -338,6 +346,7 @@ class JwksTokenVerifier:
     async def _fetch_keys(self) -> bool:
         self.stats.jwks_fetches += 1
         url = self._policy.jwks_url
+        started = time.perf_counter()
         try:
             response = await self._http.get(
                 url, headers={"Accept": "application/json"}, timeout=_JWKS_FETCH_TIMEOUT_SECONDS
@@ -347,6 +356,7 @@ class JwksTokenVerifier:
         # Any failure keeps the last good keys: an issuer outage must not sign every user out, and a
         # background refresh must never die with an unhandled exception.
         except Exception as exc:
+            self._count_fetch(type(exc).__name__, started)
             self.stats.jwks_refresh_failures += 1
             self._last_fetch_failed = True
             logger.warning(
@@ -354,6 +364,7 @@ class JwksTokenVerifier:
                 extra={"jwks_url": url, "error": type(exc).__name__, "keys_kept": len(self._jwks)},
             )
             return False
+        self._count_fetch("ok", started)
         removed = self._jwks.keys() - jwks.keys()
         self._jwks = jwks
         self._keys = {}
@@ -368,6 +379,12 @@ class JwksTokenVerifier:
             )
         logger.info("jwks.refreshed", extra={"jwks_url": url, "kids": sorted(jwks)})
         return True
+
+    def _count_fetch(self, outcome: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        self._metrics.observe_upstream("oidc", "GetJwks", outcome, seconds)
+        refresh = "ok" if outcome == "ok" else "error"
+        self._metrics.jwks_refreshes.labels(issuer=self._policy.issuer, outcome=refresh).inc()
 
 
 class IssuerRouter:

@@ -41,7 +41,7 @@ async def issue_credentials(
         privilege=body.privilege,
     )
     issued = await broker.issue_credentials(caller, request)
-    services.metrics.inc("tipb_credentials_issued_total", layer=issued.layer)
+    services.metrics.count_issued(issued.layer)
     credentials = issued.access.credentials
     if format == "credential_process":
         return json_response(

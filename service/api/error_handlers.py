@@ -20,7 +20,6 @@ from service.logs import request_id_var
 
 PROBLEM_TYPE_BASE = "https://tip-broker.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-MISCONFIGURED_METRIC = "tipb_upstream_misconfigured_total"
 
 
 def problem(
@@ -63,7 +62,7 @@ async def _on_broker_error(request: Request, exc: Exception) -> JSONResponse:
         # An operator's problem, not a user's: counted so that an alert can fire on it.
         services = getattr(request.app.state, "services", None)
         if services is not None:
-            services.metrics.inc(MISCONFIGURED_METRIC, reason=exc.reason)
+            services.metrics.misconfigured.labels(reason=exc.reason).inc()
     return broker_error_response(exc)
 
 

@@ -1,15 +1,16 @@
-"""GET /healthz, /readyz and /metrics: liveness, readiness with per-check detail, Prometheus counters."""
+"""GET /healthz, /readyz and /metrics: liveness, readiness with per-check detail, Prometheus metrics."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from service.api.dependencies import ServicesDep
 from service.api.responses import LIMITED, problems
 from service.api.schemas import DoctorCheckResponse, HealthResponse, ReadinessResponse
 from service.doctor.readiness import CHECKING, readiness_state
 from service.domain.ports import TokenVerifier
+from service.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["operations"])
 # "checking": the first AWS configuration run is still going; only a known blocking FAIL makes it unready.
@@ -72,6 +73,6 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     responses=problems(*LIMITED, 503),
     summary="Prometheus metrics",
 )
-async def metrics(services: ServicesDep) -> PlainTextResponse:
-    """Return the broker's counters in the Prometheus text format."""
-    return PlainTextResponse(services.metrics.render(), media_type="text/plain; version=0.0.4")
+async def metrics(services: ServicesDep) -> Response:
+    """Return the broker's metrics in the Prometheus text format (every worker's, under --workers N)."""
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE)

@@ -56,7 +56,7 @@ async def create_presigned_url(body: PresignRequest, caller: CallerDep, services
     (result,) = await services.broker.presign(caller, [_item(body)])
     if isinstance(result, BrokerError):
         raise result
-    services.metrics.inc("tipb_presigned_urls_total", amount=1)
+    services.metrics.count_presigned("url")
     return json_response(_response(result))
 
 
@@ -73,6 +73,7 @@ async def create_presigned_urls(
     """Return one result per item in order; a denied item carries an error and does not fail the batch."""
     results = await services.broker.presign(caller, [_item(item) for item in body.items])
     out: list[PresignResponse | BatchItemErrorResponse] = []
+    signed = 0
     for result in results:
         if isinstance(result, BrokerError):
             out.append(
@@ -80,7 +81,8 @@ async def create_presigned_urls(
             )
         else:
             out.append(_response(result))
-    services.metrics.inc("tipb_presigned_urls_total", amount=len(out))
+            signed += 1
+    services.metrics.count_presigned("url", signed)
     return json_response(BatchPresignResponse(results=out))
 
 
@@ -106,6 +108,7 @@ async def create_presigned_post(
             expires_in=body.expires_in,
         ),
     )
+    services.metrics.count_presigned("post")
     return PresignPostResponse(
         url=result.presigned.url, fields=result.presigned.fields, expires_at=result.expires_at
     )
@@ -133,5 +136,5 @@ async def create_presigned_listing(
             expires_in=body.expires_in,
         ),
     )
-    services.metrics.inc("tipb_presigned_urls_total", amount=1)
+    services.metrics.count_presigned("url")
     return PresignListResponse(url=result.presigned.url, method="GET", expires_at=result.expires_at)
