@@ -9,7 +9,6 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -38,6 +37,7 @@ from service.api.dependencies import Services
 from service.api.error_handlers import MISCONFIGURED_METRIC, install_error_handlers, problem
 from service.api.limits import Limits, LimitsMiddleware
 from service.api.openapi import document_bearer_auth
+from service.api.shutdown import Drain, DrainMiddleware
 from service.broker import Broker, BrokerPolicy
 from service.domain.ports import (
     BucketLocator,
@@ -52,6 +52,7 @@ from service.domain.ports import (
 from service.logs import configure_logging, request_id_var
 from service.metrics import Metrics
 from service.settings import Settings, load_settings
+from service.thread_pool import DaemonThreadPool
 
 logger = logging.getLogger("service.app")
 
@@ -168,9 +169,9 @@ def build_adapters(settings: Settings) -> Adapters:
     )
 
 
-def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, ThreadPoolExecutor]:
+def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, DaemonThreadPool]:
     """Wire adapters into the broker and the services the routes use."""
-    executor = ThreadPoolExecutor(max_workers=settings.aws_max_workers, thread_name_prefix="aws")
+    executor = DaemonThreadPool(max_workers=settings.aws_max_workers, thread_name_prefix="aws")
     store = EncryptedCredentialStore(
         adapters.cache, CacheSealer(adapters.cache_key), KeyHasher(adapters.cache_key)
     )
@@ -207,6 +208,7 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
         configuration_problems=tuple(f"{name} is required" for name in settings.missing()),
         issuer=next((entry.issuer for entry in settings.issuers()), settings.oidc_issuer),
         admin_token=settings.admin_token,
+        drain=Drain(settings.shutdown_delay_seconds),
     )
     return services, executor
 
@@ -323,7 +325,12 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
                     },
                 )
         try:
-            yield {}
+            with services.drain.watch_signals():
+                yield {}
+            # The server has cut what outlived the drain: let those 503s go out, then let work the cut
+            # requests left behind settle the token ledger while the cache is still open.
+            await services.drain.settled()
+            await services.broker.abandon_pending_work()
         finally:
             for stop in adapters.on_stop:
                 await stop()
@@ -346,8 +353,10 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
         body_timeout_seconds=settings.body_timeout_seconds,
         max_concurrent_requests=settings.max_concurrent_requests,
     )
-    # Added innermost first: RequestContext (request id, headers) wraps CORS, which wraps the limits.
+    # Added innermost first: RequestContext (request id, headers) wraps CORS, which wraps the drain's
+    # answer to cut requests, which wraps the limits.
     app.add_middleware(LimitsMiddleware, limits=limits, authenticate=services.broker.authenticate)
+    app.add_middleware(DrainMiddleware, drain=services.drain)
     if settings.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,

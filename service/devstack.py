@@ -11,10 +11,10 @@ import time
 from types import FrameType
 
 import httpx
-import uvicorn
 
 from service.app import create_app
 from service.logs import configure_logging
+from service.server import run_server
 from service.settings import ConfigurationError, load_settings
 
 READY_TIMEOUT_SECONDS = 60.0
@@ -87,8 +87,8 @@ def run_dev_stack(
     *, host: str, port: int, emulator_port: int, scenario: str | None, emulator_url: str | None = None
 ) -> int:
     """Run the broker against a started (or, with ``emulator_url``, a running) emulator until interrupted."""
-    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that would kill
-    # this process before the finally below stops the emulator. Exiting normally runs it.
+    # A SIGTERM while the emulator starts must still reach the finally below that stops it (the default
+    # handler would kill this process first); while the broker serves, run_server takes the signal.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     process = None if emulator_url else start_emulator(host, emulator_port, scenario)
     emulator_url = emulator_url or f"http://{host}:{emulator_port}"
@@ -105,12 +105,10 @@ def run_dev_stack(
         settings.check()
         configure_logging(settings.log_format, settings.log_level)
         print(instructions(f"http://{host}:{port}", emulator_url, config), flush=True)
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        return run_server(create_app(settings), settings, host=host, port=port)
     except (RuntimeError, ConfigurationError) as exc:
         print(f"tip-broker dev: {exc}", file=sys.stderr)
         return 1
-    else:
-        return 0
     finally:
         if process is not None:
             process.terminate()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.api.shutdown import Drain
 from service.broker import Broker
 from service.domain.errors import InvalidTokenError
 from service.domain.identity import Caller
@@ -28,6 +29,7 @@ class Services:
     configuration_problems: tuple[str, ...] = ()
     issuer: str = ""
     admin_token: str | None = None
+    drain: Drain = field(default_factory=Drain)
 
 
 async def get_services(request: Request) -> Services:

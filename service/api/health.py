@@ -35,6 +35,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     """Return 200 when the cache answers, the issuer's keys are loaded and the configuration is complete.
 
     A key set whose last refresh failed is reported 'stale' and stays ready: its keys still verify tokens.
+    From the stop signal on, ``shutdown: draining`` makes it 503 so load balancers stop sending.
     """
     checks = {
         "cache": "ok" if await services.store.ping() else "unreachable",
@@ -43,6 +44,8 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         if not services.configuration_problems
         else "; ".join(services.configuration_problems),
     }
+    if services.drain.draining:
+        checks["shutdown"] = "draining"
     ready = all(value in READY_STATES for value in checks.values())
     body = ReadinessResponse(status="ready" if ready else "not ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

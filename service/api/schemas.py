@@ -34,6 +34,7 @@ ProblemCode = Literal[
     "upstream_misconfigured",
     "upstream_unavailable",
     "cache_unavailable",
+    "shutting_down",
     "overloaded",
     "internal_error",
 ]

@@ -142,6 +142,18 @@ class CacheOutageError(RetryableError):
     title = "Cache unavailable"
 
 
+class ShuttingDownError(RetryableError):
+    """The replica stopped before the request finished (its shutdown drain ended): retry on another one.
+
+    docs/operations.md#shutdown-and-probes: the drain outlasts one retried AWS call, so only a request that
+    needed several slow ones is cut.
+    """
+
+    status = 503
+    code = "shutting_down"
+    title = "Shutting down"
+
+
 class SessionRevokedError(BrokerError):
     """The caller signed out, or an operator revoked the user or token, after this token was issued."""
 
