@@ -42,7 +42,12 @@ openapi: $(STAMP)  ## regenerate openapi/openapi.json from the app
 bench: $(STAMP)  ## run the benchmarks and write bench/RESULTS.md
 	$(BIN)/python -m bench
 
+compose-env:  ## write deploy/compose/broker.env (a fresh shared BROKER_CACHE_KEY) for docker compose
+	@test -f deploy/compose/broker.env && echo "deploy/compose/broker.env exists: kept" || \
+	  sed "s|^BROKER_CACHE_KEY=generate-me|BROKER_CACHE_KEY=$$($(PYTHON) -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')|" \
+	  deploy/compose/broker.env.example > deploy/compose/broker.env
+
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
 
-.PHONY: help install run serve emulator test lint openapi bench clean
+.PHONY: help install run serve emulator test lint openapi bench compose-env clean
