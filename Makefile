@@ -31,8 +31,8 @@ test: $(STAMP)  ## run the whole test suite (unit, adapters against real Redis, 
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
 
 lint: $(STAMP)  ## ruff, mypy strict and the import-layer contracts
-	$(BIN)/ruff check service emulator tests bench
-	$(BIN)/ruff format --check service emulator tests bench
+	$(BIN)/ruff check service emulator tests bench deploy
+	$(BIN)/ruff format --check service emulator tests bench deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -42,6 +42,9 @@ openapi: $(STAMP)  ## regenerate openapi/openapi.json from the app
 bench: $(STAMP)  ## run the benchmarks and write bench/RESULTS.md
 	$(BIN)/python -m bench
 
+k8s-manifests: $(STAMP)  ## regenerate deploy/kubernetes/*.yaml from the Helm chart's default values
+	$(BIN)/python -m deploy.render_manifests
+
 compose-env:  ## write deploy/compose/broker.env (a fresh shared BROKER_CACHE_KEY) for docker compose
 	@test -f deploy/compose/broker.env && echo "deploy/compose/broker.env exists: kept" || \
 	  sed "s|^BROKER_CACHE_KEY=generate-me|BROKER_CACHE_KEY=$$($(PYTHON) -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')|" \
@@ -50,4 +53,4 @@ compose-env:  ## write deploy/compose/broker.env (a fresh shared BROKER_CACHE_KE
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
 
-.PHONY: help install run serve emulator test lint openapi bench compose-env clean
+.PHONY: help install run serve emulator test lint openapi bench k8s-manifests compose-env clean
