@@ -34,8 +34,8 @@ test-browser: $(STAMP)  ## only the browser tests (headless /usr/bin/chromium; s
 	$(BIN)/python -m pytest -m browser
 
 lint: $(STAMP)  ## ruff, mypy strict and the import-layer contracts
-	$(BIN)/ruff check service emulator tests bench clients/python
-	$(BIN)/ruff format --check service emulator tests bench clients/python
+	$(BIN)/ruff check service emulator tests bench clients/python deploy
+	$(BIN)/ruff format --check service emulator tests bench clients/python deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -45,7 +45,15 @@ openapi: $(STAMP)  ## regenerate openapi/openapi.json from the app
 bench: $(STAMP)  ## run the benchmarks and write bench/RESULTS.md
 	$(BIN)/python -m bench
 
+k8s-manifests: $(STAMP)  ## regenerate deploy/kubernetes/*.yaml from the Helm chart's default values
+	$(BIN)/python -m deploy.render_manifests
+
+compose-env:  ## write deploy/compose/broker.env (a fresh shared BROKER_CACHE_KEY) for docker compose
+	@test -f deploy/compose/broker.env && echo "deploy/compose/broker.env exists: kept" || \
+	  sed "s|^BROKER_CACHE_KEY=generate-me|BROKER_CACHE_KEY=$$($(PYTHON) -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')|" \
+	  deploy/compose/broker.env.example > deploy/compose/broker.env
+
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
 
-.PHONY: help install run serve emulator test test-browser lint openapi bench clean
+.PHONY: help install run serve emulator test test-browser lint openapi bench k8s-manifests compose-env clean

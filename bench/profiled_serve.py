@@ -1,4 +1,4 @@
-"""`python -m service serve` under cProfile; stats are dumped on SIGTERM (uvicorn re-raises that signal).
+"""`python -m service serve` under cProfile; stats are dumped when it stops (SIGTERM: serve drains, exits).
 
 Usage: `python -m bench.profiled_serve OUT.prof serve --host 127.0.0.1 --port N`.
 """

@@ -75,10 +75,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from service.app import create_app
     from service.logs import configure_logging
+    from service.server import FACTORY, run_server
     from service.settings import ConfigurationError, load_settings
 
     try:
@@ -91,22 +90,8 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     configure_logging(settings.log_format, settings.log_level)
     # uvicorn starts worker processes from an import string; each builds its app from the environment.
-    app: Any = create_app(settings) if args.workers == 1 else "service.app:create_app_from_env"
-    uvicorn.run(
-        app,
-        factory=args.workers > 1,
-        workers=args.workers,
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
-        timeout_keep_alive=settings.keepalive_timeout_seconds,
-        # h11 only: a hard stop well above the app's own 431 so the app answers with a problem body.
-        h11_max_incomplete_event_size=settings.max_header_bytes * 8,
-    )
-    return 0
+    app: Any = create_app(settings) if args.workers == 1 else FACTORY
+    return run_server(app, settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def cmd_dev(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,6 +39,7 @@ from service.api.docs import install_docs
 from service.api.error_handlers import install_error_handlers, problem
 from service.api.limits import Limits, LimitsMiddleware
 from service.api.openapi import document_http_conventions
+from service.api.shutdown import Drain, DrainMiddleware
 from service.broker import Broker, BrokerPolicy
 from service.doctor.configuration import configuration_run
 from service.doctor.model import Check
@@ -58,6 +58,7 @@ from service.domain.ports import (
 from service.logs import configure_logging, request_id_var
 from service.metrics import Metrics
 from service.settings import Settings, load_settings
+from service.thread_pool import DaemonThreadPool
 
 logger = logging.getLogger("service.app")
 
@@ -197,9 +198,9 @@ def build_adapters(settings: Settings) -> Adapters:
     )
 
 
-def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, ThreadPoolExecutor]:
+def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, DaemonThreadPool]:
     """Wire adapters into the broker and the services the routes use."""
-    executor = ThreadPoolExecutor(max_workers=settings.aws_max_workers, thread_name_prefix="aws")
+    executor = DaemonThreadPool(max_workers=settings.aws_max_workers, thread_name_prefix="aws")
     metrics = adapters.metrics
     store = EncryptedCredentialStore(
         adapters.cache,
@@ -238,6 +239,7 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Th
         issuer=next((entry.issuer for entry in settings.issuers()), settings.oidc_issuer),
         admin_token=settings.admin_token,
         doctor=adapters.doctor,
+        drain=Drain(settings.shutdown_delay_seconds),
     )
     return services, executor
 
@@ -355,7 +357,12 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
                     },
                 )
         try:
-            yield {}
+            with services.drain.watch_signals():
+                yield {}
+            # The server has cut what outlived the drain: let those 503s go out, then let work the cut
+            # requests left behind settle the token ledger while the cache is still open.
+            await services.drain.settled()
+            await services.broker.abandon_pending_work()
         finally:
             for stop in adapters.on_stop:
                 await stop()
@@ -381,8 +388,10 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
         body_timeout_seconds=settings.body_timeout_seconds,
         max_concurrent_requests=settings.max_concurrent_requests,
     )
-    # Added innermost first: RequestContext (request id, headers) wraps CORS, which wraps the limits.
+    # Added innermost first: RequestContext (request id, headers) wraps CORS, which wraps the drain's
+    # answer to cut requests, which wraps the limits.
     app.add_middleware(LimitsMiddleware, limits=limits, authenticate=services.broker.authenticate)
+    app.add_middleware(DrainMiddleware, drain=services.drain)
     if settings.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,

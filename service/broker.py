@@ -196,6 +196,15 @@ class Broker:
             await self._spend(caller, "requests", self.policy.requests_per_minute)
         return caller
 
+    async def abandon_pending_work(self) -> None:
+        """Cancel the upstream work requests left behind when the shutdown drain cut them.
+
+        Run before the cache closes, so a cancelled exchange still records what it leaves (see
+        ``_exchange``) and a retry on another replica finds it.
+        """
+        await self._sessions.cancel_all()
+        await self._accesses.cancel_all()
+
     async def issue_credentials(self, caller: Caller, request: DataAccessRequest) -> Issued:
         """Return credentials for the caller's request, from the cache when a usable entry exists."""
         issued = await self._issue(caller, request)
@@ -581,9 +590,14 @@ class Broker:
                     "was lost; sign in again to get a new ID token"
                 ) from None
             raise
+        except asyncio.CancelledError:
+            # The replica is shutting down and answered 503 shutting_down: like a lost answer, the retry
+            # that 503 invites may send the token again (docs/architecture.md#the-jti-ledger).
+            await self._store.doubt_token(caller.issuer, caller.token_id, caller.expires_at, self._now())
+            raise
         except BaseException:
-            # Refused for good (invalid, replayed, unmapped), or an outcome nobody knows (cancelled,
-            # a bug): never send it again, and let later tries fail at once instead of waiting.
+            # Refused for good (invalid, replayed, unmapped), or an outcome nobody knows (a bug): never
+            # send it again, and let later tries fail at once instead of waiting.
             await self._spend_token(caller)
             raise
         conflict = await self._store.pin_identity(caller.issuer, caller.subject, token.idc_user_id)

@@ -20,13 +20,13 @@ from typing import Any
 
 import boto3
 import httpx
-import uvicorn
 from botocore.exceptions import BotoCoreError, ClientError
 from dotenv import dotenv_values
 
 from service.app import create_app
 from service.demo_site import DEMO_PAGE_DIR, DemoSite, bucket_cors_rules
 from service.logs import configure_logging
+from service.server import run_server
 from service.settings import ConfigurationError, load_settings
 from service.setup.document import load_document
 from service.setup.validation import validate
@@ -198,8 +198,8 @@ def run_dev_stack(
     The demo page is served on ``demo_port`` from a checkout (0: any free port); browser apps at its
     origin, Vite's dev server and ``allow_origins`` may call the broker and the emulator's S3 (CORS).
     """
-    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that would kill
-    # this process before the finally below stops the emulator. Exiting normally runs it.
+    # A SIGTERM while the emulator starts must still reach the finally below that stops it (the default
+    # handler would kill this process first); while the broker serves, run_server takes the signal.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     process = None if emulator_url else start_emulator(host, emulator_port, scenario, emulator_tls_port)
     emulator_url = emulator_url or f"http://{host}:{emulator_port}"
@@ -242,12 +242,10 @@ def run_dev_stack(
                 f"http://127.0.0.1:5173/ (its S3 endpoint is {tls_url}, self-signed: see README)",
                 flush=True,
             )
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        return run_server(create_app(settings), settings, host=host, port=port)
     except (RuntimeError, ConfigurationError) as exc:
         print(f"tip-broker dev: {exc}", file=sys.stderr)
         return 1
-    else:
-        return 0
     finally:
         if demo is not None:
             demo.stop()

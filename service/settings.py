@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=10, gt=0, le=600)
     keepalive_timeout_seconds: int = Field(default=5, ge=1, le=600)
     max_concurrent_requests: int = Field(default=256, ge=0, le=1_000_000)
+    shutdown_delay_seconds: int = Field(default=0, ge=0, le=600)
+    shutdown_drain_seconds: int = Field(default=40, ge=1, le=3600)
 
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -38,3 +38,10 @@ class SingleFlight(Generic[T]):
         if not task.cancelled():
             # Retrieved here so a failure whose every waiter went away is not reported as unhandled.
             task.exception()
+
+    async def cancel_all(self) -> None:
+        """Cancel the work still running and wait until it has finished unwinding."""
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

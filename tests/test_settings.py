@@ -7,13 +7,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
 
 import service.app
 import service.logs
+import service.server
 from service.__main__ import main
+from service.adapters.aws_clients import worst_call_seconds
 from service.settings import ConfigurationError, Settings, load_settings
 
 COMPLETE = {
@@ -113,17 +116,30 @@ def test_serve_refuses_incomplete_configuration(
     assert "BROKER_IDC_APPLICATION_ARN is required" in capsys.readouterr().err
 
 
-def test_serve_hands_the_connection_limits_to_uvicorn(env: pytest.MonkeyPatch) -> None:
-    seen: dict[str, object] = {}
+def _record_server(env: pytest.MonkeyPatch, seen: dict[str, Any]) -> None:
+    """Replace run_server by one that records the uvicorn configuration it would run."""
+
+    def record(app: Any, settings: Settings, *, host: str, port: int, workers: int = 1) -> int:
+        seen["config"] = service.server.server_config(app, settings, host=host, port=port, workers=workers)
+        return 0
+
+    env.setattr(service.server, "run_server", record)
+
+
+def test_serve_hands_the_connection_limits_and_the_drain_to_uvicorn(env: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
     env.setenv("BROKER_KEEPALIVE_TIMEOUT_SECONDS", "7")
     env.setenv("BROKER_MAX_HEADER_BYTES", "8192")
+    env.setenv("BROKER_SHUTDOWN_DRAIN_SECONDS", "45")
     env.setattr(service.app, "create_app", lambda settings: "app")
     env.setattr(service.logs, "configure_logging", lambda *args: None)
-    env.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs, app=app))
+    _record_server(env, seen)
     assert main(["serve", "--port", "0"]) == 0
-    assert seen["app"] == "app"
-    assert seen["timeout_keep_alive"] == 7
-    assert seen["h11_max_incomplete_event_size"] == 8 * 8192
+    config: uvicorn.Config = seen["config"]
+    assert config.app == "app"
+    assert config.timeout_keep_alive == 7
+    assert config.h11_max_incomplete_event_size == 8 * 8192
+    assert config.timeout_graceful_shutdown == 45
 
 
 def test_serve_refuses_several_workers_without_a_shared_cache(tmp_path: Path) -> None:
@@ -150,19 +166,19 @@ def test_serve_refuses_several_workers_without_a_shared_cache(tmp_path: Path) ->
 
 
 def test_serve_runs_several_workers_from_the_app_factory(env: pytest.MonkeyPatch) -> None:
-    seen: dict[str, object] = {}
+    seen: dict[str, Any] = {}
     env.setenv("BROKER_REDIS_URL", "redis://127.0.0.1:6379/0")
     env.setenv("BROKER_CACHE_KEY", base64.b64encode(b"k" * 32).decode())
     env.setenv("WEB_CONCURRENCY", "3")
     env.setattr(service.logs, "configure_logging", lambda *args: None)
-    env.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs, app=app))
+    _record_server(env, seen)
 
     assert main(["serve", "--port", "0"]) == 0
-    assert seen["app"] == "service.app:create_app_from_env"
-    assert seen["factory"] is True
-    assert seen["workers"] == 3
+    assert seen["config"].app == "service.app:create_app_from_env"
+    assert seen["config"].factory is True
+    assert seen["config"].workers == 3
     assert main(["serve", "--port", "0", "--workers", "2"]) == 0
-    assert seen["workers"] == 2
+    assert seen["config"].workers == 2
 
 
 def test_serve_refuses_a_worker_count_below_one(
@@ -224,3 +240,9 @@ def test_settings_with_an_issuer_list_need_no_single_issuer() -> None:
     assert "BROKER_OIDC_ISSUER" not in listed.missing()
     with pytest.raises(ConfigurationError, match="each issuer may appear once"):
         duplicated.check()
+
+
+def test_default_drain_outlasts_the_worst_retried_aws_call(env: pytest.MonkeyPatch) -> None:
+    # docs/operations.md#shutdown-and-probes: a request waiting on one AWS call is never cut by default.
+    assert Settings().shutdown_drain_seconds > worst_call_seconds()
+    assert Settings().shutdown_delay_seconds == 0

@@ -26,6 +26,28 @@ from service.domain.credentials import TemporaryCredentials
 # refuses to sign. Static values only keep client creation away from the credential chain.
 _PLACEHOLDER_KEY: Final = "tip-broker-unsigned"
 
+CONNECT_TIMEOUT_SECONDS: Final = 2.0
+READ_TIMEOUT_SECONDS: Final = 5.0
+MAX_ATTEMPTS: Final = 3
+# botocore's standard retry mode sleeps rand(0, 1) * min(2 ** i, 20) s before retry i (throttling scale),
+# raised by an x-amz-retry-after header to at most 5 s more.
+_MAX_BACKOFF_SECONDS: Final = 20.0
+_RETRY_AFTER_EXTRA_SECONDS: Final = 5.0
+
+
+def worst_call_seconds(
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> float:
+    """Return the longest one retried AWS call can take with these settings (every attempt timing out).
+
+    The shutdown drain is compared with it (docs/operations.md#shutdown-and-probes).
+    """
+    retries = range(max_attempts - 1)
+    backoff = sum(min(2.0**retry, _MAX_BACKOFF_SECONDS) + _RETRY_AFTER_EXTRA_SECONDS for retry in retries)
+    return max_attempts * (connect_timeout + read_timeout) + backoff
+
 
 ClientFactory = Callable[[str, str], Any]
 
@@ -92,9 +114,9 @@ class AwsClients:
         endpoint_url: str | None,
         *,
         idc_region: str | None = None,
-        connect_timeout: float = 2,
-        read_timeout: float = 5,
-        max_attempts: int = 3,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+        max_attempts: int = MAX_ATTEMPTS,
         max_pool_connections: int = 32,
         timer: AwsCallTimer | None = None,
     ) -> AwsClients:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.api.shutdown import Drain
 from service.broker import Broker
 from service.doctor.model import Check
 from service.domain.errors import InvalidTokenError
@@ -32,6 +33,7 @@ class Services:
     admin_token: str | None = None
     # The doctor's configuration checks (/readyz): None when not wired (tests with fake adapters).
     doctor: Callable[[], Awaitable[list[Check] | None]] | None = None
+    drain: Drain = field(default_factory=Drain)
 
 
 async def get_services(request: Request) -> Services:

@@ -48,6 +48,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     A key set whose last refresh failed is reported 'stale' and stays ready: its keys still verify tokens.
     ``aws`` is the doctor's configuration checks (run at most once a minute): not ready only when one the
     broker cannot serve without fails; a read AWS refused the broker is a WARN and stays ready.
+    From the stop signal on, ``shutdown: draining`` makes it 503 so load balancers stop sending.
     """
     checks = {
         "cache": "ok" if await services.store.ping() else "unreachable",
@@ -61,6 +62,8 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         found = await services.doctor()
         checks["aws"] = readiness_state(found)
         doctor = [DoctorCheckResponse.model_validate(check.to_json()) for check in found or ()]
+    if services.drain.draining:
+        checks["shutdown"] = "draining"
     ready = all(value in READY_STATES for value in checks.values())
     body = ReadinessResponse(status="ready" if ready else "not ready", checks=checks, doctor=doctor)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ready else 503)

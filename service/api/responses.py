@@ -25,7 +25,7 @@ _DESCRIPTIONS = {
     429: "rate_limited (with Retry-After): the caller made the broker call AWS too often",
     431: "headers_too_large: the headers total more than BROKER_MAX_HEADER_BYTES",
     502: "upstream_misconfigured",
-    503: "upstream_unavailable, cache_unavailable or overloaded (all with Retry-After)",
+    503: "upstream_unavailable, cache_unavailable, overloaded or shutting_down (all with Retry-After)",
 }
 
 

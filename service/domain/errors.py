@@ -29,6 +29,7 @@ class ProblemCode(StrEnum):
     UPSTREAM_MISCONFIGURED = "upstream_misconfigured"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     CACHE_UNAVAILABLE = "cache_unavailable"
+    SHUTTING_DOWN = "shutting_down"
     OVERLOADED = "overloaded"
     INTERNAL_ERROR = "internal_error"
 
@@ -168,6 +169,18 @@ class CacheOutageError(RetryableError):
     status = 503
     code = ProblemCode.CACHE_UNAVAILABLE
     title = "Cache unavailable"
+
+
+class ShuttingDownError(RetryableError):
+    """The replica stopped before the request finished (its shutdown drain ended): retry on another one.
+
+    docs/operations.md#shutdown-and-probes: the drain outlasts one retried AWS call, so only a request that
+    needed several slow ones is cut.
+    """
+
+    status = 503
+    code = ProblemCode.SHUTTING_DOWN
+    title = "Shutting down"
 
 
 class SessionRevokedError(BrokerError):

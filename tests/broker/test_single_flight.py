@@ -65,3 +65,25 @@ async def test_single_flight_cancelled_leader_does_not_cancel_work_or_followers(
         await leader
     assert await follower == "session"
     assert finished.is_set()
+
+
+async def test_single_flight_cancel_all_cancels_running_work_and_waits_for_it_to_unwind() -> None:
+    flight: SingleFlight[str] = SingleFlight()
+    started = asyncio.Event()
+    unwound: list[str] = []
+
+    async def work() -> str:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        finally:
+            unwound.append("cleaned up")
+        return "never"
+
+    waiter = asyncio.ensure_future(flight.run("k", work))
+    await started.wait()
+    await flight.cancel_all()
+
+    assert unwound == ["cleaned up"]
+    with pytest.raises(asyncio.CancelledError):
+        await waiter

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
@@ -19,6 +22,7 @@ from service.domain.errors import (
     TokenReusedError,
     UpstreamUnavailableError,
 )
+from service.domain.identity import IdentityCenterToken
 from tests.fakes import FakeClock, FakeIdentityExchanger, FakeRoleAssumer, fake_broker, make_token
 
 OPERATION = "CreateTokenWithIAM"
@@ -124,3 +128,36 @@ async def test_clear_acceptance_spends_the_token(store: EncryptedCredentialStore
     with pytest.raises(TokenReusedError):
         await second.ensure_session(caller)
     assert exchanger.attempts == 1
+
+
+@dataclass
+class FirstCallHeldExchanger(FakeIdentityExchanger):
+    """Identity Center whose first CreateTokenWithIAM hangs until released (then lands)."""
+
+    entered: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def exchange_jwt(self, assertion: str, application_arn: str | None = None) -> IdentityCenterToken:
+        if not self.entered.is_set():
+            self.entered.set()
+            self.release.wait(timeout=30)
+        return super().exchange_jwt(assertion, application_arn)
+
+
+async def test_exchange_abandoned_at_shutdown_leaves_the_token_for_the_retry(
+    store: EncryptedCredentialStore,
+) -> None:
+    exchanger = FirstCallHeldExchanger()
+    _, first, second = _replicas(store, exchanger)
+    caller = await first.authenticate(make_token("alice", f"abandoned-{os.urandom(4).hex()}"))
+    request = asyncio.ensure_future(first.ensure_session(caller))
+    await asyncio.to_thread(exchanger.entered.wait, 30)
+
+    await first.abandon_pending_work()  # the replica's drain ended with the exchange in flight
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    session = await second.ensure_session(caller)  # the retry its 503 invited, on another replica
+    exchanger.release.set()
+
+    assert session.idc_user_id == "idc-alice"
+    assert exchanger.exchanged == [caller.token]

@@ -158,6 +158,12 @@ class CacheUnavailableError(RetryableError):
     CODE = "cache_unavailable"
 
 
+class ShuttingDownError(RetryableError):
+    """The broker replica stopped before the request finished: retry (another replica answers)."""
+
+    CODE = "shutting_down"
+
+
 class OverloadedError(RetryableError):
     """The broker replica serves as many requests as it may."""
 
@@ -196,6 +202,7 @@ ERRORS_BY_CODE: dict[str, type[BrokerError]] = {
         RateLimitedError,
         UpstreamUnavailableError,
         CacheUnavailableError,
+        ShuttingDownError,
         OverloadedError,
         UpstreamMisconfiguredError,
         InternalBrokerError,

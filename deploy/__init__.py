@@ -1,0 +1,1 @@
+"""Deployment artefacts (Docker Compose, Helm chart, plain Kubernetes manifests) and their generator."""
