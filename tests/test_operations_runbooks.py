@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+
 from service.domain import errors
 from service.domain.errors import ProblemCode
 
