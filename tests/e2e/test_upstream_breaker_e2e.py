@@ -1,0 +1,98 @@
+"""Real processes: AWS throttling every GetDataAccess opens the broker's breaker, which then answers 503
+with Retry-After without calling AWS, and lets requests through once AWS recovers and the open time passed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench import bench_breaker as scenario
+from bench import stack as processes
+from tests.scrape import Scrape
+
+pytestmark = pytest.mark.e2e
+FAILURES = 3  # botocore makes 3 attempts: the first throttled request opens the breaker
+OPEN_SECONDS = 3
+REQUESTS = 12
+
+
+@dataclass
+class Throttled:
+    emulator: processes.Emulator
+    broker: processes.Broker
+
+
+@pytest.fixture(scope="module")
+def throttled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Throttled]:
+    logs: Path = tmp_path_factory.mktemp("breaker-logs")
+    env = scenario.breaker_env(failures=FAILURES, open_seconds=OPEN_SECONDS)
+    with (
+        processes.emulator(log_dir=logs) as emulator,
+        processes.broker(emulator, log_dir=logs, extra_env=env, log_level="INFO") as broker,
+    ):
+        yield Throttled(emulator, broker)
+
+
+@contextmanager
+def _client(throttled: Throttled, username: str) -> Iterator[httpx.Client]:
+    with throttled.broker.client(throttled.emulator.sign_in(username)) as client:
+        assert client.get("/v1/me").status_code == 200  # a live session: only GetDataAccess is left to call
+        yield client
+
+
+@pytest.fixture
+def faults(throttled: Throttled) -> Iterator[processes.Emulator]:
+    yield throttled.emulator
+    scenario.clear_faults(throttled.emulator)
+
+
+def test_breaker_bounds_upstream_calls_of_throttled_requests_and_answers_503_with_retry_after(
+    throttled: Throttled, faults: processes.Emulator
+) -> None:
+    with _client(throttled, "alice") as client:
+        scenario.throttle(faults)
+        started = time.monotonic()
+
+        answers = [scenario.ask(faults, client) for _ in range(REQUESTS)]
+
+        elapsed = time.monotonic() - started
+        metrics = Scrape(client.get("/metrics").text)
+    assert {(a.status, a.code) for a in answers} == {(503, "upstream_unavailable")}, answers
+    assert all(a.retry_after is not None and 1 <= a.retry_after <= OPEN_SECONDS for a in answers), answers
+    assert 1 <= answers[0].upstream_calls <= FAILURES, answers  # botocore's attempts, until it opened
+    later = answers[1:]
+    assert all(a.upstream_calls <= 1 for a in later), answers
+    # Zero while open: at most one probe per open period that passed during the burst.
+    assert sum(a.upstream_calls for a in later) <= int(elapsed // OPEN_SECONDS), answers
+    assert metrics.value("tipb_upstream_breaker_opens_total", operation="GetDataAccess") >= 1
+    assert metrics.value("tipb_upstream_breaker_refusals_total", operation="GetDataAccess") >= 1
+
+
+def test_breaker_lets_requests_through_again_after_aws_recovers_and_the_open_time_passes(
+    throttled: Throttled, faults: processes.Emulator
+) -> None:
+    target = {"target": "s3://demo-data/users/bob/*", "permission": "READ"}
+    with _client(throttled, "bob") as client:
+        scenario.throttle(faults)
+        answer = scenario.ask(faults, client, target)
+        for _ in range(FAILURES):  # until the breaker is open: a 503 that cost no call
+            if answer.upstream_calls == 0:
+                break
+            answer = scenario.ask(faults, client, target)
+        assert (answer.status, answer.upstream_calls) == (503, 0), answer
+        scenario.clear_faults(faults)
+
+        still_open = scenario.ask(faults, client, target)
+        assert still_open.retry_after is not None
+        time.sleep(still_open.retry_after + 0.2)
+        recovered = scenario.ask(faults, client, target)
+
+    assert (still_open.status, still_open.code, still_open.upstream_calls) == (503, "upstream_unavailable", 0)
+    assert 1 <= still_open.retry_after <= OPEN_SECONDS
+    assert (recovered.status, recovered.upstream_calls) == (200, 1), recovered  # the probe, answered
