@@ -1,7 +1,8 @@
 """One circuit breaker per AWS operation, fed by every attempt a botocore client makes (retries included).
 
-``before-send`` runs before each attempt and refuses it while the operation's breaker is open;
-``needs-retry`` runs after each attempt and reports a throttle, a server error or a lost connection as a
+``before-send`` runs before each attempt and refuses it while the operation's breaker is open (a retry
+that goes is counted for the caller's budget, ``service.domain.rate_limit.count_retry``); ``needs-retry``
+runs after each attempt and reports a throttle, a server error or a lost connection as a
 failure, anything else as a success (docs/operations.md#upstream-circuit-breakers).
 """
 
@@ -17,6 +18,7 @@ from botocore.exceptions import HTTPClientError
 
 from service.adapters.aws_errors import SERVER_ERROR_CODES, THROTTLING_CODES
 from service.domain.circuit_breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from service.domain.rate_limit import count_retry
 
 
 class BreakerObserver(Protocol):
@@ -68,7 +70,7 @@ class UpstreamBreakers:
             return None
         return lambda state: observer.breaker_changed(operation, state)
 
-    def _before_send(self, event_name: str, **_: Any) -> None:
+    def _before_send(self, event_name: str, request: Any = None, **_: Any) -> None:
         operation = _operation(event_name)
         try:
             self.breaker(operation).before_attempt()
@@ -76,6 +78,9 @@ class UpstreamBreakers:
             if self._observer is not None:
                 self._observer.breaker_refused(operation)
             raise
+        context = getattr(request, "context", None) or {}
+        if context.get("retries", {}).get("attempt", 1) > 1:
+            count_retry()  # the first attempt was spent from the budget before the call
 
     def _after_attempt(
         self,

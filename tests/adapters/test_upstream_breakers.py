@@ -3,6 +3,7 @@ operation's breaker, an open breaker sends nothing, and its state and refusals r
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from service.adapters.aws_clients import AwsClients
 from service.adapters.upstream_breakers import UpstreamBreakers
 from service.domain.circuit_breaker import BreakerPolicy, BreakerState, CircuitOpenError
+from service.domain.rate_limit import RetryTally, open_retry_tally, take_retry_tally
 from service.metrics import Metrics
 from tests.scrape import Scrape
 
@@ -142,3 +144,22 @@ def test_breaker_counts_an_attempt_without_answer_as_a_failure() -> None:
     with pytest.raises(CircuitOpenError):
         clients.sts.get_caller_identity()
     assert attempts == 2
+
+
+@pytest.mark.usefixtures("broker_env")
+def test_retries_are_counted_for_the_caller_whose_call_made_them() -> None:
+    clients, _ = _guarded(Clock(), failures=0)
+    _answer(clients, FakeAws(400, THROTTLED_XML))
+
+    def throttled_call() -> RetryTally | None:
+        open_retry_tally("https://issuer", "alice")
+        worker_context = contextvars.copy_context()  # as Broker._offload: copied, then taken
+        tally = take_retry_tally()
+        with pytest.raises(ClientError):
+            worker_context.run(clients.sts.get_caller_identity)
+        return tally
+
+    tally = contextvars.copy_context().run(throttled_call)
+
+    assert tally is not None
+    assert tally.retries == 2  # botocore's 3 attempts: the first was spent before the call

@@ -96,3 +96,26 @@ def test_breaker_lets_requests_through_again_after_aws_recovers_and_the_open_tim
     assert (still_open.status, still_open.code, still_open.upstream_calls) == (503, "upstream_unavailable", 0)
     assert 1 <= still_open.retry_after <= OPEN_SECONDS
     assert (recovered.status, recovered.upstream_calls) == (200, 1), recovered  # the probe, answered
+
+
+def test_upstream_budget_counts_the_retries_botocore_made_for_the_caller(
+    throttled: Throttled, tmp_path: Path
+) -> None:
+    # 4 calls a minute (one refills every 15 s): the sign-in's exchange takes 1, the first request 1 before
+    # GetDataAccess and 2 for botocore's two retries of it, so nothing is left for the second request.
+    env = {**scenario.breaker_env(failures=0), "BROKER_UPSTREAM_CALLS_PER_MINUTE": "4"}
+    emulator = throttled.emulator
+    fault = {"operation": "GetDataAccess", "error": "ThrottlingException", "error_rate": 1.0, "count": 2}
+    with (
+        processes.broker(emulator, log_dir=tmp_path, extra_env=env) as broker,
+        broker.client(emulator.sign_in("alice")) as client,
+    ):
+        assert client.get("/v1/me").status_code == 200
+        httpx.post(f"{emulator.url}/_emulator/faults", json=fault, timeout=5).raise_for_status()
+        retried = scenario.ask(emulator, client)
+        second = client.post(
+            "/v1/credentials", json={"target": "s3://demo-data/shared/all-apps/*", "permission": "READ"}
+        )
+    assert (retried.status, retried.upstream_calls) == (200, 3), retried
+    assert second.status_code == 429, second.status_code  # never print what a 200 would hand out
+    assert second.json()["code"] == "rate_limited"
