@@ -119,3 +119,22 @@ def test_upstream_budget_counts_the_retries_botocore_made_for_the_caller(
     assert (retried.status, retried.upstream_calls) == (200, 3), retried
     assert second.status_code == 429, second.status_code  # never print what a 200 would hand out
     assert second.json()["code"] == "rate_limited"
+
+
+def test_exchange_refused_by_an_open_breaker_leaves_the_token_for_the_retry(
+    throttled: Throttled, faults: processes.Emulator
+) -> None:
+    token = faults.sign_in("carol")
+    fault = {"operation": "CreateTokenWithIAM", "error": "ThrottlingException", "error_rate": 1.0}
+    httpx.post(f"{faults.url}/_emulator/faults", json=fault, timeout=5).raise_for_status()
+    with throttled.broker.client(token) as client:
+        for _ in range(FAILURES):  # one attempt each (never retried): the last one opens the breaker
+            assert client.get("/v1/me").status_code == 503
+        before = faults.counts().get("CreateTokenWithIAM", 0)
+        refused = client.get("/v1/me")
+        not_sent = faults.counts().get("CreateTokenWithIAM", 0) == before
+        scenario.clear_faults(faults)
+        time.sleep(int(refused.headers["Retry-After"]) + 0.2)
+        retried = client.get("/v1/me")
+    assert (refused.status_code, refused.json()["code"], not_sent) == (503, "upstream_unavailable", True)
+    assert retried.status_code == 200, retried.json().get("code")  # the token was never spent
