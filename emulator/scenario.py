@@ -327,11 +327,11 @@ class _Seeder:
         """Create one instance (optional `account` and `region`), its locations and grants."""
         account = str(ag.get("account") or self.account)
         idc_arn = self.ic.instance_arn if ag.get("identity_center", True) else None
-        self.access_grants.create_instance(account, idc_arn, str(ag.get("region") or self.region))
+        self.access_grants.store.create_instance(account, idc_arn, str(ag.get("region") or self.region))
         location_ids: dict[str, str] = {}
         for loc in ag.get("locations") or []:
             role_arn = self.role_arns.get(str(loc["role"]), str(loc["role"]))
-            created = self.access_grants.create_location(account, str(loc["scope"]), role_arn)
+            created = self.access_grants.store.create_location(account, str(loc["scope"]), role_arn)
             location_ids[str(loc.get("name", loc["scope"]))] = created.location_id
         for grant in ag.get("grants") or []:
             gtype, gid = _grantee(
@@ -341,7 +341,7 @@ class _Seeder:
                 self.role_arns,
                 self.principals,
             )
-            self.access_grants.create_grant(
+            self.access_grants.store.create_grant(
                 account,
                 location_ids[str(grant["location"])],
                 sub_prefix=grant.get("sub_prefix"),
