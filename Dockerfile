@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Two images from one file (docs/operations.md#deploying):
 #   docker build -t tip-broker .                              the broker (default target: runtime)
-#   docker build --target emulator -t tip-broker-emulator .   the local AWS emulator (moto inside)
+#   docker build --target emulator -t tip-broker-emulator .   the local AWS emulator (tip-emulator, moto inside)
 # Wheels are built in throw-away stages; the images hold only installed packages and run as uid 10001.
 # The broker's wheel is built from a context holding service/ alone and installed without extras, so its
 # image contains neither the emulator package nor moto (tests/deploy/test_dockerfile.py checks both).
@@ -23,25 +23,25 @@ COPY pyproject.toml README.md LICENSE ./
 COPY service ./service
 RUN python -m pip wheel --wheel-dir /wheels .
 
+# The emulator is its own distribution, built from emulator/ alone (emulator/LICENSE links to ../LICENSE).
 FROM base AS emulator-wheels
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE ./
-COPY service ./service
+COPY LICENSE ./
 COPY emulator ./emulator
-RUN python -m pip wheel --wheel-dir /wheels ".[emulator]"
+RUN python -m pip wheel --wheel-dir /wheels ./emulator
 
 # The local stand-in for AWS (docker compose): never deployed next to real AWS.
 FROM base AS emulator
 COPY --from=emulator-wheels /wheels /wheels
 # Only the wheels the build stage resolved (--no-index): pinning here would repeat what it chose.
 # hadolint ignore=DL3013
-RUN python -m pip install --no-index --find-links /wheels "tip-broker[emulator]" \
+RUN python -m pip install --no-index --find-links /wheels tip-emulator \
  && rm -rf /wheels
 USER 10001:10001
 EXPOSE 9000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9000/_emulator/health', timeout=2)"]
-ENTRYPOINT ["python", "-m", "emulator"]
+ENTRYPOINT ["tip-emulator"]
 CMD ["--host", "0.0.0.0", "--port", "9000"]
 
 # The broker: last, so a plain `docker build` builds it.

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
-import time
-import urllib.request
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import JWTError, jwt
 from werkzeug.wrappers import Response
 
 from emulator import permissions
 from emulator.directory import find_users, group_ids_of
-from emulator.state import Application, EmulatorState, IdentityContext, TrustedTokenIssuer, new_id
+from emulator.idc_keys import JwksFetcher, SigningKey, invalid_grant
+from emulator.state import Application, EmulatorState, IdentityContext
 from emulator.sts import policy_allows
 from emulator.token_issuers import discovery_url
 from emulator.wire import OIDC_AUTH, AwsError, AwsRequest, authenticate, error_response, iso8601
@@ -31,70 +27,6 @@ REFRESH_LIFETIME = 24 * 3600  # not documented by AWS (emulator choice)
 DEFAULT_SCOPES = ("sts:identity_context", "openid", "aws")
 READ_ONLY_SCOPE = "s3:access_grants:read_only"
 READ_WRITE_SCOPE = "s3:access_grants:read_write"
-JWKS_TTL = 300.0
-_FETCH_TIMEOUT = 5.0
-
-
-def _invalid_grant(message: str) -> AwsError:
-    return AwsError("InvalidGrantException", message, 400)
-
-
-class SigningKey:
-    """The emulator's own RS256 key for IdC idTokens."""
-
-    def __init__(self) -> None:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = new_id()
-        self.pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-
-    def sign(self, claims: dict[str, Any]) -> str:
-        """Return a signed JWT."""
-        return str(jwt.encode(claims, self.pem, algorithm="RS256", headers={"kid": self.kid}))
-
-
-class JwksFetcher:
-    """Fetch an issuer's discovery document and JWKS over HTTP, with a short cache."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
-
-    def keys_for(self, issuer: TrustedTokenIssuer, kid: str | None, discovery_at: str) -> dict[str, Any]:
-        """Return the issuer's JWKS (found through `discovery_at`), refetched when stale or `kid` is new."""
-        with self._lock:
-            cached = self._cache.get(issuer.arn)
-        if cached and time.monotonic() - cached[0] < JWKS_TTL and _has_kid(cached[1], kid):
-            return cached[1]
-        jwks_url = issuer.jwks_url
-        if jwks_url is None:
-            discovery = _get_json(discovery_at)
-            jwks_url = str(discovery.get("jwks_uri", ""))
-            if not jwks_url:
-                raise _invalid_grant("The issuer's discovery document has no jwks_uri")
-        jwks = _get_json(jwks_url)
-        with self._lock:
-            self._cache[issuer.arn] = (time.monotonic(), jwks)
-        return jwks
-
-
-def _has_kid(jwks: dict[str, Any], kid: str | None) -> bool:
-    return kid is None or any(k.get("kid") == kid for k in jwks.get("keys", []))
-
-
-def _get_json(url: str) -> dict[str, Any]:
-    if not url.startswith(("http://", "https://")):
-        raise _invalid_grant(f"Unsupported key URL {url}")
-    try:
-        # The URL comes from the operator's scenario or the issuer's discovery document, scheme checked above.
-        with urllib.request.urlopen(url, timeout=_FETCH_TIMEOUT) as resp:  # noqa: S310
-            data = json.loads(resp.read())
-    except (OSError, ValueError) as exc:
-        raise _invalid_grant(f"Unable to retrieve keys from {url}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise _invalid_grant(f"Unexpected document at {url}")
-    return data
 
 
 def _claim(claims: dict[str, Any], path: str) -> Any:
@@ -207,7 +139,7 @@ class IdentityCenterHandler:
             header = jwt.get_unverified_header(assertion)
             claims = jwt.get_unverified_claims(assertion)
         except JWTError as exc:
-            raise _invalid_grant("The assertion is not a valid JWT") from exc
+            raise invalid_grant("The assertion is not a valid JWT") from exc
         ic = self.state.identity_center
         issuer = next(
             (
@@ -219,14 +151,14 @@ class IdentityCenterHandler:
             None,
         )
         if issuer is None:
-            raise _invalid_grant("The token issuer is not trusted by the application")
+            raise invalid_grant("The token issuer is not trusted by the application")
         authorized = next(a for a in app.jwt_bearer if a.trusted_token_issuer_arn == issuer.arn)
         audiences = claims.get("aud")
         aud_list = audiences if isinstance(audiences, list) else [audiences]
         if not any(a in authorized.authorized_audiences for a in aud_list if isinstance(a, str)):
-            raise _invalid_grant("The token audience is not authorized")
+            raise invalid_grant("The token audience is not authorized")
         if header.get("alg") != "RS256":
-            raise _invalid_grant("Unsupported token signing algorithm")
+            raise invalid_grant("Unsupported token signing algorithm")
         keys = self.jwks.keys_for(issuer, header.get("kid"), discovery_url(self.state, issuer))
         try:
             jwt.decode(
@@ -243,28 +175,28 @@ class IdentityCenterHandler:
                 },
             )
         except JWTError as exc:
-            raise _invalid_grant("The token signature could not be verified") from exc
+            raise invalid_grant("The token signature could not be verified") from exc
         now = self.state.now()
         exp = claims.get("exp")
         if not isinstance(exp, int | float):
-            raise _invalid_grant("The token has no exp claim")
+            raise invalid_grant("The token has no exp claim")
         if exp <= now:
-            raise _invalid_grant("The token has expired")
+            raise invalid_grant("The token has expired")
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti:
-            raise _invalid_grant("The token has no jti claim")
+            raise invalid_grant("The token has no jti claim")
         with self.state.lock:
             self.state.seen_jti = {k: v for k, v in self.state.seen_jti.items() if v > now}
             replay_key = f"{issuer.issuer_url}#{jti}"
             if replay_key in self.state.seen_jti:
-                raise _invalid_grant("The token has already been exchanged")
+                raise invalid_grant("The token has already been exchanged")
             self.state.seen_jti[replay_key] = float(exp)
         value = _claim(claims, issuer.claim_attribute_path)
         if not isinstance(value, str):
-            raise _invalid_grant(f"The token has no {issuer.claim_attribute_path} claim")
+            raise invalid_grant(f"The token has no {issuer.claim_attribute_path} claim")
         users = find_users(self.state, issuer.identity_store_attribute_path, value)
         if len(users) != 1:
-            raise _invalid_grant("The token does not map to exactly one user")
+            raise invalid_grant("The token does not map to exactly one user")
         return users[0]
 
     def _redeem_refresh_token(self, app: Application, token: Any) -> str:
@@ -275,7 +207,7 @@ class IdentityCenterHandler:
         with self.state.lock:
             ctx = self.state.refresh_tokens.get(token)
         if ctx is None or ctx.application_arn != app.arn:
-            raise _invalid_grant("Invalid refresh token provided")
+            raise invalid_grant("Invalid refresh token provided")
         if ctx.expires_at <= self.state.now():
             raise AwsError("ExpiredTokenException", "The refresh token has expired", 400)
         return ctx.user_id

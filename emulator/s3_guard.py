@@ -18,7 +18,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Request
 
 from emulator import sigv4
-from emulator.access_grants import covers
+from emulator.access_grants.matching import covers
 from emulator.state import Credential, EmulatorState
 from emulator.wire import S3_AUTH, AwsError, AwsRequest, authenticate
 

@@ -6,77 +6,25 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
 from moto.cognitoidp.models import cognitoidp_backends
 from moto.iam.models import iam_backends
 from moto.identitystore.models import identitystore_backends
 from moto.s3.models import s3_backends
 
-from emulator import applications, directory, token_issuers
+from emulator import applications, directory, scenario_grants, token_issuers
 from emulator.access_grants import AccessGrantsHandler
+from emulator.scenario_file import DEFAULT_SCENARIO, ScenarioError, Seeded, SeededUser, load, substitute
 from emulator.state import Credential, EmulatorState, IdentityCenter
 
-DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "demo.yaml"
+__all__ = ["DEFAULT_SCENARIO", "ScenarioError", "Seeded", "SeededUser", "load", "new_state", "seed"]
+
 _HEX = "0123456789abcdef"
-
-
-class ScenarioError(Exception):
-    """The scenario file is invalid."""
 
 
 def _rand(alphabet: str, n: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(n))
-
-
-@dataclass
-class SeededUser:
-    """A scenario user as the admin API reports it."""
-
-    username: str
-    email: str
-    password: str
-    idc_user_id: str | None  # None until the user exists in the identity store (`--empty`)
-    groups: list[str]
-
-
-@dataclass
-class Seeded:
-    """What seeding produced: ids the admin config and tests need (None: not created, as with `--empty`)."""
-
-    user_pool_id: str
-    client_id: str
-    issuer_url: str
-    application_arn: str | None
-    bearer_role_arn: str | None
-    broker_access_key: str
-    broker_secret_key: str
-    admin_access_key: str
-    admin_secret_key: str
-    users: list[SeededUser] = field(default_factory=list)
-    group_ids: dict[str, str] = field(default_factory=dict)
-    empty: bool = False
-
-
-def load(path: str | Path) -> dict[str, Any]:
-    """Read a scenario file."""
-    data = yaml.safe_load(Path(path).read_text())
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: top level must be a mapping")
-    return data
-
-
-def _substitute(value: Any, variables: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return string.Template(value).safe_substitute(variables)
-    if isinstance(value, list):
-        return [_substitute(v, variables) for v in value]
-    if isinstance(value, dict):
-        return {k: _substitute(v, variables) for k, v in value.items()}
-    return value
 
 
 def new_state(data: dict[str, Any]) -> EmulatorState:
@@ -141,7 +89,7 @@ class _Seeder:
             "application_arn": self.app_arn,
             "identity_store_arn": self.ic.identity_store_arn,
         }
-        self.data = _substitute(self.data, variables)
+        self.data = substitute(self.data, variables)
         self._principal_policies()
         self.seeded = self._cognito()
         directory.identity_store(self.state)
@@ -319,61 +267,17 @@ class _Seeder:
 
     def _access_grants(self) -> None:
         """Create the Access Grants instances (one mapping, or a list of them), locations and grants."""
-        ag = self.data.get("access_grants")
-        for spec in ag if isinstance(ag, list) else [ag] if ag else []:
-            self._grants_instance(spec)
-
-    def _grants_instance(self, ag: dict[str, Any]) -> None:
-        """Create one instance (optional `account` and `region`), its locations and grants."""
-        account = str(ag.get("account") or self.account)
-        idc_arn = self.ic.instance_arn if ag.get("identity_center", True) else None
-        self.access_grants.create_instance(account, idc_arn, str(ag.get("region") or self.region))
-        location_ids: dict[str, str] = {}
-        for loc in ag.get("locations") or []:
-            role_arn = self.role_arns.get(str(loc["role"]), str(loc["role"]))
-            created = self.access_grants.create_location(account, str(loc["scope"]), role_arn)
-            location_ids[str(loc.get("name", loc["scope"]))] = created.location_id
-        for grant in ag.get("grants") or []:
-            gtype, gid = _grantee(
-                grant.get("grantee") or {},
-                self.user_ids,
-                self.seeded.group_ids,
-                self.role_arns,
-                self.principals,
-            )
-            self.access_grants.create_grant(
-                account,
-                location_ids[str(grant["location"])],
-                sub_prefix=grant.get("sub_prefix"),
-                grantee_type=gtype,
-                grantee_identifier=gid,
-                permission=str(grant["permission"]),
-                application_arn=self._grant_application(grant),
-                s3_prefix_type=grant.get("s3_prefix_type"),
-            )
-
-    def _grant_application(self, grant: dict[str, Any]) -> str | None:
-        """`application_only: true` ties a grant to the demo application; `application` names one or ALL."""
-        if grant.get("application_only"):
-            return self.app_arn
-        application = grant.get("application")
-        return str(application) if application else None
-
-
-def _grantee(
-    spec: dict[str, Any],
-    users: dict[str, str],
-    groups: dict[str, str],
-    roles: dict[str, str],
-    principals: dict[str, Credential],
-) -> tuple[str, str]:
-    if "user" in spec:
-        return "DIRECTORY_USER", users[str(spec["user"])]
-    if "group" in spec:
-        return "DIRECTORY_GROUP", groups[str(spec["group"])]
-    if "iam_role" in spec:
-        return "IAM", roles.get(str(spec["iam_role"]), str(spec["iam_role"]))
-    if "iam_user" in spec:
-        name = str(spec["iam_user"])
-        return "IAM", principals[name].arn if name in principals else name
-    raise ScenarioError(f"grant grantee must name a user, group, iam_role or iam_user: {spec}")
+        scenario_grants.seed_access_grants(
+            self.access_grants.store,
+            self.data.get("access_grants"),
+            scenario_grants.Names(
+                account=self.account,
+                region=self.region,
+                identity_center_arn=self.ic.instance_arn,
+                application_arn=self.app_arn,
+                user_ids=self.user_ids,
+                group_ids=self.seeded.group_ids,
+                role_arns=self.role_arns,
+                principals=self.principals,
+            ),
+        )

@@ -16,6 +16,10 @@ import redis.asyncio
 
 from service.adapters.redis_cache import RedisCache
 
+# The tip_emulator fixture of the tip-emulator distribution (its pytest11 entry point, registered under
+# this module name, when the distribution is installed).
+pytest_plugins = ["emulator.pytest_plugin"]
+
 _FALLBACK_REDIS_URL = "redis://127.0.0.1:6379/11"
 _STARTUP_SECONDS = 10.0
 

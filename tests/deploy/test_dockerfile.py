@@ -1,5 +1,6 @@
 """The Dockerfile: non-root images, the broker's built from service/ alone with no extra (so no moto and
-no emulator inside), the emulator a target of its own, a healthcheck on a served route, hadolint clean."""
+no emulator inside), the emulator a target of its own built from the tip-emulator distribution, a
+healthcheck on a served route, hadolint clean."""
 
 from __future__ import annotations
 
@@ -99,24 +100,47 @@ def test_broker_image_builds_from_service_alone_and_installs_no_extra() -> None:
     assert all("[" not in args for args in wheels.arguments("RUN")), wheels.arguments("RUN")
 
 
-def test_emulator_is_an_image_target_of_its_own_with_the_emulator_extra() -> None:
+def test_emulator_is_an_image_target_of_its_own_built_from_the_tip_emulator_distribution() -> None:
     emulator = stage("emulator")
     assert emulator.copied_from_stages() == ["emulator-wheels"]
-    assert any("tip-broker[emulator]" in args for args in emulator.arguments("RUN"))
-    assert "emulator" in stage("emulator-wheels").copied_from_context()
+    installs = [args for args in emulator.arguments("RUN") if "pip install" in args]
+    assert installs
+    assert all("tip-emulator" in args and "tip-broker" not in args for args in installs), installs
+    assert emulator.arguments("ENTRYPOINT") == ['["tip-emulator"]']
+    wheels = stage("emulator-wheels")
+    assert "service" not in wheels.copied_from_context()
+    assert "emulator" in wheels.copied_from_context()
+    assert any("./emulator" in args for args in wheels.arguments("RUN"))
 
 
 def test_broker_runtime_dependencies_pull_in_neither_moto_nor_the_emulator() -> None:
     broker = _runtime_closure(_broker_requirements())
     assert {"fastapi", "uvicorn", "boto3", "redis"} <= broker  # resolved, not an empty walk
     assert not broker & EMULATOR_ONLY, broker & EMULATOR_ONLY
-    # The same walk sees moto where it is: the emulator extra of the installed distribution.
-    assert "moto" in _runtime_closure(["tip-broker[emulator]"])
+    # The same walk sees the emulator where it is: the emulator extra of the installed distribution.
+    assert _runtime_closure(["tip-broker[emulator]"]) & EMULATOR_ONLY
+
+
+def test_installed_broker_metadata_requires_neither_moto_nor_the_emulator_without_extras() -> None:
+    requires = [Requirement(text) for text in metadata.distribution("tip-broker").requires or []]
+    unconditional = {canonicalize_name(r.name) for r in requires if r.marker is None}
+    assert {"fastapi", "boto3", "redis"} <= unconditional  # read, not an empty list
+    assert not unconditional & EMULATOR_ONLY, unconditional & EMULATOR_ONLY
+
+
+def test_emulator_extra_is_the_tip_emulator_distribution() -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert [canonicalize_name(Requirement(r).name) for r in extras["emulator"]] == ["tip-emulator"]
+    emulator = tomllib.loads((ROOT / "emulator" / "pyproject.toml").read_text())["project"]
+    names = {canonicalize_name(Requirement(r).name) for r in emulator["dependencies"]}
+    assert "moto" in names
+    assert "tip-broker" not in names
 
 
 def test_dockerignore_keeps_what_the_images_copy_and_leaves_the_rest_out() -> None:
     copied = {source for each in stages() for source in each.copied_from_context()}
     assert copied == {"pyproject.toml", "README.md", "LICENSE", "service", "emulator"}
+    assert ignored("emulator/build/lib/emulator/server.py")
     assert not [source for source in copied if ignored(source)]
     for outside in (".env", ".git/config", ".venv/bin/python", "tests/conftest.py", "deploy/helm", "docs"):
         assert ignored(outside), outside
