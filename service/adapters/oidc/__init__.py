@@ -5,9 +5,10 @@ keys), ``verifier`` (one issuer) and ``router`` (several issuers).
 """
 
 from service.adapters.oidc.jwks import VerifierStats
-from service.adapters.oidc.policy import SUPPORTED_ALGORITHMS, OidcPolicy, claim_at
+from service.adapters.oidc.policy import OidcPolicy, claim_at
 from service.adapters.oidc.router import IssuerRouter
 from service.adapters.oidc.verifier import VERIFIED_CACHE_MAX_ENTRIES, JwksTokenVerifier, verify_jws_signature
+from service.domain.token_algorithms import SUPPORTED_ALGORITHMS
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",

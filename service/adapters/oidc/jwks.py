@@ -18,9 +18,10 @@ import httpx
 from jose import jwk
 from jose.exceptions import JOSEError
 
-from service.adapters.oidc.policy import KEY_SHAPE_BY_ALGORITHM, OidcPolicy, reject
+from service.adapters.oidc.policy import OidcPolicy, reject
 from service.adapters.oidc.token_format import Header
 from service.domain.errors import UpstreamUnavailableError
+from service.domain.token_algorithms import KEY_SHAPE_BY_ALGORITHM
 from service.metrics import Metrics
 
 logger = logging.getLogger("service.oidc")
