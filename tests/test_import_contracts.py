@@ -21,6 +21,8 @@ PROBES = [
     ("layers", "service/broker/policy.py", "import service.adapters.clock"),
     ("layers", "service/adapters/clock.py", "import service.broker.policy"),
     ("layers", "service/broker/policy.py", "import service.api.health"),
+    ("broker-steps", "service/broker/opening.py", "import service.broker.sessions"),
+    ("broker-steps", "service/broker/upstream.py", "import service.broker.data_access"),
     ("settings-no-adapters", "service/settings.py", "import service.adapters.clock"),
     ("domain-no-sdk", "service/domain/access.py", "import boto3"),
     ("broker-no-adapters", "service/api/health.py", "import service.adapters.clock"),
