@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import TypeVar
 
 from service.broker.policy import BrokerPolicy
+from service.domain.cache_errors import CacheUnavailableError
 from service.domain.errors import RateLimitedError
 from service.domain.identity import Caller
 from service.domain.ports import Clock, CredentialStore
-from service.domain.rate_limit import retry_after_seconds
+from service.domain.rate_limit import RetryTally, open_retry_tally, retry_after_seconds, take_retry_tally
 from service.metrics import Metrics
 
 T = TypeVar("T")
@@ -53,7 +54,14 @@ class Upstream:
         loop = asyncio.get_running_loop()
         # In the request's context, as asyncio.to_thread does: its log fields and trace span follow the call.
         context = contextvars.copy_context()
-        return await loop.run_in_executor(self._executor, functools.partial(context.run, fn, *args))
+        tally = take_retry_tally()  # the copy keeps it: the SDK's retry hook counts into it
+        try:
+            result = await loop.run_in_executor(self._executor, functools.partial(context.run, fn, *args))
+        except Exception:
+            await self._charge_retries(tally)
+            raise
+        await self._charge_retries(tally)
+        return result
 
     async def spend_request(self, caller: Caller) -> None:
         """Take one unit of the user's request budget, when one is configured."""
@@ -64,6 +72,19 @@ class Upstream:
         """Take one unit of the user's budget of AWS calls, when one is configured."""
         if self.policy.upstream_calls_per_minute:
             await self._spend(caller, "upstream", self.policy.upstream_calls_per_minute)
+            open_retry_tally(caller.issuer, caller.subject)  # the SDK's retries of the call are charged too
+
+    async def _charge_retries(self, tally: RetryTally | None) -> None:
+        """Take the SDK's retries of a call from the user's budget, as far as it goes (never refused)."""
+        if tally is None:
+            return
+        for _ in range(tally.retries):
+            try:
+                await self._store.spend_budget(
+                    "upstream", tally.issuer, tally.subject, self.policy.upstream_calls_per_minute, 1
+                )
+            except CacheUnavailableError:
+                return
 
     async def _spend(self, caller: Caller, budget: str, per_minute: int) -> None:
         """Take one unit of the user's ``budget``, shared by every replica, or raise 429."""
