@@ -112,3 +112,50 @@ def urls_presigned(caller: Caller, tally: UrlTally, *, items: int, signed: int) 
             "delivery": "presigned_url",
         },
     )
+
+
+def credentials_denied(
+    caller: Caller, request: DataAccessRequest, idc_user_id: str | None, layer: str
+) -> None:
+    """Record a refused data-access request and which layer refused it (``upstream``, ``peer``, ...)."""
+    audit.info(
+        "credentials.denied",
+        extra={
+            "issuer": caller.issuer,
+            "subject": caller.subject,
+            "idc_user_id": idc_user_id,
+            "target": request.target.uri,
+            "permission": request.permission.value,
+            "privilege": request.privilege.value,
+            "outcome": "denied",
+            "cache_layer": layer,
+        },
+    )
+
+
+def identity_conflict(caller: Caller, pinned: str | None, answered: str, reason: str) -> None:
+    """Record a sign-in that maps to a different directory user than the one pinned."""
+    audit.warning(
+        "identity.conflict",
+        extra={
+            "issuer": caller.issuer,
+            "subject": caller.subject,
+            "pinned_idc_user_id": pinned,
+            "idc_user_id": answered,
+            "reason": reason,
+        },
+    )
+
+
+def session_opened(caller: Caller, idc_user_id: str, how: str, expiration: datetime) -> None:
+    """Record an identity session opened for the caller and how (``jwt_bearer``, ``refresh_token``, ...)."""
+    audit.info(
+        "session.opened",
+        extra={
+            "issuer": caller.issuer,
+            "subject": caller.subject,
+            "idc_user_id": idc_user_id,
+            "via": how,
+            "session_expiration": expiration.isoformat(),
+        },
+    )

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from service.adapters.cache_crypto import decode_cache_key
-from service.adapters.oidc import SUPPORTED_ALGORITHMS
+from service.domain.cache_key import decode_cache_key
+from service.domain.token_algorithms import SUPPORTED_ALGORITHMS
 
 # GetDataAccess and AssumeRole both accept 900–43200 seconds (docs/aws.md#assumerole-limits, #getdataaccess).
 MIN_AWS_DURATION = 900

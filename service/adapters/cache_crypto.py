@@ -6,8 +6,6 @@ and the cache key as associated data, so a value copied under another key does n
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import os
@@ -18,7 +16,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-KEY_BYTES: Final = 32
+from service.domain.cache_key import GENERATE_HINT as _GENERATE_HINT
+from service.domain.cache_key import KEY_BYTES, decode_cache_key
+
+__all__ = ["KEY_BYTES", "CacheSealer", "KeyHasher", "decode_cache_key"]
+
 _VERSION: Final = b"\x01"
 _KEY_ID_BYTES: Final = 8
 _NONCE_BYTES: Final = 12
@@ -26,26 +28,6 @@ _TAG_BYTES: Final = 16
 _HEADER_BYTES: Final = len(_VERSION) + _KEY_ID_BYTES + _NONCE_BYTES
 _DIGEST_CHARS: Final = 32
 _HASHER_KEY_INFO: Final = b"tipb:v1:cache-key-hasher"
-_GENERATE_HINT: Final = (
-    'generate one with: python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"'
-)
-
-
-def decode_cache_key(value: str) -> bytes:
-    """Decode a base64 cache key and check that it is 32 bytes.
-
-    Raises:
-        ValueError: the value is not base64 or not 32 bytes; the message never repeats the value.
-    """
-    try:
-        key = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"cache key must be base64 of {KEY_BYTES} random bytes; {_GENERATE_HINT}") from None
-    if len(key) != KEY_BYTES:
-        raise ValueError(
-            f"cache key must decode to {KEY_BYTES} bytes, got {len(key)}; {_GENERATE_HINT}",
-        )
-    return key
 
 
 def _check_key(key: bytes) -> None:

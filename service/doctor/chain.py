@@ -97,7 +97,7 @@ def chain_checks(facts: Facts, token: str, findings: UserFindings) -> list[Check
 
 
 def _vendor(facts: Facts, clients: AwsClients, application_arn: str) -> S3ControlDataAccessVendor:
-    """Return the broker's GetDataAccess adapter, wired as ``service.app.build_adapters`` wires it."""
+    """Return the broker's GetDataAccess adapter, wired as ``service.wiring.build_adapters`` wires it."""
     settings = facts.settings
     buckets = BucketRegions(lambda: clients.client("s3", settings.aws_region), settings.aws_region)
     locator = InstanceLocator(

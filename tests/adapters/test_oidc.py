@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service.adapters import oidc
 from service.adapters.oidc import JwksTokenVerifier, OidcPolicy
+from service.adapters.oidc import verifier as oidc
 from service.domain.errors import InvalidTokenError, UpstreamUnavailableError
 from tests.jwks import (
     ATTACKER_KEY,

@@ -12,7 +12,8 @@ import pytest
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.redis_cache import RedisCache
-from service.broker import Broker, BrokerPolicy, _work_key
+from service.broker import Broker, BrokerPolicy
+from service.broker.data_access import work_key
 from service.domain.access import DataAccessRequest, Permission, S3Target
 from service.domain.errors import RateLimitedError, SessionRevokedError
 from tests.fakes import (
@@ -125,7 +126,7 @@ async def test_peer_wait_never_serves_an_entry_written_back_after_a_sign_out(
     clock.advance(2)
     new = await replica.authenticate(_token("alice", "new", clock))
     # Another replica holds the GetDataAccess lock: this one waits for a peer's entry, then vends itself.
-    async with store.exclusive(new.issuer, new.subject, _work_key(request)) as holder:
+    async with store.exclusive(new.issuer, new.subject, work_key(request)) as holder:
         assert holder
         after = await replica.issue_credentials(new, request)
     assert after.access.credentials.access_key_id != before.access.credentials.access_key_id

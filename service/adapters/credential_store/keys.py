@@ -1,0 +1,44 @@
+"""Cache key names (``tipb:v1:<layer>:<hmac>``) and the ports that seal values and hash names.
+
+Every cache key the broker writes is derived here (docs/architecture.md#cache-layers).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Protocol
+
+NAMESPACE = "tipb:v1"
+# No cached value outlives this, whatever a credential or token claims (AWS sessions end within 12 h).
+MAX_TTL_SECONDS = 2 * 86400
+# Cache key names derived in process (an HMAC each): one per active user and layer is plenty.
+_DERIVED_KEYS = 65536
+
+
+class Sealer(Protocol):
+    """Encrypts values bound to their cache key."""
+
+    def seal(self, cache_key: str, plaintext: bytes) -> bytes: ...
+
+    def open(self, cache_key: str, blob: bytes) -> bytes | None: ...
+
+
+class Hasher(Protocol):
+    """Turns identities into opaque, keyed digests for cache keys."""
+
+    def digest(self, *parts: str) -> str: ...
+
+
+class CacheKeys:
+    """Derives the versioned cache key of a layer and its parts: no identity appears in a key in clear."""
+
+    def __init__(self, hasher: Hasher) -> None:
+        self._hasher = hasher
+        self._derived = functools.lru_cache(maxsize=_DERIVED_KEYS)(self._derive)
+
+    def __call__(self, layer: str, *parts: str) -> str:
+        """Return the key of ``layer`` for ``parts`` (an issuer and subject, a jti, ...)."""
+        return self._derived(layer, *parts)
+
+    def _derive(self, layer: str, *parts: str) -> str:
+        return f"{NAMESPACE}:{layer}:{self._hasher.digest(layer, *parts)}"

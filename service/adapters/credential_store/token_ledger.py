@@ -1,0 +1,126 @@
+"""The jti layer of the cache: which ID tokens were claimed, exchanged, doubted or spent, shared by replicas.
+
+The states and their transitions: docs/architecture.md#the-jti-ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from service.adapters.credential_store.keys import MAX_TTL_SECONDS, CacheKeys, Sealer
+from service.adapters.credential_store.mirror import OutageMirror
+from service.adapters.credential_store.records import decode_exchange, encode_exchange
+from service.domain.cache_errors import CacheUnavailableError
+from service.domain.errors import CacheOutageError
+from service.domain.identity import Caller, IdentityCenterToken, TokenState
+from service.domain.ports import Cache
+
+logger = logging.getLogger("service.cache")
+
+# Values of the exchanged-jti layer besides a sealed exchange (see TokenState): "claimed:<unix time>".
+_CLAIMED = b"claimed:"
+SPENT = b"spent"
+# The value of the jti-doubt layer: an exchange of this token ended without a known outcome.
+_DOUBTED = b"uncertain"
+# A claim older than this lost its holder: one CreateTokenWithIAM (never retried, 2 s connect + 5 s read)
+# and the cache writes around it finish well within it.
+_CLAIM_OUTCOME_SECONDS = 30
+# The largest BROKER_OIDC_LEEWAY_SECONDS settings accept.
+_JTI_GRACE_SECONDS = 600
+# Tokens this replica claimed (and did not release), remembered in process: never sent twice from here.
+_LOCAL_CLAIMS = 100_000
+
+
+class TokenLedger:
+    """Records each ID token's exchange state under ``jti`` and ``jti-doubt`` keys of the shared cache."""
+
+    def __init__(self, cache: Cache, sealer: Sealer, keys: CacheKeys, mirror: OutageMirror) -> None:
+        self._cache = cache
+        self._sealer = sealer
+        self._key = keys
+        self._mirror = mirror
+        # Tokens this replica claimed and did not release (an insertion-ordered set).
+        self._local_claims: dict[tuple[str, str], None] = {}
+
+    def _jti_ttl(self, expires_at: int, now: datetime) -> int:
+        # Kept past exp by the largest clock-skew leeway the verifier may apply, so a token it still
+        # accepts is never forgotten here.
+        return min(max(1, expires_at - int(now.timestamp()) + _JTI_GRACE_SECONDS), MAX_TTL_SECONDS)
+
+    async def claim_token(
+        self, issuer: str, token_id: str, expires_at: int, now: datetime, subject: str | None = None
+    ) -> bool:
+        key = self._key("jti", issuer, token_id)
+        claimed_here = (issuer, token_id) in self._local_claims
+        claim = _CLAIMED + str(int(now.timestamp())).encode()
+        try:
+            stored = await self._cache.add(key, claim, self._jti_ttl(expires_at, now))
+        except CacheUnavailableError:
+            # docs/architecture.md#the-jti-ledger: during an outage only a brand-new sign-in is exchanged.
+            if claimed_here or (subject is not None and self._mirror.has_session(issuer, subject)):
+                logger.warning("cache.jti_unknown")
+                raise CacheOutageError(
+                    "the shared cache is unavailable and this ID token may already have been exchanged; "
+                    "retry shortly"
+                ) from None
+            logger.warning("cache.jti_unrecorded")
+            self._claim_locally(issuer, token_id)
+            return True
+        if stored and claimed_here:
+            # The cache lost this replica's claim (a restart): the token was sent before, and a resend
+            # would be refused as a replay.
+            logger.warning("cache.jti_lost")
+            await self._cache.set(key, SPENT, self._jti_ttl(expires_at, now))
+            return False
+        if stored:
+            self._claim_locally(issuer, token_id)
+        return stored
+
+    def _claim_locally(self, issuer: str, token_id: str) -> None:
+        if len(self._local_claims) >= _LOCAL_CLAIMS:
+            del self._local_claims[next(iter(self._local_claims))]
+        self._local_claims[(issuer, token_id)] = None
+
+    async def release_token(self, issuer: str, token_id: str) -> None:
+        self._local_claims.pop((issuer, token_id), None)
+        await self._cache.delete([self._key("jti", issuer, token_id)])
+
+    async def doubt_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
+        # The mark before the release: whoever claims the released token must find it when refused.
+        ttl = self._jti_ttl(expires_at, now)
+        await self._cache.set(self._key("jti-doubt", issuer, token_id), _DOUBTED, ttl)
+        await self.release_token(issuer, token_id)
+
+    async def token_doubted(self, issuer: str, token_id: str) -> bool:
+        return await self._cache.get(self._key("jti-doubt", issuer, token_id)) is not None
+
+    async def record_exchange(self, caller: Caller, token: IdentityCenterToken, now: datetime) -> None:
+        key = self._key("jti", caller.issuer, caller.token_id)
+        plain = encode_exchange(caller.subject, int(now.timestamp()), token)
+        await self._cache.set(key, self._sealer.seal(key, plain), self._jti_ttl(caller.expires_at, now))
+
+    async def spend_token(self, issuer: str, token_id: str, expires_at: int, now: datetime) -> None:
+        await self._cache.set(self._key("jti", issuer, token_id), SPENT, self._jti_ttl(expires_at, now))
+
+    async def token_state(self, caller: Caller, now: datetime) -> TokenState | IdentityCenterToken:
+        key = self._key("jti", caller.issuer, caller.token_id)
+        value = await self._cache.get(key)
+        if value is None:
+            return TokenState.UNCLAIMED
+        if value.startswith(_CLAIMED):
+            claimed_at = int(value[len(_CLAIMED) :] or 0)
+            fresh = now.timestamp() - claimed_at < _CLAIM_OUTCOME_SECONDS
+            return TokenState.IN_FLIGHT if fresh else TokenState.SPENT
+        plain = None if value == SPENT else self._sealer.open(key, value)
+        if plain is None:
+            return TokenState.SPENT
+        subject, exchanged_at, token = decode_exchange(plain)
+        # Only the user it was issued for may resume it, and only while its identity context lives.
+        if subject != caller.subject or now.timestamp() >= exchanged_at + token.expires_in:
+            return TokenState.SPENT
+        return token
+
+    async def spend_token_for(self, issuer: str, token_id: str, seconds: int) -> None:
+        """Mark a token spent for ``seconds`` whatever its state (an operator revoked it)."""
+        await self._cache.set(self._key("jti", issuer, token_id), SPENT, seconds)

@@ -1,0 +1,202 @@
+"""The presign step: sign S3 URLs and POST forms with the data access a caller's grants give."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from service import audit as audit_record
+from service.broker.data_access import DataAccessDesk
+from service.broker.upstream import Upstream
+from service.domain.access import DataAccessRequest, Permission, S3Target
+from service.domain.access_book import AccessBook
+from service.domain.credentials import presigned_url_expiry
+from service.domain.errors import AccessDeniedError, BrokerError, InvalidRequestError, ScopeNotGrantedError
+from service.domain.identity import Caller
+from service.domain.ports import UrlSigner
+from service.domain.presign import PresignedPost, PresignedUrl
+
+
+@dataclass(frozen=True, slots=True)
+class PresignItem:
+    """One object operation to presign."""
+
+    bucket: str
+    key: str
+    method: str
+    expires_in: int
+    content_type: str | None = None
+    content_disposition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PresignResult:
+    """A presigned URL and when it stops working."""
+
+    presigned: PresignedUrl
+    method: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PostItem:
+    """A browser form upload to presign: one key, or any key under a prefix."""
+
+    bucket: str
+    key: str | None
+    key_prefix: str | None
+    content_type: str | None
+    max_bytes: int | None
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListItem:
+    """A listing (ListObjectsV2) of the keys under a prefix to presign."""
+
+    bucket: str
+    prefix: str
+    delimiter: str | None
+    max_keys: int | None
+    continuation_token: str | None
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    """A presigned POST form and when it stops working."""
+
+    presigned: PresignedPost
+    expires_at: datetime
+
+
+class Presigner:
+    """Presigns object URLs, listings and POST forms with credentials from the data-access step."""
+
+    def __init__(self, *, desk: DataAccessDesk, signer: UrlSigner, upstream: Upstream) -> None:
+        self._desk = desk
+        self._signer = signer
+        self._upstream = upstream
+
+    async def presign(self, caller: Caller, items: list[PresignItem]) -> list[PresignResult | BrokerError]:
+        """Presign each item in order; one item's error does not fail the others.
+
+        The caller's access book is read once for the whole batch: items under one grant are signed
+        from one cached data-access entry.
+        """
+        policy = self._upstream.policy
+        book, marks = await self._desk.load_access(caller)
+        results: list[PresignResult | BrokerError] = []
+        tally = audit_record.UrlTally()
+        for item in items:
+            # Only what concerns the item itself becomes that item's error; a session, budget or AWS
+            # failure fails the whole call with its own status, so the client can act on it.
+            try:
+                target = S3Target.for_object(item.bucket, item.key)
+            except InvalidRequestError as exc:
+                results.append(exc)
+                continue
+            request = DataAccessRequest(
+                target, Permission.for_method(item.method), policy.data_access_duration_seconds
+            )
+            try:
+                issued, book = await self._desk.access(caller, request, book, marks.stamp)
+            except (InvalidRequestError, ScopeNotGrantedError) as exc:
+                results.append(exc)  # AWS refused this target (e.g. a ValidationError)
+                continue
+            except AccessDeniedError as exc:
+                # Remembered locally too, so repeats in this batch do not ask AWS again.
+                book = (book or AccessBook()).with_denial(
+                    target, request.permission, self._upstream.now(), policy.denied_cache_seconds
+                )
+                results.append(exc)
+                continue
+            region = await self._desk.region_of(item.bucket)
+            now = self._upstream.now()
+            credentials = issued.access.credentials
+            try:
+                presigned = self._signer.presign_url(
+                    credentials,
+                    method=item.method,
+                    bucket=item.bucket,
+                    key=item.key,
+                    expires_in=item.expires_in,
+                    now=now,
+                    content_type=item.content_type,
+                    content_disposition=item.content_disposition,
+                    region=region,
+                )
+            except ValueError as exc:
+                results.append(InvalidRequestError(f"cannot presign this item: {exc}"))
+                continue
+            expires_at = presigned_url_expiry(now, item.expires_in, credentials)
+            results.append(PresignResult(presigned, item.method, expires_at))
+            tally.count(issued.access, issued.idc_user_id, issued.layer, expires_at)
+        signed = len(items) - sum(isinstance(r, BrokerError) for r in results)
+        audit_record.urls_presigned(caller, tally, items=len(items), signed=signed)
+        return results
+
+    async def presign_post(self, caller: Caller, item: PostItem) -> PostResult:
+        """Presign a browser form upload for one key or a key prefix."""
+        if (item.key is None) == (item.key_prefix is None):
+            raise InvalidRequestError("give exactly one of key or key_prefix")
+        if item.key is not None:
+            target = S3Target.for_object(item.bucket, item.key)
+        else:
+            target = S3Target.parse(f"s3://{item.bucket}/{item.key_prefix}*")
+        request = DataAccessRequest(
+            target, Permission.WRITE, self._upstream.policy.data_access_duration_seconds
+        )
+        issued = await self._desk.issue(caller, request)
+        now = self._upstream.now()
+        credentials = issued.access.credentials
+        try:
+            presigned = self._signer.presign_post(
+                credentials,
+                bucket=item.bucket,
+                key=item.key,
+                key_prefix=item.key_prefix,
+                content_type=item.content_type,
+                max_bytes=item.max_bytes,
+                expires_in=item.expires_in,
+                now=now,
+                region=issued.region,
+            )
+        except ValueError as exc:
+            raise InvalidRequestError(f"cannot presign this form: {exc}") from None
+        expires_at = presigned_url_expiry(now, item.expires_in, credentials)
+        audit_record.credentials_issued(
+            caller,
+            request,
+            issued.access,
+            idc_user_id=issued.idc_user_id,
+            layer=issued.layer,
+            delivery="presigned_post",
+            expires_at=expires_at,
+        )
+        return PostResult(presigned, expires_at)
+
+    async def presign_list(self, caller: Caller, item: ListItem) -> PresignResult:
+        """Presign a listing of the keys under a prefix: it needs READ on ``s3://bucket/prefix*``."""
+        target = S3Target.parse(f"s3://{item.bucket}/{item.prefix}*")
+        request = DataAccessRequest(
+            target, Permission.READ, self._upstream.policy.data_access_duration_seconds
+        )
+        issued = await self._desk.issue_credentials(caller, request)
+        now = self._upstream.now()
+        credentials = issued.access.credentials
+        try:
+            presigned = self._signer.presign_list(
+                credentials,
+                bucket=item.bucket,
+                prefix=item.prefix,
+                delimiter=item.delimiter,
+                max_keys=item.max_keys,
+                continuation_token=item.continuation_token,
+                expires_in=item.expires_in,
+                now=now,
+                region=issued.region,
+            )
+        except ValueError as exc:
+            raise InvalidRequestError(f"cannot presign this listing: {exc}") from None
+        return PresignResult(presigned, "GET", presigned_url_expiry(now, item.expires_in, credentials))
