@@ -53,6 +53,9 @@ _MAX_TTL_SECONDS = 2 * 86400
 _REVOCATION_SECONDS = _MAX_TTL_SECONDS
 # How long a subject stays pinned to its Identity Center user after its last exchange.
 _PIN_SECONDS = 400 * 86400
+# Layers keyed by (issuer, subject, ...): their keys share the user's hash tag, so a Redis Cluster keeps one
+# user's session, access book, mark, budgets, locks and pin in one slot and one MGET reads them together.
+_USER_LAYERS = frozenset({"session", "access", "revoked", "lock", "pin-sub"})
 # Cache key names derived in process (an HMAC each): one per active user and layer is plenty.
 _DERIVED_KEYS = 65536
 
@@ -260,7 +263,11 @@ class EncryptedCredentialStore:
         self._key = functools.lru_cache(maxsize=_DERIVED_KEYS)(self._derive_key)
 
     def _derive_key(self, layer: str, *parts: str) -> str:
-        return f"{NAMESPACE}:{layer}:{self._hasher.digest(layer, *parts)}"
+        digest = self._hasher.digest(layer, *parts)
+        if layer in _USER_LAYERS or layer.startswith("budget-"):
+            # parts start with (issuer, subject): one hash tag per user (docs/architecture.md#cache-keys).
+            return f"{NAMESPACE}:{layer}:{{{self._hasher.digest('user', parts[0], parts[1])}}}:{digest}"
+        return f"{NAMESPACE}:{layer}:{digest}"
 
     def _mark_keys(self, caller: Caller) -> list[str]:
         return [

@@ -1,0 +1,186 @@
+"""Redis clients for each topology BROKER_REDIS_URL names: one server, Sentinel or Cluster, TLS and ACL users.
+
+URL forms (docs: README, "Redis topologies"):
+
+- ``redis://[user:password@]host:port/db``, ``rediss://…`` (TLS), ``unix:///path.sock``: one server.
+- ``redis+sentinel://[user:password@]host:port[,host:port…]/master-name[/db]`` (``rediss+sentinel`` for TLS):
+  the sentinels to ask for the master's address; the credentials are the master's.
+- ``redis+cluster://[user:password@]host:port[,host:port…]`` (``rediss+cluster`` for TLS): seed nodes of a
+  Redis Cluster; the rest of the cluster is discovered.
+
+No error message built here contains the URL: it may hold a password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import unquote
+
+import redis.asyncio as redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+
+Topology = Literal["single", "sentinel", "cluster"]
+RedisClient = redis.Redis | RedisCluster
+
+_SCHEMES: dict[str, tuple[Topology, bool]] = {
+    "redis": ("single", False),
+    "rediss": ("single", True),
+    "unix": ("single", False),
+    "redis+sentinel": ("sentinel", False),
+    "rediss+sentinel": ("sentinel", True),
+    "redis+cluster": ("cluster", False),
+    "rediss+cluster": ("cluster", True),
+}
+SUPPORTED_SCHEMES = tuple(f"{scheme}://" for scheme in _SCHEMES)
+
+
+@dataclass(frozen=True)
+class RedisOptions:
+    """What the URL cannot say: TLS files and ACL credentials kept out of the URL."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """A parsed multi-host URL (Sentinel or Cluster)."""
+
+    topology: Topology
+    tls: bool
+    hosts: tuple[tuple[str, int], ...]
+    master: str | None = None
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+def topology_of(url: str) -> Topology:
+    """Return which topology ``url`` names.
+
+    Raises:
+        ValueError: the scheme is not one of SUPPORTED_SCHEMES.
+    """
+    scheme = url.partition("://")[0].lower()
+    if scheme not in _SCHEMES or "://" not in url:
+        raise ValueError(f"the URL must start with one of {', '.join(SUPPORTED_SCHEMES)}")
+    return _SCHEMES[scheme][0]
+
+
+def parse_target(url: str) -> RedisTarget:
+    """Parse a ``redis+sentinel://`` or ``redis+cluster://`` URL (see the module docstring).
+
+    Raises:
+        ValueError: the URL is malformed; the message never repeats it.
+    """
+    topology = topology_of(url)
+    if topology == "single":
+        raise ValueError("a single-server URL has no host list")
+    scheme, _, rest = url.partition("://")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hostlist = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    hosts = tuple(_host(entry) for entry in hostlist.split(",") if entry)
+    if not hosts:
+        raise ValueError("the URL names no host:port")
+    segments = [unquote(part) for part in path.split("?")[0].split("/") if part]
+    master, db = None, 0
+    if topology == "sentinel":
+        if not segments or len(segments) > 2:
+            raise ValueError("a sentinel URL ends with /<master-name> or /<master-name>/<db>")
+        master = segments[0]
+        db = _db(segments[1]) if len(segments) == 2 else 0
+    elif segments:
+        raise ValueError("a cluster URL has no path: a Redis Cluster has only database 0")
+    return RedisTarget(topology, _SCHEMES[scheme.lower()][1], hosts, master, db, username, password)
+
+
+def _host(entry: str) -> tuple[str, int]:
+    host, colon, port = entry.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("each host must be host:port")
+    return host.strip("[]"), int(port)
+
+
+def _db(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError("the database must be a number")
+    return int(text)
+
+
+def _tls_kwargs(options: RedisOptions) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"ssl_cert_reqs": "required"}
+    if options.ca_file:
+        kwargs["ssl_ca_certs"] = options.ca_file
+    if options.cert_file:
+        kwargs["ssl_certfile"] = options.cert_file
+    if options.key_file:
+        kwargs["ssl_keyfile"] = options.key_file
+    return kwargs
+
+
+def _credentials(username: str | None, password: str | None, options: RedisOptions) -> dict[str, Any]:
+    """The URL's credentials, else the settings' ones."""
+    if username is None and password is None:
+        username, password = options.username, options.password
+    return {"username": username, "password": password}
+
+
+def connect(
+    url: str, options: RedisOptions, *, socket_timeout: float, max_connections: int
+) -> tuple[RedisClient, Callable[[], Awaitable[None]]]:
+    """Build the client ``url`` names (no network I/O yet); return it and how to close all it opened."""
+    timeouts: dict[str, Any] = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_timeout}
+    # One immediate retry absorbs a pooled connection the server closed (or a master that moved); more
+    # would only add latency during an outage, when answering from the mirror is the better use of time.
+    resilience: dict[str, Any] = {"retry": Retry(NoBackoff(), 1), "health_check_interval": 30}
+    topology = topology_of(url)
+    if topology == "single":
+        extra = _tls_kwargs(options) if url.lower().startswith("rediss://") else {}
+        if options.username is not None or options.password is not None:
+            # from_url lets the URL's own credentials win over these.
+            extra.update(username=options.username, password=options.password)
+        pool = redis.ConnectionPool.from_url(
+            url, max_connections=max_connections, **timeouts, **resilience, **extra
+        )
+        client = redis.Redis.from_pool(pool)
+        return client, client.aclose
+    target = parse_target(url)
+    tls = {"ssl": True, **_tls_kwargs(options)} if target.tls else {}
+    auth = _credentials(target.username, target.password, options)
+    if target.topology == "cluster":
+        cluster = RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in target.hosts],
+            max_connections=max_connections,
+            **timeouts,
+            **auth,
+            **tls,
+        )
+        return cluster, cluster.aclose
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves Sentinel.__init__ untyped
+        list(target.hosts),
+        sentinel_kwargs={**timeouts, **tls},
+        **timeouts,
+    )
+    master: redis.Redis = sentinel.master_for(
+        target.master or "", db=target.db, max_connections=max_connections, **resilience, **auth, **tls
+    )
+
+    async def close() -> None:
+        await master.aclose()
+        for client in sentinel.sentinels:
+            await client.aclose()
+
+    return master, close
