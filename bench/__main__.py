@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import bench_cold, bench_emulator, bench_http, bench_presign, bench_tokens, profile_warm
+from bench import (
+    bench_breaker,
+    bench_cold,
+    bench_emulator,
+    bench_http,
+    bench_presign,
+    bench_tokens,
+    profile_warm,
+)
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 PRESIGN_TARGET_RATIO = 20
@@ -45,6 +53,7 @@ BENCHMARKS: list[tuple[str, Callable[[], list[dict[str, Any]]]]] = [
     ("http", bench_http.run),
     ("cold", bench_cold.run),
     ("emulator", bench_emulator.run),
+    ("breaker", bench_breaker.run),
 ]
 
 

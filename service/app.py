@@ -33,6 +33,7 @@ from service.adapters.oidc import IssuerRouter, JwksTokenVerifier, OidcPolicy
 from service.adapters.redis_cache import RedisCache
 from service.adapters.s3_presigner import SigV4Presigner
 from service.adapters.sts import StsRoleAssumer, caller_arn, session_duration_limit
+from service.adapters.upstream_breakers import UpstreamBreakers
 from service.api import admin, credentials, grants, health, presign, session
 from service.api.dependencies import Services
 from service.api.docs import install_docs
@@ -44,6 +45,7 @@ from service.broker import Broker, BrokerPolicy
 from service.doctor.configuration import configuration_run
 from service.doctor.model import Check
 from service.doctor.readiness import ReadinessDoctor
+from service.domain.circuit_breaker import BreakerPolicy
 from service.domain.errors import ProblemCode
 from service.domain.ports import (
     BucketLocator,
@@ -138,6 +140,14 @@ def build_adapters(settings: Settings) -> Adapters:
         settings.aws_endpoint_url,
         idc_region=settings.identity_center_region,
         timer=timer,
+        breakers=UpstreamBreakers(
+            BreakerPolicy(
+                failures=settings.upstream_breaker_failures,
+                window_seconds=settings.upstream_breaker_window_seconds,
+                open_seconds=settings.upstream_breaker_open_seconds,
+            ),
+            metrics,
+        ),
     )
     buckets = BucketRegions(lambda: clients.client("s3", settings.aws_region), settings.aws_region)
     locator = InstanceLocator(

@@ -49,7 +49,7 @@ from service.domain.ports import (
     UrlSigner,
 )
 from service.domain.presign import PresignedPost, PresignedUrl
-from service.domain.rate_limit import retry_after_seconds
+from service.domain.rate_limit import RetryTally, open_retry_tally, retry_after_seconds, take_retry_tally
 from service.domain.revocation import Revocations, Stamp
 from service.metrics import Metrics
 from service.single_flight import SingleFlight
@@ -720,6 +720,19 @@ class Broker:
     async def _spend_upstream(self, caller: Caller) -> None:
         if self.policy.upstream_calls_per_minute:
             await self._spend(caller, "upstream", self.policy.upstream_calls_per_minute)
+            open_retry_tally(caller.issuer, caller.subject)  # the SDK's retries of the call are charged too
+
+    async def _charge_retries(self, tally: RetryTally | None) -> None:
+        """Take the SDK's retries of a call from the user's budget, as far as it goes (never refused)."""
+        if tally is None:
+            return
+        for _ in range(tally.retries):
+            try:
+                await self._store.spend_budget(
+                    "upstream", tally.issuer, tally.subject, self.policy.upstream_calls_per_minute, 1
+                )
+            except CacheUnavailableError:
+                return
 
     async def _spend(self, caller: Caller, budget: str, per_minute: int) -> None:
         """Take one unit of the user's ``budget``, shared by every replica, or raise 429."""
@@ -737,7 +750,14 @@ class Broker:
         loop = asyncio.get_running_loop()
         # In the request's context, as asyncio.to_thread does: its log fields and trace span follow the call.
         context = contextvars.copy_context()
-        return await loop.run_in_executor(self._executor, functools.partial(context.run, fn, *args))
+        tally = take_retry_tally()  # the copy keeps it: the SDK's retry hook counts into it
+        try:
+            result = await loop.run_in_executor(self._executor, functools.partial(context.run, fn, *args))
+        except Exception:
+            await self._charge_retries(tally)
+            raise
+        await self._charge_retries(tally)
+        return result
 
     def _audit_denied(
         self, caller: Caller, request: DataAccessRequest, idc_user_id: str | None, layer: str

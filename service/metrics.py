@@ -12,9 +12,11 @@ import os
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from service.domain.circuit_breaker import BreakerState
 
 MULTIPROCESS_DIR_VARIABLE: Final = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
@@ -47,7 +49,7 @@ class Family:
     """One exported metric family: what the README documents and the dashboard may query."""
 
     name: str
-    kind: Literal["counter", "histogram"]
+    kind: Literal["counter", "gauge", "histogram"]
     labels: tuple[str, ...]
     help: str
 
@@ -113,6 +115,24 @@ FAMILIES: Final = (
         ("reason",),
         "Requests AWS refused for the broker's own configuration, by reason",
     ),
+    Family(
+        "tipb_upstream_breaker_state",
+        "gauge",
+        ("operation",),
+        "State of an AWS operation's circuit breaker: 0 closed, 1 half open, 2 open (highest of the workers)",
+    ),
+    Family(
+        "tipb_upstream_breaker_opens_total",
+        "counter",
+        ("operation",),
+        "Times an AWS operation's circuit breaker opened after throttles, server errors or timeouts",
+    ),
+    Family(
+        "tipb_upstream_breaker_refusals_total",
+        "counter",
+        ("operation",),
+        "Attempts refused without calling AWS because the operation's circuit breaker was open",
+    ),
 )
 _BY_NAME: Final = {family.name: family for family in FAMILIES}
 
@@ -157,6 +177,13 @@ class Metrics:
         self.credentials_issued = self._counter("tipb_credentials_issued_total")
         self.presigned = self._counter("tipb_presigned_urls_total")
         self.misconfigured = self._counter("tipb_upstream_misconfigured_total")
+        family = _BY_NAME["tipb_upstream_breaker_state"]
+        # livemax: under several workers the scrape shows the most open breaker of the live ones.
+        self.breaker_state = Gauge(
+            family.name, family.help, family.labels, registry=self.registry, multiprocess_mode="livemax"
+        )
+        self.breaker_opens = self._counter("tipb_upstream_breaker_opens_total")
+        self.breaker_refusals = self._counter("tipb_upstream_breaker_refusals_total")
         self._request_series: dict[tuple[str, str, int], Histogram] = {}
         self._upstream_series: dict[tuple[str, str, str], Histogram] = {}
         # Series that exist from the start, so rate() and the dashboard see zeros before the first event.
@@ -191,6 +218,17 @@ class Metrics:
         if series is None:
             series = self._upstream_series[key] = self.upstream.labels(service, operation, outcome)
         series.observe(seconds)
+
+    def breaker_changed(self, operation: str, state: BreakerState) -> None:
+        """Record a circuit breaker's new state (called from the AWS thread pool)."""
+        self.breaker_state.labels(operation=operation).set(int(state))
+        series = self.breaker_opens.labels(operation=operation)  # exists from the breaker's creation on
+        if state is BreakerState.OPEN:
+            series.inc()
+
+    def breaker_refused(self, operation: str) -> None:
+        """Count an attempt a circuit breaker refused."""
+        self.breaker_refusals.labels(operation=operation).inc()
 
     def cache(self, layer: str, kind: str) -> CacheCounter:
         """Return the bound hit/miss series of one cache layer and kind of entry."""

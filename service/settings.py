@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     aws_max_workers: int = Field(default=16, ge=1, le=256)
+    upstream_breaker_failures: int = Field(default=5, ge=0, le=10_000)
+    upstream_breaker_window_seconds: int = Field(default=10, ge=1, le=3600)
+    upstream_breaker_open_seconds: int = Field(default=30, ge=1, le=3600)
     grant_events_queue_url: str | None = None
     grant_events_wait_seconds: int = Field(default=10, ge=1, le=20)
 

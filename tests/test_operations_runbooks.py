@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import get_args
 
-from service.api.schemas import ProblemCode
 from service.domain import errors
+from service.domain.errors import ProblemCode
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATIONS = ROOT / "docs" / "operations.md"
@@ -19,7 +18,7 @@ def _error_codes() -> set[str]:
     pending: list[type[errors.BrokerError]] = [errors.BrokerError]
     while pending:
         error = pending.pop()
-        found.add(error.code)
+        found.add(str(error.code))
         pending += error.__subclasses__()
     return found
 
@@ -34,7 +33,7 @@ def _anchor(heading: str) -> str:
 
 
 def test_every_error_code_has_one_runbook() -> None:
-    codes = _error_codes() | set(get_args(ProblemCode))
+    codes = _error_codes() | {code.value for code in ProblemCode}
     assert {"shutting_down", "internal_error", "invalid_token"} <= codes  # the walk found them
     runbooks = _runbooks()
     assert sorted(runbooks) == sorted(set(runbooks)), "a code has two runbooks"

@@ -9,7 +9,7 @@ from service.metrics import FAMILIES
 from tests.scrape import scrape_exercised_app
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-_ROW = re.compile(r"^\| `(tipb_[a-z0-9_]+)` \| (counter|histogram) \| ([^|]*) \| .+ \|$", re.MULTILINE)
+_ROW = re.compile(r"^\| `(tipb_[a-z0-9_]+)` \| (counter|gauge|histogram) \| ([^|]*) \| .+ \|$", re.MULTILINE)
 
 
 def _documented() -> dict[str, tuple[str, tuple[str, ...]]]:

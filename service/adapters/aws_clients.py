@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 from service.adapters.aws_metrics import AwsCallTimer
+from service.adapters.upstream_breakers import UpstreamBreakers
 from service.domain.credentials import TemporaryCredentials
 
 # s3control is never signed with these: the before-sign hook swaps in the session's credentials or
@@ -29,8 +30,10 @@ _PLACEHOLDER_KEY: Final = "tip-broker-unsigned"
 CONNECT_TIMEOUT_SECONDS: Final = 2.0
 READ_TIMEOUT_SECONDS: Final = 5.0
 MAX_ATTEMPTS: Final = 3
-# botocore's standard retry mode sleeps rand(0, 1) * min(2 ** i, 20) s before retry i (throttling scale),
-# raised by an x-amz-retry-after header to at most 5 s more.
+# botocore's standard retry mode sleeps rand(0, 1) * min(2 ** i, 20) s before retry i (full jitter,
+# exponential), raised by an x-amz-retry-after header to at most 5 s more; its retry quota (per client, so
+# per replica) stops retrying after repeated failures, and the operation's circuit breaker refuses every
+# attempt, first or retry, while it is open (docs/operations.md#upstream-circuit-breakers).
 _MAX_BACKOFF_SECONDS: Final = 20.0
 _RETRY_AFTER_EXTRA_SECONDS: Final = 5.0
 
@@ -119,15 +122,18 @@ class AwsClients:
         max_attempts: int = MAX_ATTEMPTS,
         max_pool_connections: int = 32,
         timer: AwsCallTimer | None = None,
+        breakers: UpstreamBreakers | None = None,
     ) -> AwsClients:
         """Create one session and the clients; ``endpoint_url`` None means real AWS.
 
         ``idc_region`` is Identity Center's region (sso-oidc), ``region`` the default for the others;
-        ``timer`` times every call of every client built here.
+        ``timer`` times every call of every client built here; ``breakers`` gate and count every attempt.
         """
         core = botocore.session.get_session()
         if timer is not None:
             timer.register(core)
+        if breakers is not None:
+            breakers.register(core)
         # Regional STS endpoints keep the call inside the region (and its failure domain); set it
         # explicitly so an AWS_STS_REGIONAL_ENDPOINTS=legacy in the environment cannot change it.
         core.set_config_variable("sts_regional_endpoints", "regional")

@@ -201,6 +201,12 @@ _PROBLEMS: tuple[tuple[int, ProblemCode, str, str], ...] = (
     ),
     (
         503,
+        ProblemCode.SHUTTING_DOWN,
+        "Shutting down",
+        "this replica stopped before the request finished; retry (another replica answers)",
+    ),
+    (
+        503,
         ProblemCode.OVERLOADED,
         "Overloaded",
         "this replica serves as many requests as it may; retry shortly",

@@ -1,8 +1,10 @@
-"""Per-user budgets of upstream (AWS) calls: token buckets that refill continuously."""
+"""Per-user budgets of upstream (AWS) calls: token buckets that refill continuously, and the tally that
+lets the retries an SDK makes on its own be charged to the user whose request caused them."""
 
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 # Buckets of users who stopped calling are dropped once this many exist; a full bucket holds no state.
@@ -54,3 +56,37 @@ class UpstreamBudget:
 def retry_after_seconds(wait: float) -> int:
     """Return a Retry-After value (whole seconds, at least 1) for a wait."""
     return max(1, math.ceil(wait))
+
+
+@dataclass(slots=True)
+class RetryTally:
+    """The retries the SDK made for one upstream call of one user, to be charged to their budget."""
+
+    issuer: str
+    subject: str
+    retries: int = 0
+
+
+# Set by the use case that spent the budget for a call, seen by the SDK's hook in the worker thread that
+# makes it (the thread runs in a copy of the request's context, and the tally object is shared).
+_TALLY: ContextVar[RetryTally | None] = ContextVar("tipb_retry_tally", default=None)
+
+
+def open_retry_tally(issuer: str, subject: str) -> None:
+    """Start counting the retries of the next upstream call of this request for (issuer, subject)."""
+    _TALLY.set(RetryTally(issuer, subject))
+
+
+def take_retry_tally() -> RetryTally | None:
+    """Return the open tally and stop counting into it in this context (a copied context keeps it)."""
+    tally = _TALLY.get()
+    if tally is not None:
+        _TALLY.set(None)
+    return tally
+
+
+def count_retry() -> None:
+    """Count one retry against the tally of the request this thread works for (none: nobody to charge)."""
+    tally = _TALLY.get()
+    if tally is not None:
+        tally.retries += 1

@@ -4,6 +4,7 @@ user's view of them; the processes are started by ``bench.stack``, shared with t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,9 +83,9 @@ class Stack:
         return client
 
 
-@pytest.fixture(scope="session")
-def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    logs = tmp_path_factory.mktemp("e2e-logs")
+@contextmanager
+def running_stack(redis_url: str | None, logs: Path) -> Iterator[Stack]:
+    """Start an emulator and a broker; on exit, check the broker's log kept the audit trail and no secret."""
     with (
         processes.emulator(log_dir=logs) as emulator,
         processes.broker(emulator, redis_url=redis_url, log_level="INFO", log_dir=logs) as broker,
@@ -95,3 +96,9 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     if running.handed_out:  # the audit trail of what was handed out reached the log
         assert "credentials.issued" in text
     assert not [secret for secret in running.handed_out if secret in text], "a vended secret reached the log"
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(redis_url, tmp_path_factory.mktemp("e2e-logs")) as running:
+        yield running

@@ -8,10 +8,17 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 OPERATION = "CreateTokenWithIAM"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A broker of its own: users other tests signed in have sessions the shared broker reuses unexchanged."""
+    with running_stack(None, tmp_path_factory.mktemp("exchange-outcomes")) as running:
+        yield running
 
 
 @pytest.fixture
