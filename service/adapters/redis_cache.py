@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Final, cast
 
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from service.adapters.redis_topology import RedisClient, RedisOptions, connect
 from service.domain.cache_errors import CacheUnavailableError
@@ -30,8 +30,9 @@ class _Unavailable:
 _UNAVAILABLE: Final = _Unavailable()
 _Value = bytes | None | _Unavailable
 
-# OSError covers socket failures redis-py lets through unwrapped; TimeoutError covers asyncio timeouts.
-_FAILURES: Final = (RedisError, OSError, TimeoutError)
+# OSError covers socket failures redis-py lets through unwrapped; TimeoutError covers asyncio timeouts;
+# RedisClusterException (not a RedisError) is a cluster with no reachable node or an uncovered slot.
+_FAILURES: Final = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 
 # Delete the lock only if it still holds our token, so a holder whose lock expired cannot free another's.

@@ -164,6 +164,8 @@ def connect(
         cluster = RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in target.hosts],
             max_connections=max_connections,
+            # One immediate retry (after refreshing the slot map) instead of seconds of backoff.
+            retry=Retry(NoBackoff(), 1),
             **timeouts,
             **auth,
             **tls,
@@ -171,7 +173,9 @@ def connect(
         return cluster, cluster.aclose
     sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves Sentinel.__init__ untyped
         list(target.hosts),
-        sentinel_kwargs={**timeouts, **tls},
+        # redis-py's default retry backs off for seconds: every cache call would wait that long for a
+        # sentinel that is down.
+        sentinel_kwargs={**timeouts, **tls, "retry": Retry(NoBackoff(), 1)},
         **timeouts,
     )
     master: redis.Redis = sentinel.master_for(

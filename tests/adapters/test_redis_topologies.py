@@ -11,10 +11,12 @@ import pytest
 import redis
 from redis.cluster import key_slot
 
+from bench.stack import free_port
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.redis_cache import RedisCache
 from service.adapters.redis_topology import RedisOptions
+from service.domain.cache_errors import CacheUnavailableError
 from tests import redis_topologies as topologies
 
 # Guards calls that must not hang; generous, and never asserted as a timing.
@@ -78,6 +80,25 @@ async def test_one_users_keys_share_a_hash_slot_and_users_spread(cluster_cache: 
     slots = {key_slot(user_keys(f"user-{n}")[0].encode()) for n in range(50)}
     assert len(slots) > 40  # users spread over the cluster, not one hot slot
     assert "{" not in derive("revoked-all") + derive("jti", "https://idp", "jti-1")
+
+
+@pytest.mark.parametrize("scheme", ["redis+cluster", "redis+sentinel"])
+async def test_unreachable_cluster_or_sentinels_degrade_like_an_unreachable_server(scheme: str) -> None:
+    path = "/tipb" if scheme == "redis+sentinel" else ""
+    cache = RedisCache.from_url(f"{scheme}://127.0.0.1:{free_port()}{path}", socket_timeout=0.2)
+    try:
+        async with asyncio.timeout(NO_HANG_SECONDS):
+            assert await cache.get("tipb:v1:test:a") is None
+            assert await cache.ping() is False
+            await cache.set("tipb:v1:test:a", b"v", 60)
+            async with cache.lock("tipb:v1:lock:a", 5) as held:
+                assert held is True  # no coordination possible: the caller goes ahead
+            with pytest.raises(CacheUnavailableError):
+                await cache.get_many_checked(["tipb:v1:test:a"])
+            with pytest.raises(CacheUnavailableError):
+                await cache.spend("tipb:v1:test:bucket", 3, 1.0)
+    finally:
+        await cache.close()
 
 
 async def test_sentinel_cache_keeps_working_after_failover(
