@@ -81,3 +81,36 @@ def test_broker_on_sentinel_survives_a_failover_without_a_500(
     assert [r.status_code for r in after[-SETTLED_REQUESTS:]] == [200] * SETTLED_REQUESTS
     assert signed_in_after.status_code == 200, signed_in_after.text
     assert during, "no request ran while the sentinels switched masters"
+
+
+def test_broker_on_tls_as_an_acl_user_serves_credentials_and_never_logs_the_password(
+    redis_tls: topologies.TlsServer, tmp_path: Path
+) -> None:
+    redis_tls.flush()
+    tls = {
+        "BROKER_REDIS_TLS_CA_FILE": redis_tls.ca_file,
+        "BROKER_REDIS_TLS_CERT_FILE": redis_tls.cert_file,
+        "BROKER_REDIS_TLS_KEY_FILE": redis_tls.key_file,
+        "BROKER_REDIS_USERNAME": topologies.ACL_USER,
+        "BROKER_REDIS_PASSWORD": topologies.ACL_PASSWORD,
+    }
+    with (
+        processes.emulator(log_dir=tmp_path) as emulator,
+        processes.broker(
+            emulator,
+            redis_url=redis_tls.url(credentials=False),
+            log_dir=tmp_path,
+            log_level="DEBUG",
+            extra_env=tls,
+        ) as broker,
+    ):
+        with broker.client(emulator.sign_in("carol")) as client:
+            statuses = [_issue(client).status_code for _ in range(2)]
+        with redis_tls.admin() as admin:
+            written = admin.dbsize()
+        exchanges = emulator.counts().get("CreateTokenWithIAM")
+
+    assert statuses == [200, 200]
+    assert exchanges == 1
+    assert written > 0
+    assert topologies.ACL_PASSWORD not in broker.log.read_text()
