@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.domain.cache_key import decode_cache_key
+from service.domain.redis_url import SUPPORTED_SCHEMES, RedisOptions, parse_target, topology_of
 from service.domain.token_algorithms import SUPPORTED_ALGORITHMS
 
 # GetDataAccess and AssumeRole both accept 900–43200 seconds (docs/aws.md#assumerole-limits, #getdataaccess).
@@ -68,6 +69,11 @@ class Settings(BaseSettings):
     aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
 
     redis_url: str | None = None
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_tls_ca_file: str | None = None
+    redis_tls_cert_file: str | None = None
+    redis_tls_key_file: str | None = None
     cache_key: str | None = None
 
     session_duration_seconds: int = Field(default=3600, ge=MIN_AWS_DURATION, le=MAX_AWS_DURATION)
@@ -182,8 +188,7 @@ class Settings(BaseSettings):
                 "unreadable by other replicas; set BROKER_CACHE_KEY to the same base64 32-byte key on "
                 "every replica"
             )
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            problems.append("BROKER_REDIS_URL must start with redis://, rediss:// or unix://")
+        problems += self._redis_problems()
         if self.session_duration_seconds <= self.min_remaining_seconds:
             problems.append(
                 "BROKER_SESSION_DURATION_SECONDS must be greater than BROKER_MIN_REMAINING_SECONDS, "
@@ -209,6 +214,41 @@ class Settings(BaseSettings):
             problems.append(str(exc))
         if problems:
             raise ConfigurationError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+    def redis_options(self) -> RedisOptions:
+        """Return what BROKER_REDIS_URL cannot say: TLS files and the ACL user kept out of the URL."""
+        return RedisOptions(
+            ca_file=self.redis_tls_ca_file,
+            cert_file=self.redis_tls_cert_file,
+            key_file=self.redis_tls_key_file,
+            username=self.redis_username,
+            password=self.redis_password.get_secret_value() if self.redis_password else None,
+        )
+
+    def _redis_problems(self) -> list[str]:
+        # Messages never repeat the URL: it may hold a password.
+        if not self.redis_url:
+            return []
+        try:
+            if topology_of(self.redis_url) != "single":
+                parse_target(self.redis_url)
+        except ValueError as exc:
+            return [f"BROKER_REDIS_URL: {exc} (forms: {', '.join(SUPPORTED_SCHEMES)})"]
+        tls = self.redis_url.lower().startswith("rediss")
+        files = {
+            "BROKER_REDIS_TLS_CA_FILE": self.redis_tls_ca_file,
+            "BROKER_REDIS_TLS_CERT_FILE": self.redis_tls_cert_file,
+            "BROKER_REDIS_TLS_KEY_FILE": self.redis_tls_key_file,
+        }
+        problems = [
+            f"{name} is set but BROKER_REDIS_URL does not use TLS (rediss://, rediss+sentinel://, "
+            "rediss+cluster://)"
+            for name, value in files.items()
+            if value and not tls
+        ]
+        if bool(self.redis_tls_cert_file) != bool(self.redis_tls_key_file):
+            problems.append("BROKER_REDIS_TLS_CERT_FILE and BROKER_REDIS_TLS_KEY_FILE go together")
+        return problems
 
     def _issuer_problems(self) -> list[str]:
         issuers = [entry.issuer for entry in self.issuers()]

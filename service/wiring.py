@@ -111,7 +111,11 @@ def build_adapters(settings: Settings) -> Adapters:
     timer = AwsCallTimer(metrics)
     http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
     verifier = build_verifier(settings, http, metrics)
-    cache: Cache = RedisCache.from_url(settings.redis_url) if settings.redis_url else MemoryCache()
+    cache: Cache = (
+        RedisCache.from_url(settings.redis_url, options=settings.redis_options())
+        if settings.redis_url
+        else MemoryCache()
+    )
     clients = AwsClients.build(
         settings.aws_region,
         settings.aws_endpoint_url,

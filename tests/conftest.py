@@ -8,13 +8,18 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import redis
 import redis.asyncio
 
 from service.adapters.redis_cache import RedisCache
+from service.domain.redis_url import RedisOptions
+from tests import redis_topologies as topologies
 
 # The tip_emulator fixture of the tip-emulator distribution (its pytest11 entry point, registered under
 # this module name, when the distribution is installed).
@@ -22,6 +27,7 @@ pytest_plugins = ["emulator.pytest_plugin"]
 
 _FALLBACK_REDIS_URL = "redis://127.0.0.1:6379/11"
 _STARTUP_SECONDS = 10.0
+T = TypeVar("T")
 
 
 def _free_port() -> int:
@@ -156,3 +162,68 @@ def stoppable_redis() -> Iterator[StoppableRedis]:
             yield server
         finally:
             server.stop()
+
+
+@contextmanager
+def _topology(start: Callable[[Path], AbstractContextManager[T]], prefix: str) -> Iterator[T]:
+    with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+        try:
+            running = start(Path(workdir))
+            value = running.__enter__()
+        except topologies.MissingBinaryError as missing:
+            pytest.skip(str(missing))
+        try:
+            yield value
+        finally:
+            running.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[topologies.Cluster]:
+    """Yield a private 3-master Redis Cluster on loopback ports (skipped when redis-server is missing)."""
+    with _topology(topologies.cluster, "tipb-cluster-") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[topologies.SentinelSetup]:
+    """Yield a private master, replica and two sentinels on loopback ports."""
+    with _topology(topologies.sentinel_setup, "tipb-sentinel-") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def redis_tls() -> Iterator[topologies.TlsServer]:
+    """Yield a private TLS-only server with client certificates and ACL users."""
+    with _topology(topologies.tls_server, "tipb-tls-") as running:
+        yield running
+
+
+@pytest.fixture
+async def cluster_cache(redis_cluster: topologies.Cluster) -> AsyncIterator[RedisCache]:
+    """Yield a ``RedisCache`` on the (flushed) private cluster."""
+    redis_cluster.flush()
+    cache = RedisCache.from_url(redis_cluster.url, socket_timeout=2.0)
+    yield cache
+    await cache.close()
+
+
+@pytest.fixture
+async def sentinel_cache(redis_sentinel: topologies.SentinelSetup) -> AsyncIterator[RedisCache]:
+    """Yield a ``RedisCache`` on the (flushed) master the sentinels name."""
+    redis_sentinel.flush()
+    cache = RedisCache.from_url(redis_sentinel.url, socket_timeout=2.0)
+    yield cache
+    await cache.close()
+
+
+@pytest.fixture
+async def tls_cache(redis_tls: topologies.TlsServer) -> AsyncIterator[RedisCache]:
+    """Yield a ``RedisCache`` on the (flushed) TLS server, as its ACL user, with a client certificate."""
+    redis_tls.flush()
+    options = RedisOptions(
+        ca_file=redis_tls.ca_file, cert_file=redis_tls.cert_file, key_file=redis_tls.key_file
+    )
+    cache = RedisCache.from_url(redis_tls.url(), options=options, socket_timeout=2.0)
+    yield cache
+    await cache.close()

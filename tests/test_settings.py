@@ -34,6 +34,11 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in [
         *COMPLETE,
         "BROKER_REDIS_URL",
+        "BROKER_REDIS_USERNAME",
+        "BROKER_REDIS_PASSWORD",
+        "BROKER_REDIS_TLS_CA_FILE",
+        "BROKER_REDIS_TLS_CERT_FILE",
+        "BROKER_REDIS_TLS_KEY_FILE",
         "BROKER_CACHE_KEY",
         "AWS_DEFAULT_REGION",
         "AWS_ENDPOINT_URL",

@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Final, cast
 
-import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
+from service.adapters.redis_topology import RedisClient, connect
 from service.domain.cache_errors import CacheUnavailableError
+from service.domain.redis_url import RedisOptions
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +31,9 @@ class _Unavailable:
 _UNAVAILABLE: Final = _Unavailable()
 _Value = bytes | None | _Unavailable
 
-# OSError covers socket failures redis-py lets through unwrapped; TimeoutError covers asyncio timeouts.
-_FAILURES: Final = (RedisError, OSError, TimeoutError)
+# OSError covers socket failures redis-py lets through unwrapped; TimeoutError covers asyncio timeouts;
+# RedisClusterException (not a RedisError) is a cluster with no reachable node or an uncovered slot.
+_FAILURES: Final = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 
 # Delete the lock only if it still holds our token, so a holder whose lock expired cannot free another's.
@@ -75,12 +76,21 @@ return string.format('%.6f', wait)
 
 
 class RedisCache:
-    """``Cache`` backed by one Redis client (and its connection pool)."""
+    """``Cache`` backed by one Redis client: a server, a Sentinel-managed master or a Redis Cluster.
 
-    def __init__(self, client: redis.Redis) -> None:
-        if client.connection_pool.connection_kwargs.get("decode_responses"):
+    Every command and script touches one key or keys of one hash slot, except the coalesced read, which a
+    cluster client splits into one MGET per slot (docs/architecture.md#cache-keys).
+    """
+
+    def __init__(self, client: RedisClient, close: Callable[[], Awaitable[None]] | None = None) -> None:
+        if isinstance(client, RedisCluster):
+            connection_kwargs = client.get_connection_kwargs()
+        else:
+            connection_kwargs = client.connection_pool.connection_kwargs
+        if connection_kwargs.get("decode_responses"):
             raise ValueError("RedisCache needs a client with decode_responses=False: values are bytes")
         self._client = client
+        self._close = close or client.aclose
         self._release_lock = client.register_script(_RELEASE_LOCK)
         self._bump_stamp = client.register_script(_BUMP_STAMP)
         self._spend = client.register_script(_SPEND)
@@ -89,19 +99,19 @@ class RedisCache:
         self._fetches: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def from_url(cls, url: str, *, socket_timeout: float = 0.25, max_connections: int = 64) -> RedisCache:
-        """Build a cache over one connection pool for ``url`` (``redis://`` or ``rediss://``)."""
-        pool = redis.ConnectionPool.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            max_connections=max_connections,
-            # One immediate retry absorbs a pooled connection the server closed; more would only add
-            # latency during an outage, when calling AWS is the better use of the time.
-            retry=Retry(NoBackoff(), 1),
-            health_check_interval=30,
+    def from_url(
+        cls,
+        url: str,
+        *,
+        options: RedisOptions | None = None,
+        socket_timeout: float = 0.25,
+        max_connections: int = 64,
+    ) -> RedisCache:
+        """Build a cache for ``url``: any form ``redis_topology`` reads (one server, Sentinel, Cluster)."""
+        client, close = connect(
+            url, options or RedisOptions(), socket_timeout=socket_timeout, max_connections=max_connections
         )
-        return cls(redis.Redis.from_pool(pool))
+        return cls(client, close)
 
     async def get(self, key: str) -> bytes | None:
         """Return the value or None when absent, expired or the store is unavailable."""
@@ -155,7 +165,13 @@ class RedisCache:
             return
         values: list[_Value] = [_UNAVAILABLE] * len(pending)
         try:
-            values = list(cast("list[bytes | None]", await self._client.mget(list(pending))))
+            keys = list(pending)
+            # A cluster answers MGET only for keys of one slot: its client sends one per slot, pipelined.
+            if isinstance(self._client, RedisCluster):
+                found = await self._client.mget_nonatomic(keys)
+            else:
+                found = await self._client.mget(keys)
+            values = list(cast("list[bytes | None]", found))
         except _FAILURES as error:
             _log_unavailable("get", error)
         finally:
@@ -263,7 +279,7 @@ class RedisCache:
 
     async def close(self) -> None:
         """Close the client and its connection pool."""
-        await self._client.aclose()
+        await self._close()
 
 
 def _log_unavailable(operation: str, error: BaseException) -> None:

@@ -12,6 +12,7 @@ import httpx
 from service.adapters.redis_cache import RedisCache
 from service.doctor.facts import Facts
 from service.doctor.model import CannotVerifyError, Check, failed, passed
+from service.domain.redis_url import RedisOptions
 from service.settings import ConfigurationError, Settings
 
 
@@ -49,8 +50,8 @@ def jwks_checks(settings: Settings) -> list[Check]:
     return checks
 
 
-async def _ping(url: str) -> bool:
-    cache = RedisCache.from_url(url)
+async def _ping(url: str, options: RedisOptions) -> bool:
+    cache = RedisCache.from_url(url, options=options)
     try:
         return await cache.ping()
     finally:
@@ -61,7 +62,7 @@ def cache_check(settings: Settings) -> Check:
     """Return whether Redis answers PING (or that the cache is in process)."""
     if not settings.redis_url:
         return passed("cache", "in-process (single replica only)")
-    if asyncio.run(_ping(settings.redis_url)):
+    if asyncio.run(_ping(settings.redis_url, settings.redis_options())):
         return passed("cache", "Redis answered PING")
     return failed("cache", "Redis did not answer PING", "check BROKER_REDIS_URL and that Redis runs")
 

@@ -1,4 +1,7 @@
-"""The ``Cache`` port's contract, run against both adapters: in-process memory and a real Redis server."""
+"""The ``Cache`` port's contract, run against in-process memory and real Redis in every topology.
+
+Redis topologies: one server, a 3-master cluster, a sentinel-managed master, a TLS server as an ACL user.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +20,13 @@ NO_HANG_SECONDS = 5
 Cache = MemoryCache | RedisCache
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster", "sentinel", "tls-acl"])
 def cache(request: pytest.FixtureRequest) -> Cache:
-    """Return each adapter in turn, empty (the Redis one is closed by its own fixture)."""
+    """Return each adapter in turn, empty (the Redis ones are closed by their own fixtures)."""
     if request.param == "memory":
         return MemoryCache()
-    adapter: RedisCache = request.getfixturevalue("redis_cache")
+    fixture = {"redis": "redis_cache", "cluster": "cluster_cache", "sentinel": "sentinel_cache"}
+    adapter: RedisCache = request.getfixturevalue(fixture.get(request.param, "tls_cache"))
     return adapter
 
 

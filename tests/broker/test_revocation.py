@@ -29,10 +29,12 @@ TEAM = FakeGrant("s3://b/team/*", Permission.READ, "ctx-alice")
 SHARED = FakeGrant("s3://b/shared/*", Permission.READ, "ctx-alice")
 
 
-@pytest.fixture
-def store(redis_cache: RedisCache) -> EncryptedCredentialStore:
+@pytest.fixture(params=["redis_cache", "cluster_cache"], ids=["redis", "cluster"])
+def store(request: pytest.FixtureRequest) -> EncryptedCredentialStore:
+    """A store on one Redis server, then on a 3-master cluster (keys spread over slots, hash-tagged)."""
+    cache: RedisCache = request.getfixturevalue(request.param)
     key = os.urandom(32)
-    return EncryptedCredentialStore(redis_cache, CacheSealer(key), KeyHasher(key))
+    return EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
 
 
 def _replica(

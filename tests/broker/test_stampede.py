@@ -29,10 +29,12 @@ USERS = ("alice", "bob")
 SCOPES = ("s3://b/team/report.csv",)
 
 
-@pytest.fixture
-def store(redis_cache: RedisCache) -> EncryptedCredentialStore:
+@pytest.fixture(params=["redis_cache", "cluster_cache"], ids=["redis", "cluster"])
+def store(request: pytest.FixtureRequest) -> EncryptedCredentialStore:
+    """A store on one Redis server, then on a 3-master cluster (keys spread over slots, hash-tagged)."""
+    cache: RedisCache = request.getfixturevalue(request.param)
     key = os.urandom(32)
-    return EncryptedCredentialStore(redis_cache, CacheSealer(key), KeyHasher(key))
+    return EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
 
 
 @pytest.mark.parametrize("assume_role_seconds", [0.0, 0.12], ids=["warm-sts", "slow-sts"])

@@ -50,10 +50,12 @@ def _connect_timeout() -> BrokerError:
     return translate(ConnectTimeoutError(endpoint_url="https://oidc.test"), operation=OPERATION)
 
 
-@pytest.fixture
-def store(redis_cache: RedisCache) -> EncryptedCredentialStore:
+@pytest.fixture(params=["redis_cache", "cluster_cache"], ids=["redis", "cluster"])
+def store(request: pytest.FixtureRequest) -> EncryptedCredentialStore:
+    """A store on one Redis server, then on a 3-master cluster (keys spread over slots, hash-tagged)."""
+    cache: RedisCache = request.getfixturevalue(request.param)
     key = os.urandom(32)
-    return EncryptedCredentialStore(redis_cache, CacheSealer(key), KeyHasher(key))
+    return EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
 
 
 def _replicas(

@@ -1,4 +1,4 @@
-"""Cache key names (``tipb:v1:<layer>:<hmac>``) and the ports that seal values and hash names.
+"""Cache key names (``tipb:v1:<layer>:[{<user hmac>}:]<hmac>``) and the ports that seal values and hash names.
 
 Every cache key the broker writes is derived here (docs/architecture.md#cache-layers).
 """
@@ -11,6 +11,9 @@ from typing import Protocol
 NAMESPACE = "tipb:v1"
 # No cached value outlives this, whatever a credential or token claims (AWS sessions end within 12 h).
 MAX_TTL_SECONDS = 2 * 86400
+# Layers keyed by (issuer, subject, ...): their keys share the user's hash tag, so a Redis Cluster keeps one
+# user's session, access book, mark, budgets, locks and pin in one slot and one MGET reads them together.
+_USER_LAYERS = frozenset({"session", "access", "revoked", "lock", "pin-sub"})
 # Cache key names derived in process (an HMAC each): one per active user and layer is plenty.
 _DERIVED_KEYS = 65536
 
@@ -41,4 +44,8 @@ class CacheKeys:
         return self._derived(layer, *parts)
 
     def _derive(self, layer: str, *parts: str) -> str:
-        return f"{NAMESPACE}:{layer}:{self._hasher.digest(layer, *parts)}"
+        digest = self._hasher.digest(layer, *parts)
+        if layer in _USER_LAYERS or layer.startswith("budget-"):
+            # parts start with (issuer, subject): one hash tag per user (docs/architecture.md#cache-keys).
+            return f"{NAMESPACE}:{layer}:{{{self._hasher.digest('user', parts[0], parts[1])}}}:{digest}"
+        return f"{NAMESPACE}:{layer}:{digest}"
