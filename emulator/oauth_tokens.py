@@ -147,7 +147,9 @@ class TokenEndpoint:
         client = find_client(self.state, client_id) if client_id else None
         if client is None:
             raise OAuthError("invalid_client", "unknown or missing client_id", 401 if basic else 400)
-        if client.generate_secret and not (secret and hmac.compare_digest(secret, client.secret)):
+        if client.generate_secret and not (
+            secret and hmac.compare_digest(secret.encode(), client.secret.encode())
+        ):
             raise OAuthError("invalid_client", "client authentication failed", 401)
         return client
 

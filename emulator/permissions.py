@@ -14,14 +14,15 @@ from emulator.state import Credential, EmulatorState, Role
 from emulator.wire import AwsError
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """A policy field (Action, Resource, Principal entries) as a list: IAM allows one value or a list."""
     return value if isinstance(value, list) else [value]
 
 
 def _matches(patterns: Any, value: str, *, case_sensitive: bool) -> bool:
     if case_sensitive:
-        return any(fnmatch.fnmatchcase(value, str(p)) for p in _as_list(patterns))
-    return any(fnmatch.fnmatchcase(value.lower(), str(p).lower()) for p in _as_list(patterns))
+        return any(fnmatch.fnmatchcase(value, str(p)) for p in as_list(patterns))
+    return any(fnmatch.fnmatchcase(value.lower(), str(p).lower()) for p in as_list(patterns))
 
 
 def _document(raw: Any) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def decision(documents: list[dict[str, Any]], action: str, resource: str) -> str
     """
     allowed = False
     for document in documents:
-        for statement in _as_list(document.get("Statement", [])):
+        for statement in as_list(document.get("Statement", [])):
             if (
                 not isinstance(statement, dict)
                 or {"Condition", "NotAction", "NotResource"} & statement.keys()

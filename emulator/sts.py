@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Response
 
-from emulator.permissions import iam_role
+from emulator.permissions import as_list, iam_role
 from emulator.state import Credential, EmulatorState, IdentityContext, Role, new_access_key, new_secret
 from emulator.wire import (
     STS_AUTH,
@@ -48,10 +48,6 @@ def principal_arn(credential: Credential) -> str:
     return credential.role_arn or credential.arn
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def _principal_matches(principal: Any, caller: Credential) -> bool:
     if principal == "*":
         return True
@@ -63,11 +59,11 @@ def _principal_matches(principal: Any, caller: Credential) -> bool:
         caller.account_id,
         f"arn:aws:iam::{caller.account_id}:root",
     }
-    return any(p == "*" or p in candidates for p in _as_list(principal.get("AWS", [])))
+    return any(p == "*" or p in candidates for p in as_list(principal.get("AWS", [])))
 
 
 def _action_matches(action: Any, wanted: str) -> bool:
-    return any(fnmatch.fnmatchcase(wanted.lower(), str(a).lower()) for a in _as_list(action))
+    return any(fnmatch.fnmatchcase(wanted.lower(), str(a).lower()) for a in as_list(action))
 
 
 def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
@@ -77,7 +73,7 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> boo
             actual = context.get(key)
             if actual is None:
                 return False
-            values = [str(v) for v in _as_list(expected)]
+            values = [str(v) for v in as_list(expected)]
             if op in ("StringEquals", "ArnEquals"):
                 ok = actual in values
             elif op in ("StringLike", "ArnLike"):
@@ -103,7 +99,7 @@ def policy_allows(
     An explicit Deny wins, else any Allow; a statement naming a `Resource` must match ``resource``.
     """
     allowed = False
-    for statement in _as_list(document.get("Statement", [])):
+    for statement in as_list(document.get("Statement", [])):
         if not isinstance(statement, dict):
             continue
         if not _principal_matches(statement.get("Principal"), caller):
@@ -122,7 +118,7 @@ def policy_allows(
 
 
 def _resource_matches(statement: dict[str, Any], resource: str) -> bool:
-    return any(fnmatch.fnmatchcase(resource, str(r)) for r in _as_list(statement["Resource"]))
+    return any(fnmatch.fnmatchcase(resource, str(r)) for r in as_list(statement["Resource"]))
 
 
 def trust_allows(role: Role, caller: Credential, action: str, context: dict[str, str]) -> bool:

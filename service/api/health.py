@@ -61,7 +61,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     if services.doctor is not None and not services.configuration_problems:
         found = await services.doctor()
         checks["aws"] = readiness_state(found)
-        doctor = [DoctorCheckResponse.model_validate(check.to_json()) for check in found or ()]
+        doctor = [DoctorCheckResponse(id=check.id, status=check.status.value) for check in found or ()]
     if services.drain.draining:
         checks["shutdown"] = "draining"
     ready = all(value in READY_STATES for value in checks.values())

@@ -208,12 +208,13 @@ class HealthResponse(BaseModel):
 
 
 class DoctorCheckResponse(BaseModel):
-    """One configuration check of the doctor, as ``tip-broker doctor --json`` prints it."""
+    """One configuration check of the doctor: its id and status (``tip-broker doctor`` prints what it saw).
+
+    /readyz answers anyone who reaches the replica, so it names no ARN, account or policy: only the check.
+    """
 
     id: str
     status: Literal["PASS", "WARN", "FAIL"]
-    detail: str
-    fix: str
 
 
 class ReadinessResponse(BaseModel):

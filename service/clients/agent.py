@@ -138,7 +138,8 @@ class AgentServer(ThreadingHTTPServer):
 def write_token_file(path: Path, token: str) -> None:
     """Write the authorization token to a file only its owner can read."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_NOFOLLOW: a symlink planted at the path is refused, not written through.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(token)

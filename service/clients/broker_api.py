@@ -54,7 +54,14 @@ class BrokerCredentials:
                 502,
             ) from None
         if response.status_code == 200:
-            answer: dict[str, Any] = response.json()
+            try:
+                answer: dict[str, Any] = response.json()
+            except ValueError:
+                answer = {}
+            if not isinstance(answer, dict) or not answer:
+                raise ClientCommandError(
+                    f"{self.broker_url} answered 200 without a JSON object: is --broker-url the broker?", 502
+                )
             return answer
         raise ClientCommandError(self.explain(response), _status_for_sdk(response.status_code))
 

@@ -42,6 +42,11 @@ def one_line_errors(command: Command) -> Command:
             message = f"network error ({type(exc).__name__}): check the URLs given and the network"
         except OSError as exc:
             message = f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": ")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # An answer of the wrong shape (an IdP or proxy that is not what the URL promised): one line.
+            message = (
+                f"unexpected answer ({type(exc).__name__}): check the URLs given point at the IdP and broker"
+            )
         except KeyboardInterrupt:
             return 130
         print(f"tip-broker: {message}", file=sys.stderr)

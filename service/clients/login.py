@@ -70,14 +70,16 @@ class _CallbackHandler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        ok = "code" in query and secrets.compare_digest(query.get("state", ""), self.server.state)
+        ours = secrets.compare_digest(query.get("state", "").encode(), self.server.state.encode())
+        ok = ours and "code" in query
         self.send_response(200 if ok else 400)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(DONE_PAGE if ok else FAILED_PAGE)
-        self.server.query = query
-        self.server.arrived.set()
+        if ours:  # another page or process cannot end (or cancel) this sign-in without its state
+            self.server.query = query
+            self.server.arrived.set()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Log nothing: the request line carries the authorization code."""

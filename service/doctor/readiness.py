@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from service.doctor.model import Check, Status, warned
+from service.thread_pool import DaemonThreadPool
 
 # Each of these failing breaks every exchange or every GetDataAccess of every user. Location trust,
 # the instance in BROKER_ACCESS_GRANTS_ACCOUNT_ID (a fallback when buckets belong to other instances),
@@ -41,6 +42,10 @@ def readiness_state(checks: Sequence[Check] | None) -> str:
         return CHECKING
     blocking = sorted({check.id for check in checks if check.status is Status.FAIL and check.id in BLOCKING})
     return f"failing: {', '.join(blocking)}" if blocking else "ok"
+
+
+# One run at a time per replica; its thread never keeps the process alive.
+_RUNS = DaemonThreadPool(max_workers=1, thread_name_prefix="doctor")
 
 
 class ReadinessDoctor:
@@ -78,7 +83,8 @@ class ReadinessDoctor:
 
     async def _checked(self) -> list[Check]:
         try:
-            checks = await asyncio.to_thread(self._run)
+            # A daemon thread: a read hung in AWS must not hold the process past its shutdown drain.
+            checks = await asyncio.get_running_loop().run_in_executor(_RUNS, self._run)
         except Exception as exc:  # a probe must answer; the failure is a WARN, never a crash
             checks = [warned("doctor", f"the configuration checks could not run ({type(exc).__name__})")]
         self._result = (self._clock(), checks)

@@ -155,14 +155,23 @@ def _grants(reader: Reader) -> tuple[GrantSpec, ...]:
     return tuple(grants)
 
 
+# Settings that hold a secret (or a URL that may carry one): --env-out never writes credentials, so a setup
+# file may not name them; the operator sets them where the broker's other secrets live.
+SECRET_SETTINGS = frozenset(
+    {"BROKER_CACHE_KEY", "BROKER_ADMIN_TOKEN", "BROKER_REDIS_PASSWORD", "BROKER_REDIS_URL"}
+)
+
+
 def broker_settings(reader: Reader) -> tuple[tuple[str, str], ...]:
-    """Return extra settings for --env-out, each a variable the broker reads."""
+    """Return extra settings for --env-out, each a variable the broker reads and none a secret."""
     path = ("broker_settings",)
     known = setting_names()
     values = reader.mapping(path, sorted(known), optional=True) or {}
     result = []
     for name in values:
-        if name in known:
+        if name in SECRET_SETTINGS:
+            reader.problem((*path, name), "holds a secret: set it where the broker's secrets live, not here")
+        elif name in known:
             text = reader.string((*path, name))
             if text is not None and "\n" not in text:
                 result.append((name, text))

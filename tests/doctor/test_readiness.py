@@ -136,9 +136,10 @@ async def test_readyz_lists_the_doctor_checks_and_stays_ready_on_warnings() -> N
     assert response.status_code == 200
     body = response.json()
     assert body["checks"]["aws"] == "ok"
+    # Ids and statuses only: /readyz is unauthenticated, the detail (names, ARNs) is the doctor's to print.
     assert body["doctor"] == [
-        {"id": "application.exists", "status": "PASS", "detail": "tip-broker", "fix": ""},
-        {"id": "role.exists", "status": "WARN", "detail": "cannot verify: iam:GetRole", "fix": ""},
+        {"id": "application.exists", "status": "PASS"},
+        {"id": "role.exists", "status": "WARN"},
     ]
 
 

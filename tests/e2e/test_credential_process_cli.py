@@ -4,8 +4,10 @@ stderr naming the cause and the fix, a non-zero exit and never a traceback."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,38 @@ def test_credential_process_when_the_broker_is_down(stack: Stack, tmp_path: Path
     line = one_line(result.stderr)
     assert f"cannot reach the broker at {down}" in line
     assert "check --broker-url" in line
+    assert result.stdout == ""
+
+
+class _NotTheBroker(BaseHTTPRequestHandler):
+    """Answers every POST 200 with an HTML page, as a proxy's login page or a wrong URL would."""
+
+    def do_POST(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<html>hello</html>")
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+def test_credential_process_when_the_url_is_not_the_broker(stack: Stack, tmp_path: Path) -> None:
+    token = write_token(tmp_path / "id-token", stack.sign_in("alice"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotTheBroker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        other = f"http://127.0.0.1:{server.server_address[1]}"
+        result = run_cli(
+            credential_process(stack, "--target", ALICE_PREFIX, "--token-file", str(token), broker_url=other),
+            cli_env(tmp_path),
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert result.returncode != 0
+    assert "without a JSON object" in one_line(result.stderr)
     assert result.stdout == ""
 
 

@@ -19,10 +19,6 @@ def test_readyz_lists_the_doctor_checks_and_a_refused_read_keeps_it_ready(stack:
     assert body["checks"]["aws"] == "ok"
     found = {check["id"]: check for check in body["doctor"]}
     assert found["broker.identity"]["status"] == "PASS"
-    assert found["application.exists"] == {
-        "id": "application.exists",
-        "status": "WARN",
-        "detail": "cannot verify: sso:DescribeApplication was refused (AccessDeniedException)",
-        "fix": "give the identity running the doctor the read permission named (docs/doctor.md#permissions)",
-    }
+    assert found["application.exists"] == {"id": "application.exists", "status": "WARN"}
+    assert "arn:aws" not in response.text  # /readyz is unauthenticated: no ARN or account in it
     assert found["role.policy.get_data_access"]["status"] == "PASS"  # iam reads are open to the broker here

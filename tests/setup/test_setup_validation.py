@@ -176,6 +176,18 @@ def test_validation_refuses_an_unknown_broker_setting(tmp_path: Path) -> None:
     assert "unknown key (did you mean 'BROKER_OIDC_JWKS_URL'?)" in problems[0][1]
 
 
+@pytest.mark.parametrize(
+    "name", ["BROKER_CACHE_KEY", "BROKER_ADMIN_TOKEN", "BROKER_REDIS_PASSWORD", "BROKER_REDIS_URL"]
+)
+def test_validation_refuses_a_secret_among_the_broker_settings(tmp_path: Path, name: str) -> None:
+    # --env-out never writes credentials: a setup file cannot smuggle one into the broker's .env.
+    problems = _problems(tmp_path, GOOD + f"broker_settings:\n  {name}: redis://u:pw@h:6379/0\n")
+
+    assert problems == [
+        (24, f"broker_settings.{name}: holds a secret: set it where the broker's secrets live, not here")
+    ]
+
+
 def test_validation_requires_an_email_when_the_issuer_maps_to_emails(tmp_path: Path) -> None:
     problems = _problems(
         tmp_path, GOOD.replace("{user_name: ann, email: ann@example.com,", "{user_name: ann,")
