@@ -44,7 +44,10 @@ class Clients:
     def build(cls, region: str | None, profile: str | None = None) -> Clients:
         """Create the clients from the standard credential chain (``profile`` or the environment)."""
         region = region or os.environ.get("AWS_REGION") or None
-        session = boto3.session.Session(profile_name=profile, region_name=region)
+        try:
+            session = boto3.session.Session(profile_name=profile, region_name=region)
+        except BotoCoreError as exc:  # an unknown --profile, a broken config file
+            raise AwsCallError("setup", "config", "profile", type(exc).__name__, str(exc)) from None
         chosen = session.region_name
         if not chosen:
             raise AwsCallError(

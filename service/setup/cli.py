@@ -58,6 +58,8 @@ def cmd_setup(args: argparse.Namespace) -> int:
         return _fail(f"{len(exc.problems)} problems in {source}; nothing was changed")
     except (AwsCallError, EnvOutError) as exc:
         return _fail(str(exc))
+    except OSError as exc:  # the file, or --env-out's directory, cannot be read or written
+        return _fail(f"{exc.strerror or type(exc).__name__}: {exc.filename or source}")
 
 
 def _run(args: argparse.Namespace, source: str) -> int:

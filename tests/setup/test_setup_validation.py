@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -219,3 +222,39 @@ def test_validation_refuses_all_as_an_application(tmp_path: Path) -> None:
 
     assert problems[0][0] == 22
     assert "(CreateAccessGrant takes no ALL)" in problems[0][1]
+
+
+def test_an_unknown_profile_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nregion = us-east-1\n")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BROKER_"))},
+        "AWS_CONFIG_FILE": str(config),
+        "AWS_SHARED_CREDENTIALS_FILE": str(config),
+        "TIPB_DEMO_POOL_ID": "us-east-1_example",
+        "TIPB_DEMO_CLIENT_ID": "example-client",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    }
+    demo = Path(__file__).resolve().parents[2] / "examples" / "setup" / "demo.yaml"
+    result = subprocess.run(  # noqa: S603 - our interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "service",
+            "setup",
+            "plan",
+            "--file",
+            str(demo),
+            "--profile",
+            "no-such-profile",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "ProfileNotFound" in result.stderr.strip().splitlines()[-1]
