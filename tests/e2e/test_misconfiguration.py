@@ -10,12 +10,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
 BEARER_ROLE = "tip-identity-bearer"
 POLICY = "access-grants-caller"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A broker of its own: on the shared one, bob's access may be cached by other tests and served unasked."""
+    with running_stack(None, tmp_path_factory.mktemp("misconfiguration")) as running:
+        yield running
 
 
 @pytest.fixture
