@@ -20,7 +20,7 @@ POLICY = "access-grants-caller"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A broker of its own: on the shared one, bob's access may be cached by other tests and served unasked."""
+    """A broker of its own: on the shared one, bob's access may be cached by other tests, served unasked."""
     with running_stack(None, tmp_path_factory.mktemp("misconfiguration")) as running:
         yield running
 
