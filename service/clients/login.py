@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 
 from service.clients.errors import ClientCommandError
-from service.clients.token_store import StoredTokens, TokenStore, jwt_expiry
+from service.clients.token_store import StoredTokens, TokenStore, jwt_expiry, oauth_error
 
 CALLBACK_PATH = "/callback"
 DONE_PAGE = (
@@ -205,10 +205,7 @@ def _redeem(
             "check the network and run login again"
         ) from None
     if response.status_code != 200:
-        try:
-            error = str(response.json().get("error"))
-        except (ValueError, AttributeError):
-            error = f"HTTP {response.status_code}"
+        error = oauth_error(response)
         raise ClientCommandError(f"the issuer refused to redeem the sign-in ({error}): run login again")
     body = response.json()
     id_token = str(body["id_token"])

@@ -128,7 +128,7 @@ def refresh(tokens: StoredTokens, http: httpx.Client) -> StoredTokens:
             503,
         ) from None
     if response.status_code != 200:
-        error = _oauth_error(response)
+        error = oauth_error(response)
         raise ClientCommandError(
             f"your sign-in has expired (the issuer refused the refresh token: {error}): {LOGIN_FIX}", 401
         )
@@ -145,10 +145,11 @@ def refresh(tokens: StoredTokens, http: httpx.Client) -> StoredTokens:
     )
 
 
-def _oauth_error(response: httpx.Response) -> str:
+def oauth_error(response: httpx.Response) -> str:
+    """Return the OAuth ``error`` of a refused token request, or its HTTP status when it has none."""
     try:
         return str(response.json().get("error") or f"HTTP {response.status_code}")
-    except ValueError:
+    except (ValueError, AttributeError):
         return f"HTTP {response.status_code}"
 
 

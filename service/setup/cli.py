@@ -12,8 +12,7 @@ from pathlib import Path
 
 from service.setup.aws import AwsCallError, Clients
 from service.setup.document import SetupFileError
-from service.setup.env_out import EnvOutError, broker_environment, render, write_env
-from service.setup.model import SetupSpec
+from service.setup.env_out import EnvOutError, broker_environment, render, require_broker_sections, write_env
 from service.setup.plan import Plan
 from service.setup.planner import build_destroy_plan, build_plan
 from service.setup.validation import load_spec
@@ -66,7 +65,7 @@ def _run(args: argparse.Namespace, source: str) -> int:
     spec = load_spec(Path(args.file))
     env_out = Path(args.env_out) if getattr(args, "env_out", None) else None
     if env_out is not None:
-        _require_broker_sections(spec)
+        require_broker_sections(spec)
     clients = Clients.build(spec.region, args.profile)
     destroy = args.setup_command == "destroy"
     plan = build_destroy_plan(clients, spec, source) if destroy else build_plan(clients, spec, source)
@@ -80,13 +79,6 @@ def _run(args: argparse.Namespace, source: str) -> int:
     if status == 0 and plan.kept:
         return _fail(f"{len(plan.kept)} resources kept (see '! keep' above): they are still in use")
     return status
-
-
-def _require_broker_sections(spec: SetupSpec) -> None:
-    if not (spec.application and spec.bearer_role and spec.issuer):
-        raise EnvOutError(
-            "--env-out needs trusted_token_issuer, application and identity_bearer_role in the file"
-        )
 
 
 def add_setup_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from service.setup.application import KEY as APPLICATION
-from service.setup.model import SetupSpec
+from service.setup.model import ApplicationSpec, BearerRoleSpec, IssuerSpec, SetupSpec
 from service.setup.plan import Context
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:@,=+*-]*")
@@ -18,8 +18,8 @@ class EnvOutError(Exception):
     """The file lacks what a broker needs (an application, an identity-bearer role, an issuer)."""
 
 
-def broker_environment(spec: SetupSpec, ctx: Context) -> dict[str, str]:
-    """Return the settings (README configuration table names) for a broker using this setup.
+def require_broker_sections(spec: SetupSpec) -> tuple[IssuerSpec, ApplicationSpec, BearerRoleSpec]:
+    """Return the pieces a broker needs; refuse --env-out for a setup without them (before any AWS call).
 
     Raises:
         EnvOutError: the setup has no application, identity-bearer role or trusted token issuer.
@@ -28,14 +28,24 @@ def broker_environment(spec: SetupSpec, ctx: Context) -> dict[str, str]:
         raise EnvOutError(
             "--env-out needs trusted_token_issuer, application and identity_bearer_role in the file"
         )
+    return spec.issuer, spec.application, spec.bearer_role
+
+
+def broker_environment(spec: SetupSpec, ctx: Context) -> dict[str, str]:
+    """Return the settings (README configuration table names) for a broker using this setup.
+
+    Raises:
+        EnvOutError: the setup has no application, identity-bearer role or trusted token issuer.
+    """
+    issuer, application, bearer_role = require_broker_sections(spec)
     values = {
         "AWS_REGION": ctx.region,
         "BROKER_IDC_REGION": ctx.region,
-        "BROKER_OIDC_ISSUER": spec.issuer.issuer_url,
-        "BROKER_OIDC_AUDIENCE": ",".join(spec.application.audiences),
-        "BROKER_OIDC_MAPPING_CLAIM": spec.issuer.claim,
+        "BROKER_OIDC_ISSUER": issuer.issuer_url,
+        "BROKER_OIDC_AUDIENCE": ",".join(application.audiences),
+        "BROKER_OIDC_MAPPING_CLAIM": issuer.claim,
         "BROKER_IDC_APPLICATION_ARN": ctx[APPLICATION],
-        "BROKER_IDENTITY_BEARER_ROLE_ARN": ctx[f"role:{spec.bearer_role.name}"],
+        "BROKER_IDENTITY_BEARER_ROLE_ARN": ctx[f"role:{bearer_role.name}"],
         "BROKER_ACCESS_GRANTS_ACCOUNT_ID": ctx.account,
     }
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
