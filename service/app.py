@@ -51,6 +51,7 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
         for start in adapters.on_start:
             await start()
         await fit_session_duration(services.broker, adapters.own_arn)
+        await services.broker.open_ledger()
         # Everything loaded at start-up (modules, the app, clients) lives as long as the process: moved
         # out of the collector's reach, full collections under load stop walking it (the p99 tail).
         gc.collect()

@@ -17,6 +17,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from bench.fleet import StoppableRedis
 from service.adapters.redis_cache import RedisCache
 from service.domain.redis_url import RedisOptions
 from tests import redis_topologies as topologies
@@ -111,52 +112,13 @@ async def redis_cache(redis_url: str) -> AsyncIterator[RedisCache]:
     await cache.close()
 
 
-class StoppableRedis:
-    """A private redis-server a test may stop and start again (empty: it never saves)."""
-
-    def __init__(self, executable: str, workdir: str) -> None:
-        self._executable = executable
-        self._workdir = workdir
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._server: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self._server = subprocess.Popen(  # noqa: S603 - fixed arguments, executable found on PATH
-            [
-                self._executable,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self._workdir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_for_redis(self.url, self._server)
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.kill()
-        self._server.wait()
-        self._server = None
-
-
 @pytest.fixture
 def stoppable_redis() -> Iterator[StoppableRedis]:
-    """Yield a running private redis-server on a free port; the test may stop and restart it."""
-    executable = shutil.which("redis-server")
-    if executable is None:
+    """Yield a running private redis-server on a free port; the test may stop and restart it (empty)."""
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
     with tempfile.TemporaryDirectory(prefix="tipb-redis-outage-") as workdir:
-        server = StoppableRedis(executable, workdir)
+        server = StoppableRedis(Path(workdir))
         server.start()
         try:
             yield server

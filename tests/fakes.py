@@ -230,6 +230,10 @@ class FakeDataAccessVendor:
         return self.assumer.sessions
 
 
+# When the tests' jti ledgers began: before any token they see (docs/architecture.md#the-jti-ledger).
+LEDGER_BEGAN = datetime(2020, 1, 1, tzinfo=UTC)
+
+
 def fake_broker(
     store: CredentialStore,
     clock: FakeClock,

@@ -85,7 +85,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "cognito:username": "alice",
         "email": "alice@example.com",
         "auth_time": int(NOW) - 10,
-        "iat": int(NOW) - 10,
+        "iat": int(NOW),  # issued as the broker under test starts (its jti ledger begins then)
         "exp": int(NOW) + 3600,
     }
     base.update(overrides)

@@ -66,6 +66,13 @@ class MemoryCache:
         self._store(key, value, ttl_seconds)
         return True
 
+    async def replace(self, key: str, expected: bytes | None, value: bytes, ttl_seconds: int) -> bool:
+        """Store ``value`` only while ``key`` holds ``expected`` (None: absent); return whether it did."""
+        if self._live(key, self._clock()) != expected:
+            return False
+        self._store(key, value, max(1, ttl_seconds))
+        return True
+
     async def bump_stamp(self, key: str, ttl_seconds: int) -> int:
         """Set ``key`` to a millisecond instant of the wall clock above its current value; return it."""
         current = self._live(key, self._clock())

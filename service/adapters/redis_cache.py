@@ -8,6 +8,7 @@ makes a request slower than calling AWS.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -55,6 +56,18 @@ redis.call('SET', KEYS[1], string.format('%d', stamp), 'EX', tonumber(ARGV[1]))
 return string.format('%d', stamp)
 """
 
+# Compare and set: store ARGV[2] only while the key holds the value whose SHA-1 is ARGV[1] ('' = absent).
+_REPLACE: Final = """
+local current = redis.call('GET', KEYS[1])
+if current then
+    if ARGV[1] ~= redis.sha1hex(current) then return 0 end
+elseif ARGV[1] ~= '' then
+    return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+return 1
+"""
+
 # A token bucket ("<tokens> <updated>") refilled continuously by the server's clock; answers the seconds
 # to wait, "0" when the cost was taken.
 _SPEND: Final = """
@@ -94,6 +107,7 @@ class RedisCache:
         self._release_lock = client.register_script(_RELEASE_LOCK)
         self._bump_stamp = client.register_script(_BUMP_STAMP)
         self._spend = client.register_script(_SPEND)
+        self._replace = client.register_script(_REPLACE)
         # Keys asked for during the current event-loop tick; one MGET answers them all.
         self._pending: dict[str, list[asyncio.Future[_Value]]] | None = None
         self._fetches: set[asyncio.Task[None]] = set()
@@ -205,6 +219,19 @@ class RedisCache:
             _log_unavailable("add", error)
             raise CacheUnavailableError("cache unavailable for add") from error
         return bool(stored)
+
+    async def replace(self, key: str, expected: bytes | None, value: bytes, ttl_seconds: int) -> bool:
+        """Store ``value`` only while ``key`` holds ``expected`` (None: absent); return whether it did.
+
+        Raises:
+            CacheUnavailableError: Redis could not answer.
+        """
+        digest = "" if expected is None else hashlib.sha1(expected, usedforsecurity=False).hexdigest()
+        try:
+            return bool(await self._replace(keys=[key], args=[digest, value, max(1, ttl_seconds)]))
+        except _FAILURES as error:
+            _log_unavailable("replace", error)
+            raise CacheUnavailableError("cache unavailable for replace") from error
 
     async def bump_stamp(self, key: str, ttl_seconds: int) -> int:
         """Set ``key`` to a millisecond instant of Redis's clock above its current value; return it.

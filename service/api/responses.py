@@ -123,6 +123,12 @@ _PROBLEMS: tuple[tuple[int, ProblemCode, str, str], ...] = (
     ),
     (
         401,
+        ProblemCode.TOKEN_STATE_LOST,
+        "Token state lost",
+        "the broker lost its record of this ID token (its cache restarted empty): get a fresh ID token",
+    ),
+    (
+        401,
         ProblemCode.SESSION_REVOKED,
         "Session revoked",
         "this token was issued before a sign-out or revocation; sign in again to get a new token",

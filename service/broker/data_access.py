@@ -6,6 +6,7 @@ requests of this process and, through the shared cache, across replicas.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from service import audit as audit_record
@@ -114,16 +115,23 @@ class DataAccessDesk:
                 f"the broker's Identity Center application is not granted the access scope for "
                 f"{request.permission.value} (s3:access_grants:read_write)"
             )
-        async with self._store.exclusive(caller.issuer, caller.subject, work_key(request)) as holder:
-            # Looked up again, not trusted from before the session: as the holder, because the previous
-            # holder may have stored its answer and released the lock while this request waited for its
-            # session; otherwise, because another replica is asking AWS for the same thing now.
-            if holder:
-                peer = await self._peer_access(caller, request)
-            else:
-                self._peer_waits.inc()
-                peer = await poll(lambda: self._peer_access(caller, request), peer_deadline())
-            return peer or await self._vend(caller, session, request, stamp)
+        deadline = peer_deadline()
+        while True:
+            async with self._store.exclusive(caller.issuer, caller.subject, work_key(request)) as holder:
+                if holder:
+                    # Looked up again, not trusted from before the session: the previous holder may have
+                    # stored its answer and released the lock while this request waited for its session.
+                    peer = await self._peer_access(caller, request)
+                    return peer or await self._vend(caller, session, request, stamp)
+            # Another replica is asking AWS for the same thing: wait for its answer, and take the lock
+            # over if it lets go without one (it failed).
+            self._peer_waits.inc()
+            retake = min(deadline, asyncio.get_running_loop().time() + _RETAKE_SECONDS)
+            peer = await poll(lambda: self._peer_access(caller, request), retake)
+            if peer is not None:
+                return peer
+            if asyncio.get_running_loop().time() >= deadline:
+                return await self._vend(caller, session, request, stamp)
 
     async def _vend(
         self, caller: Caller, session: IdentitySession, request: DataAccessRequest, stamp: Stamp
@@ -134,9 +142,14 @@ class DataAccessDesk:
             access = await self._upstream.offload(self._vendor.get_data_access, session.credentials, request)
         except AccessDeniedError:
             now = self._upstream.now()
-            book = await self._load_book(caller, session)
-            denial = book.with_denial(request.target, request.permission, now, policy.denied_cache_seconds)
-            await self._store.save_access(caller.issuer, caller.subject, denial, now)
+            await self._store.update_access(
+                caller.issuer,
+                caller.subject,
+                lambda book: _own(book, session).with_denial(
+                    request.target, request.permission, now, policy.denied_cache_seconds
+                ),
+                now,
+            )
             audit_record.credentials_denied(caller, request, session.idc_user_id, "upstream")
             raise
         now = self._upstream.now()
@@ -144,9 +157,13 @@ class DataAccessDesk:
             raise UpstreamMisconfiguredError(
                 "S3 Access Grants vended credentials that expire sooner than the broker's minimum"
             )
-        # Read again: another request of this user may have stored entries while we waited on AWS.
-        book = (await self._load_book(caller, session)).with_entry(access, request.privilege, now, stamp)
-        await self._store.save_access(caller.issuer, caller.subject, book, now)
+        # Added to the record as it is now: other requests of this user may store entries meanwhile.
+        book = await self._store.update_access(
+            caller.issuer,
+            caller.subject,
+            lambda current: _own(current, session).with_entry(access, request.privilege, now, stamp),
+            now,
+        )
         return Issued(access, session.idc_user_id, "upstream"), book
 
     async def _peer_access(
@@ -169,9 +186,14 @@ class DataAccessDesk:
         )
         return (Issued(hit, book.idc_user_id, "cache"), book) if hit is not None else None
 
-    async def _load_book(self, caller: Caller, session: IdentitySession) -> AccessBook:
-        book = await self._store.load_access(caller.issuer, caller.subject)
-        return book if book is not None else AccessBook(idc_user_id=session.idc_user_id)
+
+# How long a waiting request polls for the lock holder's answer before trying to take the lock itself.
+_RETAKE_SECONDS = 0.5
+
+
+def _own(book: AccessBook | None, session: IdentitySession) -> AccessBook:
+    """Return the user's stored record, or a new one for the session's directory user."""
+    return book if book is not None else AccessBook(idc_user_id=session.idc_user_id)
 
 
 def work_key(request: DataAccessRequest) -> str:

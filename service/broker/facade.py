@@ -54,6 +54,7 @@ class Broker:
     ) -> None:
         self._verifier = verifier
         self._vendor = vendor
+        self._store = store
         metrics = metrics or Metrics()
         self._upstream = Upstream(store=store, clock=clock, policy=policy, executor=executor, metrics=metrics)
         opener = SessionOpener(assumer=assumer, store=store, upstream=self._upstream)
@@ -89,6 +90,10 @@ class Broker:
         caller = await self._verifier.verify(token)
         await self._upstream.spend_request(caller)
         return caller
+
+    async def open_ledger(self) -> None:
+        """At start-up: tokens issued before the jti ledger's records begin will not be exchanged."""
+        await self._store.open_ledger(self._upstream.now())
 
     async def abandon_pending_work(self) -> None:
         """Cancel the upstream work requests left behind when the shutdown drain cut them.

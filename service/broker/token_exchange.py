@@ -48,9 +48,7 @@ class TokenExchange:
         outcome: IdentitySession | IdentityCenterToken | TokenState | None = None
         # Two rounds: a peer whose exchange never reached Identity Center releases the token.
         for _ in range(2):
-            if await self._store.claim_token(
-                caller.issuer, caller.token_id, caller.expires_at, self._upstream.now(), caller.subject
-            ):
+            if await self._store.claim_token(caller, self._upstream.now()):
                 return await self._exchange(caller, stamp)
             self._peer_waits.inc()
             outcome = await poll(lambda: self._peer_outcome(caller), deadline)

@@ -22,9 +22,13 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 # How long a request waits for another replica doing the same upstream work (an exchange, a
-# GetDataAccess) to publish its result before doing it itself or giving up.
-PEER_WAIT_SECONDS = 1.5
+# GetDataAccess) to publish its result before doing it itself or giving up: longer than one exchange can
+# take (7 s, never retried) and than a loaded fleet's cold stampede takes to answer (bench/RESULTS.md,
+# stampede_cross_replica), shorter than the shutdown drain.
+PEER_WAIT_SECONDS = 10.0
+# The first poll interval; each wait is half as long again as the last, up to the longest.
 PEER_POLL_SECONDS = 0.05
+PEER_POLL_LONGEST_SECONDS = 0.25
 
 
 class Upstream:
@@ -104,10 +108,12 @@ def peer_deadline() -> float:
 
 
 async def poll(probe: Callable[[], Awaitable[U | None]], deadline: float) -> U | None:
-    """Return ``probe()``'s first answer, asking every poll interval until ``deadline`` (loop time)."""
+    """Return ``probe()``'s first answer, asking at growing intervals until ``deadline`` (loop time)."""
     loop = asyncio.get_running_loop()
+    interval = PEER_POLL_SECONDS
     while True:
         found = await probe()
         if found is not None or loop.time() >= deadline:
             return found
-        await asyncio.sleep(PEER_POLL_SECONDS)
+        await asyncio.sleep(min(interval, max(0.0, deadline - loop.time())))
+        interval = min(interval * 1.5, PEER_POLL_LONGEST_SECONDS)

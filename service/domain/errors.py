@@ -13,6 +13,7 @@ class ProblemCode(StrEnum):
 
     INVALID_TOKEN = "invalid_token"  # noqa: S105 - a code naming a token error, not a token
     TOKEN_REUSED = "token_reused"  # noqa: S105 - likewise
+    TOKEN_STATE_LOST = "token_state_lost"  # noqa: S105 - likewise
     SESSION_REVOKED = "session_revoked"
     IDENTITY_NOT_MAPPED = "identity_not_mapped"
     IDENTITY_CONFLICT = "identity_conflict"
@@ -60,6 +61,19 @@ class TokenReusedError(BrokerError):
     status = 401
     code = ProblemCode.TOKEN_REUSED
     title = "Token already exchanged"
+
+
+class TokenStateLostError(BrokerError):
+    """The cache that records exchanged tokens restarted empty after this token was issued.
+
+    The token may have been exchanged before the restart, and Identity Center refuses a replay for good, so
+    the broker does not send it: the client gets a fresh ID token from its identity provider (silently,
+    where it can) and retries. docs/architecture.md#the-jti-ledger.
+    """
+
+    status = 401
+    code = ProblemCode.TOKEN_STATE_LOST
+    title = "Token state lost"
 
 
 class IdentityNotMappedError(BrokerError):

@@ -5,6 +5,7 @@ Part of the ports (``service.domain.ports`` re-exports both); adapters implement
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -42,6 +43,14 @@ class Cache(Protocol):
 
         Raises:
             CacheUnavailableError: the store could not answer (callers decide how to degrade).
+        """
+        ...
+
+    async def replace(self, key: str, expected: bytes | None, value: bytes, ttl_seconds: int) -> bool:
+        """Store ``value`` only while ``key`` still holds ``expected`` (None: absent); return whether it did.
+
+        Raises:
+            CacheUnavailableError: the store could not answer.
         """
         ...
 
@@ -101,6 +110,16 @@ class CredentialStore(Protocol):
         """Store the user's data access until its last entry expires."""
         ...
 
+    async def update_access(
+        self, issuer: str, subject: str, change: Callable[[AccessBook | None], AccessBook], now: datetime
+    ) -> AccessBook:
+        """Apply ``change`` to the user's stored data access and store the result; return it.
+
+        Atomic across replicas: a record another replica wrote meanwhile is read again and changed, so
+        two replicas adding different entries at once both keep theirs.
+        """
+        ...
+
     async def load_session(self, issuer: str, subject: str) -> IdentitySession | None:
         """Return the user's cached identity session, or None."""
         ...
@@ -113,13 +132,20 @@ class CredentialStore(Protocol):
         """Store an identity session until its credentials expire."""
         ...
 
-    async def claim_token(
-        self, issuer: str, token_id: str, expires_at: int, now: datetime, subject: str | None = None
-    ) -> bool:
-        """Record that a token id is being exchanged; return False if it was claimed before.
+    async def open_ledger(self, now: datetime) -> None:
+        """At start-up: record that the jti ledger's records begin now, unless the cache knows when they did.
+
+        Tokens issued before the ledger's beginning are never sent (docs/architecture.md#the-jti-ledger).
+        """
+        ...
+
+    async def claim_token(self, caller: Caller, now: datetime) -> bool:
+        """Record that the caller's token is being exchanged; return False if it was claimed before.
 
         Raises:
-            CacheOutageError: the ledger cannot be read and this replica cannot tell the token is unused.
+            CacheOutageError: the ledger cannot be read, so nobody can tell the token is unused.
+            TokenStateLostError: the token was issued before the ledger's records begin (the cache
+                restarted empty): it may have been exchanged already.
         """
         ...
 

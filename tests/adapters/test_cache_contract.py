@@ -161,3 +161,17 @@ async def test_cache_spend_takes_nothing_when_the_cost_is_too_high(cache: Cache)
     assert await cache.spend("bucket", 5, 1.0, cost=4) == 0
     assert await cache.spend("bucket", 5, 1.0, cost=4) > 0
     assert await cache.spend("bucket", 5, 1.0, cost=1) == 0  # the refused call took nothing
+
+
+async def test_cache_replace_stores_only_over_the_expected_value(cache: Cache) -> None:
+    assert await cache.replace("record", None, b"first", 60)  # absent, as expected
+    assert not await cache.replace("record", None, b"lost", 60)  # someone wrote it meanwhile
+    assert not await cache.replace("record", b"stale", b"lost", 60)
+    assert await cache.get("record") == b"first"
+    assert await cache.replace("record", b"first", b"second", 60)
+    assert await cache.get("record") == b"second"
+
+
+async def test_cache_replace_of_an_absent_key_expecting_a_value_stores_nothing(cache: Cache) -> None:
+    assert not await cache.replace("record", b"gone", b"new", 60)
+    assert await cache.get("record") is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,10 +22,11 @@ from service.adapters.redis_cache import RedisCache
 from service.domain.access import DataAccess, Grantee, Permission, Privilege
 from service.domain.access_book import AccessBook
 from service.domain.credentials import TemporaryCredentials
-from service.domain.errors import CacheOutageError
+from service.domain.errors import CacheOutageError, TokenStateLostError
 from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, TokenState
 
 NOW = datetime.now(UTC)
+ISSUED = int(NOW.timestamp())  # tokens issued as the ledger begins
 CREDENTIALS = TemporaryCredentials("ASIAX", "secret-x", "token-x", NOW + timedelta(hours=1))
 
 
@@ -116,10 +118,10 @@ async def test_credential_store_refuses_a_value_copied_under_another_users_key(
 
 
 async def test_credential_store_token_states(store: EncryptedCredentialStore) -> None:
-    caller = Caller("iss", "alice", "alice", "j", int((NOW + timedelta(hours=1)).timestamp()), "raw")
+    caller = Caller("iss", "alice", "alice", "j", int((NOW + timedelta(hours=1)).timestamp()), "raw", ISSUED)
     assert await store.token_state(caller, NOW) is TokenState.UNCLAIMED
-    assert await store.claim_token("iss", "j", caller.expires_at, NOW)
-    assert not await store.claim_token("iss", "j", caller.expires_at, NOW)
+    assert await store.claim_token(caller, NOW)
+    assert not await store.claim_token(caller, NOW)
     assert await store.token_state(caller, NOW) is TokenState.IN_FLIGHT
     token = IdentityCenterToken("u1", "arn:store", "ctx", "refresh", 3600)
     await store.record_exchange(caller, token, NOW)
@@ -133,8 +135,8 @@ async def test_credential_store_token_states(store: EncryptedCredentialStore) ->
 async def test_credential_store_claim_whose_holder_died_counts_as_spent(
     store: EncryptedCredentialStore,
 ) -> None:
-    caller = Caller("iss", "alice", "alice", "j", int((NOW + timedelta(hours=1)).timestamp()), "raw")
-    await store.claim_token("iss", "j", caller.expires_at, NOW)
+    caller = Caller("iss", "alice", "alice", "j", int((NOW + timedelta(hours=1)).timestamp()), "raw", ISSUED)
+    await store.claim_token(caller, NOW)
     assert await store.token_state(caller, NOW + timedelta(seconds=29)) is TokenState.IN_FLIGHT
     assert await store.token_state(caller, NOW + timedelta(seconds=31)) is TokenState.SPENT
 
@@ -142,10 +144,10 @@ async def test_credential_store_claim_whose_holder_died_counts_as_spent(
 async def test_credential_store_recorded_exchange_serves_only_its_user_while_it_lives(
     store: EncryptedCredentialStore,
 ) -> None:
-    alice = Caller("iss", "alice", "alice", "j", int((NOW + timedelta(hours=24)).timestamp()), "raw")
-    mallory = Caller("iss", "mallory", "mallory", "j", alice.expires_at, "raw")
+    alice = Caller("iss", "alice", "alice", "j", int((NOW + timedelta(hours=24)).timestamp()), "raw", ISSUED)
+    mallory = Caller("iss", "mallory", "mallory", "j", alice.expires_at, "raw", ISSUED)
     token = IdentityCenterToken("u1", None, "ctx", None, 3600)
-    await store.claim_token("iss", "j", alice.expires_at, NOW)
+    await store.claim_token(alice, NOW)
     await store.record_exchange(alice, token, NOW)
     assert await store.token_state(mallory, NOW) is TokenState.SPENT
     assert await store.token_state(alice, NOW + timedelta(seconds=3599)) == token
@@ -161,30 +163,90 @@ async def test_credential_store_forget_user_drops_the_decoded_book(
     assert await store.load_access("iss", "alice") is None
 
 
-async def test_credential_store_claims_only_brand_new_sign_ins_when_the_cache_is_down() -> None:
-    # docs/architecture.md#the-jti-ledger: a token this replica claimed is never claimed again, and a
-    # user it holds a session of is not exchanged for while the ledger cannot be read.
+async def test_credential_store_claims_no_token_while_the_cache_is_down() -> None:
+    # docs/architecture.md#the-jti-ledger: while the ledger cannot be read, no token is sent, not even one
+    # this replica never saw (another replica may have exchanged it).
     down = RedisCache.from_url("redis://127.0.0.1:1/0", socket_timeout=0.2)
     store = EncryptedCredentialStore(down, CacheSealer(os.urandom(32)), KeyHasher(os.urandom(32)))
+    caller = Caller("iss", "alice", "alice", "j", 2_000_000_000, "raw", ISSUED)
     try:
-        assert await store.claim_token("iss", "j", 2_000_000_000, NOW, "alice")
+        await store.open_ledger(NOW)  # logged, not raised: the first claim records the beginning
         with pytest.raises(CacheOutageError):
-            await store.claim_token("iss", "j", 2_000_000_000, NOW, "alice")
-        assert await store.claim_token("iss", "other", 2_000_000_000, NOW, "bob")
-        await store.save_session(IdentitySession("iss", "bob", "bob", "u2", None, None, CREDENTIALS), NOW)
-        with pytest.raises(CacheOutageError):
-            await store.claim_token("iss", "third", 2_000_000_000, NOW, "bob")
+            await store.claim_token(caller, NOW)
     finally:
         await down.close()
+
+
+async def test_credential_store_refuses_tokens_issued_before_the_ledger_began(
+    store: EncryptedCredentialStore,
+) -> None:
+    await store.open_ledger(NOW)
+    later = NOW + timedelta(hours=1)
+    await store.open_ledger(later)  # the beginning the cache holds is kept
+    before = Caller("iss", "alice", "alice", "old", 2_000_000_000, "raw", ISSUED - 1)
+    with pytest.raises(TokenStateLostError) as lost:
+        await store.claim_token(before, later)
+    assert (lost.value.status, lost.value.code) == (401, "token_state_lost")
+    assert await store.claim_token(
+        Caller("iss", "alice", "alice", "new", 2_000_000_000, "raw", ISSUED), later
+    )
+
+
+async def test_credential_store_ledger_beginning_is_recorded_by_the_first_claim_and_kept_alive() -> None:
+    elapsed = [0.0]
+    cache = MemoryCache(clock=lambda: elapsed[0])  # the cache's own clock runs its TTLs
+    store = EncryptedCredentialStore(cache, CacheSealer(os.urandom(32)), KeyHasher(os.urandom(32)))
+    caller = Caller("iss", "alice", "alice", "j", 2_000_000_000, "raw", ISSUED)
+    assert await store.claim_token(caller, NOW)  # no beginning recorded yet: it is now
+    # Used every day for a week: the beginning is the same one, never lapsed and recorded afresh (which
+    # would refuse every live token issued before it).
+    for day in range(1, 8):
+        elapsed[0] = day * 86400.0
+        await store.open_ledger(NOW + timedelta(days=day))
+    before = Caller("iss", "alice", "alice", "k", 2_000_000_000, "raw", ISSUED - 1)
+    with pytest.raises(TokenStateLostError):
+        await store.claim_token(before, NOW + timedelta(days=7))
+    later = Caller("iss", "alice", "alice", "m", 2_000_000_000, "raw", ISSUED + 86400)
+    assert await store.claim_token(later, NOW + timedelta(days=7))
 
 
 async def test_credential_store_doubted_token_is_released_with_a_doubt_mark(
     store: EncryptedCredentialStore,
 ) -> None:
-    caller = Caller("iss", "alice", "alice", "j", int((NOW + timedelta(hours=1)).timestamp()), "raw")
-    assert await store.claim_token("iss", "j", caller.expires_at, NOW)
+    caller = Caller("iss", "alice", "alice", "j", int((NOW + timedelta(hours=1)).timestamp()), "raw", ISSUED)
+    assert await store.claim_token(caller, NOW)
     assert not await store.token_doubted("iss", "j")
     await store.doubt_token("iss", "j", caller.expires_at, NOW)
     assert await store.token_state(caller, NOW) is TokenState.UNCLAIMED
     assert await store.token_doubted("iss", "j")
-    assert await store.claim_token("iss", "j", caller.expires_at, NOW)  # the retry claims it
+    assert await store.claim_token(caller, NOW)  # the retry claims it
+
+
+class RacingCache(MemoryCache):
+    """A cache where another replica writes once, between this one's read and its first replace."""
+
+    racer: Callable[[], Awaitable[object]] | None = None
+
+    async def replace(self, key: str, expected: bytes | None, value: bytes, ttl_seconds: int) -> bool:
+        racer, self.racer = self.racer, None
+        if racer is not None:
+            await racer()
+        return await super().replace(key, expected, value, ttl_seconds)
+
+
+async def test_credential_store_update_access_keeps_a_record_changed_meanwhile() -> None:
+    cache, key = RacingCache(), os.urandom(32)
+    first, second = (EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key)) for _ in range(2))
+
+    def add(scope: str) -> Callable[[AccessBook | None], AccessBook]:
+        access = DataAccess(CREDENTIALS, scope, Grantee("DIRECTORY_USER", "u1"), Permission.READ)
+        return lambda book: (book or AccessBook(idc_user_id="u1")).with_entry(access, Privilege.DEFAULT, NOW)
+
+    cache.racer = lambda: second.update_access("iss", "alice", add("s3://b/plans/*"), NOW)
+    await first.update_access("iss", "alice", add("s3://b/team/*"), NOW)
+    book = await second.load_access("iss", "alice")
+    assert book is not None
+    assert {entry.access.matched_grant_target for entry in book.entries} == {
+        "s3://b/team/*",
+        "s3://b/plans/*",
+    }

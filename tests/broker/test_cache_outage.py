@@ -12,14 +12,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bench.fleet import StoppableRedis
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.redis_cache import RedisCache
 from service.broker import Broker
 from service.domain.access import DataAccessRequest, Permission, S3Target
-from service.domain.errors import CacheOutageError, SessionRevokedError
-from tests.conftest import StoppableRedis
-from tests.fakes import FakeClock, FakeGrant, FakeIdentityExchanger, FakeRoleAssumer, fake_broker, make_token
+from service.domain.errors import CacheOutageError, SessionRevokedError, TokenStateLostError
+from tests.fakes import (
+    LEDGER_BEGAN,
+    FakeClock,
+    FakeGrant,
+    FakeIdentityExchanger,
+    FakeRoleAssumer,
+    fake_broker,
+    make_token,
+)
 
 TEAM = FakeGrant("s3://b/team/*", Permission.READ, "ctx-alice")
 REPORT = DataAccessRequest(S3Target("s3://b/team/report.csv"), Permission.READ, 3600)
@@ -61,6 +69,8 @@ async def replicas(
         Replica(stoppable_redis.url, clock, exchanger),
         Replica(stoppable_redis.url, clock, exchanger),
     )
+    for replica in (first, second):
+        await replica.store.open_ledger(LEDGER_BEGAN)  # the replicas were running before these sign-ins
     yield first, second
     await first.cache.close()
     await second.cache.close()
@@ -107,29 +117,43 @@ async def test_the_mirror_applies_the_marks_it_last_saw(
     assert await replica.issue(fresh)
 
 
-async def test_during_an_outage_only_a_brand_new_sign_in_is_exchanged_and_never_twice(
+async def test_during_an_outage_no_token_is_sent_to_identity_center(
     stoppable_redis: StoppableRedis,
     replicas: tuple[Replica, Replica],
     clock: FakeClock,
     exchanger: FakeIdentityExchanger,
 ) -> None:
+    # A sign-in this replica never saw may still have been exchanged by another one: its ledger state
+    # cannot be read, so it is not sent (docs/architecture.md#the-jti-ledger).
     replica, _ = replicas
     stoppable_redis.stop()
-    token = _token(clock, "bob", "new-sign-in")
-    bob_grant = FakeGrant("s3://b/bob/*", Permission.READ, "ctx-bob")
-    replica.broker._vendor.grants.append(bob_grant)  # type: ignore[attr-defined]
-    request = DataAccessRequest(S3Target("s3://b/bob/x"), Permission.READ, 3600)
-    assert await replica.issue(token, request)  # never seen, no session: exchanged once
-    assert await replica.issue(token, request)  # then served from the mirror
-    assert exchanger.attempts == 1
-    # This replica lost the session it opened (an eviction): the token it exchanged is not sent again.
-    caller = await replica.broker.authenticate(token)
-    await replica.store.forget_user(caller.issuer, caller.subject)
     with pytest.raises(CacheOutageError) as refused:
-        await replica.issue(token, request)
-    assert refused.value.status == 503
-    assert refused.value.code == "cache_unavailable"
+        await replica.issue(_token(clock, "bob", "new-sign-in"))
+    assert (refused.value.status, refused.value.code) == (503, "cache_unavailable")
+    assert exchanger.attempts == 0
+
+
+async def test_after_redis_restarts_empty_a_token_issued_before_is_not_sent(
+    stoppable_redis: StoppableRedis,
+    replicas: tuple[Replica, Replica],
+    clock: FakeClock,
+    exchanger: FakeIdentityExchanger,
+) -> None:
+    replica, other = replicas
+    token = _token(clock, "alice", "exchanged-before-restart")
+    assert await replica.issue(token)
+    stoppable_redis.stop()
+    stoppable_redis.start()  # empty: the ledger that recorded the exchange is gone
+    clock.advance(2)
+    # The replica that never saw alice cannot tell the token was exchanged: it says so, sends nothing.
+    with pytest.raises(TokenStateLostError) as lost:
+        await other.issue(token)
+    assert (lost.value.status, lost.value.code) == (401, "token_state_lost")
     assert exchanger.attempts == 1
+    # A fresh ID token from the identity provider is served.
+    fresh = make_token("alice", "fresh", expires_at=clock.now() + timedelta(hours=1), issued_at=clock.now())
+    assert await other.issue(fresh)
+    assert exchanger.attempts == 2
 
 
 async def test_a_mirrored_session_survives_redis_coming_back_empty(

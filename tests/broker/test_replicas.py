@@ -25,6 +25,7 @@ from service.domain.errors import (
 )
 from service.domain.identity import IdentitySession
 from tests.fakes import (
+    LEDGER_BEGAN,
     T0,
     FakeClock,
     FakeDataAccessVendor,
@@ -38,11 +39,13 @@ from tests.fakes import (
 
 
 @pytest.fixture
-def store() -> EncryptedCredentialStore:
+async def store() -> EncryptedCredentialStore:
     key = os.urandom(32)
     # Revocation marks on the same clock as the tests' FakeClock, which starts at T0.
     cache = MemoryCache(wall_clock=lambda: T0.timestamp() + 0.5)
-    return EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
+    store = EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
+    await store.open_ledger(LEDGER_BEGAN)  # the replicas were running before the tokens were issued
+    return store
 
 
 def _replica(
@@ -60,7 +63,7 @@ async def test_replica_waits_for_the_session_a_peer_is_opening(store: EncryptedC
     exchanger = FakeIdentityExchanger()
     replica = _replica(store, clock, exchanger)
     caller = await replica.authenticate(make_token("alice", "shared-jti"))
-    assert await store.claim_token(caller.issuer, caller.token_id, caller.expires_at, clock.now())
+    assert await store.claim_token(caller, clock.now())
 
     async def peer_publishes_session() -> None:
         await asyncio.sleep(0.2)

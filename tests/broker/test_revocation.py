@@ -12,11 +12,12 @@ import pytest
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.redis_cache import RedisCache
-from service.broker import Broker, BrokerPolicy
+from service.broker import Broker, BrokerPolicy, upstream
 from service.broker.data_access import work_key
 from service.domain.access import DataAccessRequest, Permission, S3Target
 from service.domain.errors import RateLimitedError, SessionRevokedError
 from tests.fakes import (
+    LEDGER_BEGAN,
     FakeClock,
     FakeGrant,
     FakeIdentityExchanger,
@@ -35,6 +36,11 @@ def store(request: pytest.FixtureRequest) -> EncryptedCredentialStore:
     cache: RedisCache = request.getfixturevalue(request.param)
     key = os.urandom(32)
     return EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
+
+
+@pytest.fixture(autouse=True)
+async def _running_replicas(store: EncryptedCredentialStore) -> None:
+    await store.open_ledger(LEDGER_BEGAN)  # the replicas were running before the tokens were issued
 
 
 def _replica(
@@ -112,8 +118,9 @@ async def test_upstream_budget_is_shared_by_replicas(store: EncryptedCredentialS
 
 
 async def test_peer_wait_never_serves_an_entry_written_back_after_a_sign_out(
-    store: EncryptedCredentialStore,
+    store: EncryptedCredentialStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(upstream, "PEER_WAIT_SECONDS", 1.0)  # the peer below never answers: wait less
     clock = _clock_now_on_redis()
     exchanger, assumer = FakeIdentityExchanger(), FakeRoleAssumer(clock)
     replica = _replica(store, clock, exchanger, assumer)

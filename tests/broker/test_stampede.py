@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
@@ -25,21 +26,22 @@ from tests.fakes import (
 REPLICAS = 4
 REQUESTS_PER_REPLICA = 8
 USERS = ("alice", "bob")
-# One scope: entries of different scopes of one user share one access book, written read-modify-write.
-SCOPES = ("s3://b/team/report.csv",)
+# Two scopes under two grants: their entries share the user's one access record, which replicas vending
+# both at once must not overwrite with each other's copy.
+SCOPES = ("s3://b/team/report.csv", "s3://b/plans/q3.csv")
 
 
 @pytest.fixture(params=["redis_cache", "cluster_cache"], ids=["redis", "cluster"])
-def store(request: pytest.FixtureRequest) -> EncryptedCredentialStore:
-    """A store on one Redis server, then on a 3-master cluster (keys spread over slots, hash-tagged)."""
+def stores(request: pytest.FixtureRequest) -> Callable[[], EncryptedCredentialStore]:
+    """Make each replica's store on one Redis server, then on a 3-master cluster (one shared key)."""
     cache: RedisCache = request.getfixturevalue(request.param)
     key = os.urandom(32)
-    return EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
+    return lambda: EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
 
 
 @pytest.mark.parametrize("assume_role_seconds", [0.0, 0.12], ids=["warm-sts", "slow-sts"])
 async def test_cold_stampede_across_replicas_makes_one_get_data_access_per_user_and_scope(
-    store: EncryptedCredentialStore, assume_role_seconds: float
+    stores: Callable[[], EncryptedCredentialStore], assume_role_seconds: float
 ) -> None:
     clock = FakeClock()
     assumer = FakeRoleAssumer(clock, delay_seconds=assume_role_seconds)
@@ -51,7 +53,7 @@ async def test_cold_stampede_across_replicas_makes_one_get_data_access_per_user_
     # A small delay keeps each GetDataAccess in flight while the other replicas arrive.
     vendor = FakeDataAccessVendor(clock, assumer, grants=grants, delay_seconds=0.03)
     exchanger = FakeIdentityExchanger()
-    replicas = [fake_broker(store, clock, exchanger, assumer, vendor=vendor) for _ in range(REPLICAS)]
+    replicas = [fake_broker(stores(), clock, exchanger, assumer, vendor=vendor) for _ in range(REPLICAS)]
     callers = [
         await replicas[0].authenticate(make_token(user, f"{user}-{os.urandom(4).hex()}")) for user in USERS
     ]

@@ -114,11 +114,6 @@ class OutageMirror:
         entry = self._entry(issuer, subject)
         return None if entry is None else entry.book
 
-    def has_session(self, issuer: str, subject: str) -> bool:
-        """Return whether a session of the user is mirrored (so its token was exchanged before)."""
-        entry = self._users.get((issuer, subject))
-        return entry is not None and entry.session is not None
-
     def forget(self, issuer: str, subject: str) -> None:
         """Drop the user's mirrored session and access book (its marks stay)."""
         entry = self._users.get((issuer, subject))

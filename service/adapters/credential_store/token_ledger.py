@@ -12,7 +12,7 @@ from service.adapters.credential_store.keys import MAX_TTL_SECONDS, CacheKeys, S
 from service.adapters.credential_store.mirror import OutageMirror
 from service.adapters.credential_store.records import decode_exchange, encode_exchange
 from service.domain.cache_errors import CacheUnavailableError
-from service.domain.errors import CacheOutageError
+from service.domain.errors import CacheOutageError, TokenStateLostError
 from service.domain.identity import Caller, IdentityCenterToken, TokenState
 from service.domain.ports import Cache
 
@@ -28,6 +28,8 @@ _DOUBTED = b"uncertain"
 _CLAIM_OUTCOME_SECONDS = 30
 # The largest BROKER_OIDC_LEEWAY_SECONDS settings accept.
 _JTI_GRACE_SECONDS = 600
+# How often a replica renews the TTL of the ledger's beginning (kept for MAX_TTL_SECONDS).
+_BORN_KEEP_SECONDS = 3600
 # Tokens this replica claimed (and did not release), remembered in process: never sent twice from here.
 _LOCAL_CLAIMS = 100_000
 
@@ -42,40 +44,69 @@ class TokenLedger:
         self._mirror = mirror
         # Tokens this replica claimed and did not release (an insertion-ordered set).
         self._local_claims: dict[tuple[str, str], None] = {}
+        self._born_kept_at: datetime | None = None  # when this replica last renewed the ledger's beginning
 
     def _jti_ttl(self, expires_at: int, now: datetime) -> int:
         # Kept past exp by the largest clock-skew leeway the verifier may apply, so a token it still
         # accepts is never forgotten here.
         return min(max(1, expires_at - int(now.timestamp()) + _JTI_GRACE_SECONDS), MAX_TTL_SECONDS)
 
-    async def claim_token(
-        self, issuer: str, token_id: str, expires_at: int, now: datetime, subject: str | None = None
-    ) -> bool:
-        key = self._key("jti", issuer, token_id)
-        claimed_here = (issuer, token_id) in self._local_claims
+    async def claim_token(self, caller: Caller, now: datetime) -> bool:
+        key = self._key("jti", caller.issuer, caller.token_id)
+        claimed_here = (caller.issuer, caller.token_id) in self._local_claims
         claim = _CLAIMED + str(int(now.timestamp())).encode()
         try:
-            stored = await self._cache.add(key, claim, self._jti_ttl(expires_at, now))
+            born = await self._born(now)
+            if caller.issued_at < born:
+                # docs/architecture.md#the-jti-ledger: the ledger was lost after this token was issued.
+                logger.warning("cache.jti_predates_ledger")
+                raise TokenStateLostError(
+                    "the broker lost its record of this ID token (its cache restarted empty), so it may "
+                    "already have been exchanged; get a fresh ID token from the identity provider and retry"
+                )
+            stored = await self._cache.add(key, claim, self._jti_ttl(caller.expires_at, now))
         except CacheUnavailableError:
-            # docs/architecture.md#the-jti-ledger: during an outage only a brand-new sign-in is exchanged.
-            if claimed_here or (subject is not None and self._mirror.has_session(issuer, subject)):
-                logger.warning("cache.jti_unknown")
-                raise CacheOutageError(
-                    "the shared cache is unavailable and this ID token may already have been exchanged; "
-                    "retry shortly"
-                ) from None
-            logger.warning("cache.jti_unrecorded")
-            self._claim_locally(issuer, token_id)
-            return True
+            # docs/architecture.md#the-jti-ledger: while the ledger cannot be read, no token is sent.
+            logger.warning("cache.jti_unknown")
+            raise CacheOutageError(
+                "the shared cache is unavailable and this ID token may already have been exchanged; "
+                "retry shortly"
+            ) from None
         if stored and claimed_here:
             # The cache lost this replica's claim (a restart): the token was sent before, and a resend
             # would be refused as a replay.
             logger.warning("cache.jti_lost")
-            await self._cache.set(key, SPENT, self._jti_ttl(expires_at, now))
+            await self._cache.set(key, SPENT, self._jti_ttl(caller.expires_at, now))
             return False
         if stored:
-            self._claim_locally(issuer, token_id)
+            self._claim_locally(caller.issuer, caller.token_id)
         return stored
+
+    async def open(self, now: datetime) -> None:
+        """Record that the ledger's records begin now, unless the cache already says when they began."""
+        try:
+            await self._born(now)
+        except CacheUnavailableError:
+            logger.warning("cache.ledger_unknown")  # the first claim records it
+
+    async def _born(self, now: datetime) -> int:
+        """Return the second from which the ledger holds every claim, recording it if the cache has none.
+
+        Raises:
+            CacheUnavailableError: the cache could not answer.
+        """
+        key = self._key("ledger-born")
+        (value,) = await self._cache.get_many_checked([key])
+        if value is None:
+            if await self._cache.add(key, str(int(now.timestamp())).encode(), MAX_TTL_SECONDS):
+                logger.warning("cache.ledger_born")
+            (value,) = await self._cache.get_many_checked([key])
+        born = int(value or 0)
+        if self._born_kept_at is None or (now - self._born_kept_at).total_seconds() > _BORN_KEEP_SECONDS:
+            # Kept alive while in use: a lapsed beginning, recorded afresh, would refuse every live token.
+            await self._cache.set(key, str(born).encode(), MAX_TTL_SECONDS)
+            self._born_kept_at = now
+        return born
 
     def _claim_locally(self, issuer: str, token_id: str) -> None:
         if len(self._local_claims) >= _LOCAL_CLAIMS:
