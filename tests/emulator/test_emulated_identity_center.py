@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from jose import jwt
+from jose.backends import cryptography_backend
 from moto.identitystore.models import identitystore_backends
 
+from emulator.idc_keys import SigningKey
 from emulator.identity_center import find_users
 from emulator.server import EmulatorServer
 from service.adapters.aws_errors import MessageMatch, match_message
@@ -204,3 +207,25 @@ def test_user_lookup_index_follows_creates_updates_and_deletes(
     directory.delete_user(IdentityStoreId=store_id, UserId=created)
     assert find_users(state, "userName", "indexed") == []
     assert find_users(state, "emails.value", "new@example.com") == []
+
+
+def test_id_tokens_are_signed_without_parsing_the_key_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Parsing the PEM for every idToken capped CreateTokenWithIAM at ~25/s (bench/bench_emulator.py).
+    key = SigningKey()
+    public_pem = (
+        serialization.load_pem_private_key(key.pem.encode(), None)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the signing key was parsed again")
+
+    monkeypatch.setattr(cryptography_backend, "load_pem_private_key", refuse)
+    tokens = [key.sign({"sub": f"user-{n}"}) for n in range(2)]
+
+    assert [jwt.get_unverified_header(t)["kid"] for t in tokens] == [key.kid, key.kid]
+    assert [jwt.decode(t, public_pem.decode(), algorithms=["RS256"])["sub"] for t in tokens] == [
+        "user-0",
+        "user-1",
+    ]
