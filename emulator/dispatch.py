@@ -4,170 +4,37 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import re
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import urlsplit
 
 from moto.moto_server.werkzeug_app import create_backend_app
 from werkzeug.wrappers import Response
-from werkzeug.wsgi import get_input_stream
 
-from emulator import hosted_ui, s3_cors, sigv4
+from emulator import hosted_ui, s3_cors
 from emulator.access_grants import AccessGrantsHandler
 from emulator.directory import DirectoryGuard
+from emulator.faults import FaultInjector
 from emulator.identity_center import IdentityCenterHandler
-from emulator.s3_guard import S3Guard, classify
+from emulator.routing import (
+    PROTOCOLS,
+    WELL_KNOWN_RE,
+    build_request,
+    detect_service,
+    operation_hint,
+    split_virtual_host,
+)
+from emulator.s3_guard import S3Guard
+from emulator.s3_operations import classify
 from emulator.sso_admin import SsoAdminHandler
-from emulator.state import EmulatorState, Fault
+from emulator.state import EmulatorState
 from emulator.sts import EMULATED_ACTIONS, StsHandler, form_params
 from emulator.wire import AwsError, AwsRequest, Protocol, error_response
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
-# SigV4 signing name → moto backend / emulator service name.
-SIGNING_NAMES = {"sso-oauth": "sso-oidc", "sso": "sso-admin", "email": "ses"}
-JSON_TARGETS = {
-    "AWSCognitoIdentityProviderService": "cognito-idp",
-    "AWSIdentityStore": "identitystore",
-    "SWBExternalService": "sso-admin",
-}
-PROTOCOLS: dict[str, Protocol] = {
-    "sso-oidc": "oauth-json",
-    "sts": "query",
-    "iam": "query",
-    "s3": "s3-xml",
-    "s3control": "s3-xml",
-}
-WELL_KNOWN_RE = re.compile(r"/[^/]+/\.well-known/(jwks\.json|openid-configuration)")
-# An S3 bucket name as virtual-hosted addressing can carry it (docs/aws.md#virtual-hosted-addressing).
-BUCKET_HOST_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-THROTTLING = {
-    "Throttling",
-    "ThrottlingException",
-    "SlowDown",
-    "SlowDownException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-}
-
-
-def _headers(environ: dict[str, Any]) -> dict[str, str]:
-    headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
-    if environ.get("CONTENT_TYPE"):
-        headers["content-type"] = environ["CONTENT_TYPE"]
-    if environ.get("CONTENT_LENGTH"):
-        headers["content-length"] = environ["CONTENT_LENGTH"]
-    return headers
-
-
-def build_request(environ: dict[str, Any]) -> AwsRequest:
-    """Read the body once and keep the raw path and query for signature checks."""
-    body = get_input_stream(environ).read()
-    raw_uri = environ.get("REQUEST_URI") or environ.get("RAW_URI") or quote(environ.get("PATH_INFO", "/"))
-    raw_path = sigv4.raw_path_of(raw_uri)
-    raw_query = environ.get("QUERY_STRING", "")
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    environ.pop("HTTP_TRANSFER_ENCODING", None)
-    return AwsRequest(
-        method=environ.get("REQUEST_METHOD", "GET").upper(),
-        raw_path=raw_path,
-        path=environ.get("PATH_INFO", "/") or "/",
-        raw_query=raw_query,
-        query=parse_qsl(raw_query, keep_blank_values=True),
-        headers=_headers(environ),
-        body=body,
-        environ=environ,
-    )
-
-
-def detect_service(req: AwsRequest) -> str:
-    """Name the AWS service a request is for: credential scope, path, target header, action."""
-    if req.path.startswith("/_emulator/") or req.path == "/_emulator":
-        return "admin"
-    if req.path.startswith("/v20180820/"):
-        return "s3control"
-    auth = req.headers.get("authorization", "")
-    scope = sigv4.credential_from_authorization(auth) if auth else None
-    if scope is None and req.arg("X-Amz-Credential"):
-        try:
-            scope = sigv4.parse_credential(req.arg("X-Amz-Credential") or "")
-        except sigv4.SignatureError:
-            scope = None
-    if scope is not None:
-        return SIGNING_NAMES.get(scope.service.lower(), scope.service.lower())
-    target = req.headers.get("x-amz-target", "")
-    if target:
-        return JSON_TARGETS.get(target.split(".", 1)[0], "unknown")
-    if WELL_KNOWN_RE.fullmatch(req.path) or hosted_ui.owns(req.path):
-        return "cognito-idp"
-    if req.path in ("/token", "/client/register", "/device_authorization"):
-        return "sso-oidc"
-    is_form = req.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
-    if (
-        req.method == "POST"
-        and is_form
-        and form_params(req).get("Action") in ("AssumeRoleWithWebIdentity", "AssumeRoleWithSAML")
-    ):
-        return "sts"
-    return "s3"
-
-
-def split_virtual_host(host: str, base_hosts: frozenset[str]) -> tuple[str, str] | None:
-    """Return `(bucket, emulator host[:port])` for a Host `<bucket>.<emulator host>[:port]`, else None.
-
-    `base_hosts` are the names the emulator answers to (lower case, without port).
-    """
-    name, sep, port = host.lower().rpartition(":")
-    if not sep or not port.isdigit():
-        name, port = host.lower(), ""
-    for base in base_hosts:
-        if name.endswith("." + base):
-            bucket = name[: -len(base) - 1]
-            if BUCKET_HOST_RE.fullmatch(bucket):
-                return bucket, base + (f":{port}" if port else "")
-    return None
-
-
-def _operation_hint(service: str, req: AwsRequest) -> str:
-    target = req.headers.get("x-amz-target")
-    if target:
-        return target.rsplit(".", 1)[-1]
-    if PROTOCOLS.get(service) == "query":
-        return form_params(req).get("Action", "Unknown")
-    match = WELL_KNOWN_RE.fullmatch(req.path)
-    if match:
-        return "GetJwks" if match.group(1) == "jwks.json" else "GetOpenIdConfiguration"
-    return f"{req.method} {req.path}"
-
-
-def fault_error(service: str, error: str | int | None) -> AwsError:
-    """Build the injected error in the way the service reports it."""
-    if isinstance(error, int):
-        status = error
-        code = (
-            "InternalServerException"
-            if service == "sso-oidc"
-            else ("InternalError" if PROTOCOLS.get(service) == "s3-xml" else "InternalFailure")
-        )
-        if status == 503:
-            code = "SlowDown" if PROTOCOLS.get(service) == "s3-xml" else "ServiceUnavailable"
-        return AwsError(code, "Injected fault", status)
-    code = error or "InternalError"
-    if code in ("InternalError", "InternalServerException", "InternalFailure"):
-        if service == "sso-oidc":
-            code = "InternalServerException"
-        return AwsError(code, "We encountered an internal error. Please try again.", 500)
-    if code == "SlowDown":
-        return AwsError(code, "Please reduce your request rate.", 503)
-    if code in THROTTLING:
-        return AwsError(code, "Rate exceeded", 400 if PROTOCOLS.get(service) != "s3-xml" else 503)
-    return AwsError(code, "Injected fault", 400)
 
 
 class Dispatcher:
@@ -182,10 +49,10 @@ class Dispatcher:
         self.sts = StsHandler(state)
         self.access_grants = AccessGrantsHandler(state)
         self.s3_guard = S3Guard(state)
+        self.faults = FaultInjector(state)
         self.hosted_ui = hosted_ui.HostedUi(state)
         self._moto_apps: dict[str, Any] = {}
         self._moto_lock = threading.Lock()
-        self._random = random.Random()  # noqa: S311 - fault sampling, not security
 
     def moto_app(self, service: str) -> Any:
         """Return (creating once) moto's Flask app for a backend."""
@@ -211,9 +78,9 @@ class Dispatcher:
         protocol: Protocol = PROTOCOLS.get(service, "json")
         handler = self._handler_for(service, req)
         req.operation = (
-            _operation_hint(service, req) if handler is None else self._peek_operation(service, req)
+            operation_hint(service, req) if handler is None else self._peek_operation(service, req)
         )
-        fault = self._take_fault(req.operation, service)
+        fault = self.faults.take(req.operation, service)
         if fault is not None:
             response = error_response(protocol, fault)
             self._record(req, response.status_code, fault.code)
@@ -273,7 +140,7 @@ class Dispatcher:
         if service == "sso-oidc":
             return "CreateTokenWithIAM" if req.arg("aws_iam") == "t" else "CreateToken"
         if service in ("sso-admin", "identitystore"):
-            return _operation_hint(service, req)
+            return operation_hint(service, req)
         if service == "sts":
             return form_params(req).get("Action", "Unknown")
         if service == "s3control":
@@ -283,7 +150,7 @@ class Dispatcher:
     def _handler_for(self, service: str, req: AwsRequest) -> Callable[[AwsRequest], Response | None] | None:
         if service == "sso-oidc":
             return self.identity_center.handle
-        if service == "sso-admin" and self.sso_admin.handles(_operation_hint(service, req)):
+        if service == "sso-admin" and self.sso_admin.handles(operation_hint(service, req)):
             return self.sso_admin.handle
         if service == "identitystore":
             return self.directory.handle
@@ -306,21 +173,6 @@ class Dispatcher:
             req.annotations["error"] = err.code
             return error_response("s3-xml", err)
         return None
-
-    def _take_fault(self, operation: str, service: str) -> AwsError | None:
-        with self.state.lock:
-            fault: Fault | None = self.state.faults.get(operation)
-            if fault is None:
-                return None
-            if fault.remaining is not None:
-                if fault.remaining <= 0:
-                    del self.state.faults[operation]
-                    return None
-                fault.remaining -= 1
-            fire = fault.error is not None and self._random.random() < fault.error_rate
-        if fault.latency_ms:
-            time.sleep(fault.latency_ms / 1000)
-        return fault_error(service, fault.error) if fire else None
 
     def _record(self, req: AwsRequest, status: int, error_code: str | None) -> None:
         caller = req.caller.arn if req.caller is not None else None

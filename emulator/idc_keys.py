@@ -11,7 +11,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jose import jwt
+from jose import jwk, jwt
 
 from emulator.state import TrustedTokenIssuer, new_id
 from emulator.wire import AwsError
@@ -26,7 +26,8 @@ def invalid_grant(message: str) -> AwsError:
 
 
 class SigningKey:
-    """The emulator's own RS256 key for IdC idTokens."""
+    """The emulator's own RS256 key for IdC idTokens, loaded once: parsing a PEM per token costs
+    tens of milliseconds (RSA key validation), signing with the loaded key about one."""
 
     def __init__(self) -> None:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -34,10 +35,11 @@ class SigningKey:
         self.pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ).decode()
+        self._signer = jwk.construct(key, "RS256")
 
     def sign(self, claims: dict[str, Any]) -> str:
         """Return a signed JWT."""
-        return str(jwt.encode(claims, self.pem, algorithm="RS256", headers={"kid": self.kid}))
+        return str(jwt.encode(claims, self._signer, algorithm="RS256", headers={"kid": self.kid}))
 
 
 class JwksFetcher:

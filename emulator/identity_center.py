@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 from emulator import permissions
 from emulator.directory import find_users, group_ids_of
 from emulator.idc_keys import JwksFetcher, SigningKey, invalid_grant
+from emulator.jti_replay import first_use
 from emulator.state import Application, EmulatorState, IdentityContext
 from emulator.sts import policy_allows
 from emulator.token_issuers import discovery_url
@@ -186,11 +187,9 @@ class IdentityCenterHandler:
         if not isinstance(jti, str) or not jti:
             raise invalid_grant("The token has no jti claim")
         with self.state.lock:
-            self.state.seen_jti = {k: v for k, v in self.state.seen_jti.items() if v > now}
-            replay_key = f"{issuer.issuer_url}#{jti}"
-            if replay_key in self.state.seen_jti:
-                raise invalid_grant("The token has already been exchanged")
-            self.state.seen_jti[replay_key] = float(exp)
+            fresh = first_use(self.state, f"{issuer.issuer_url}#{jti}", float(exp), now)
+        if not fresh:
+            raise invalid_grant("The token has already been exchanged")
         value = _claim(claims, issuer.claim_attribute_path)
         if not isinstance(value, str):
             raise invalid_grant(f"The token has no {issuer.claim_attribute_path} claim")

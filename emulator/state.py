@@ -241,6 +241,7 @@ class EmulatorState:
     contexts: dict[str, IdentityContext] = field(default_factory=dict)
     refresh_tokens: dict[str, IdentityContext] = field(default_factory=dict)
     seen_jti: dict[str, float] = field(default_factory=dict)
+    seen_jti_expiries: list[tuple[float, str]] = field(default_factory=list)  # min-heap of (expiry, key)
     grants_instances: dict[str, GrantsInstance] = field(default_factory=dict)
     # Bucket name → owning account (buckets not listed belong to account_id); storage is shared.
     bucket_owners: dict[str, str] = field(default_factory=dict)

@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from emulator.dispatch import split_virtual_host
+from emulator.routing import split_virtual_host
 
 ACCOUNT = "111122223333"
 VIRTUAL = Config(
