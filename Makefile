@@ -34,11 +34,11 @@ test: $(STAMP)  ## run the whole test suite (unit, adapters against real Redis, 
 # The botocore-equivalence property tests of the presigner run in `make test` only: they take most of a minute.
 FAST_TESTS := tests/domain tests/api tests/broker tests/adapters tests/test_settings.py tests/test_thread_pool.py \
 	tests/test_import_contracts.py --ignore=tests/adapters/test_s3_presigner.py
-# Branch coverage of service/ by the fast tests, measured with this target at 64.6 % (2026-12-03); raise it, never lower it.
-FAST_COVERAGE_FLOOR := 64
+# Branch coverage of service/ by the fast tests, measured with this target at 65.1 % (2026-12-03); raise it, never lower it.
+FAST_COVERAGE_FLOOR := 65
 
-test-fast: $(STAMP)  ## unit + API tests with a branch-coverage gate on service/ (about a minute)
-	$(BIN)/python -m pytest -q $(FAST_TESTS) --cov=service --cov-branch --cov-report=term:skip-covered \
+test-fast: $(STAMP)  ## unit + API tests with a branch-coverage gate on service/ (under a minute, 2 processes)
+	$(BIN)/python -m pytest -q -n 2 $(FAST_TESTS) --cov=service --cov-branch --cov-report=term:skip-covered \
 	  --cov-fail-under=$(FAST_COVERAGE_FLOOR)
 
 test-browser: $(STAMP)  ## only the browser tests (headless /usr/bin/chromium; screenshots in artifacts/browser/)

@@ -15,6 +15,7 @@ from bench import (
     bench_breaker,
     bench_cold,
     bench_emulator,
+    bench_fleet,
     bench_http,
     bench_presign,
     bench_tokens,
@@ -54,6 +55,7 @@ BENCHMARKS: list[tuple[str, Callable[[], list[dict[str, Any]]]]] = [
     ("cold", bench_cold.run),
     ("emulator", bench_emulator.run),
     ("breaker", bench_breaker.run),
+    ("fleet", bench_fleet.run),
 ]
 
 
