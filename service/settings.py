@@ -8,6 +8,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, Vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.domain.cache_key import decode_cache_key
+from service.domain.cache_sizes import DEFAULT_ACTIVE_USERS, CacheSizes
 from service.domain.redis_url import SUPPORTED_SCHEMES, RedisOptions, parse_target, topology_of
 from service.domain.token_algorithms import SUPPORTED_ALGORITHMS
 
@@ -96,6 +97,7 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=10, gt=0, le=600)
     keepalive_timeout_seconds: int = Field(default=5, ge=1, le=600)
     max_concurrent_requests: int = Field(default=256, ge=0, le=1_000_000)
+    active_users: int = Field(default=DEFAULT_ACTIVE_USERS, ge=100, le=10_000_000)
     shutdown_delay_seconds: int = Field(default=0, ge=0, le=600)
     shutdown_drain_seconds: int = Field(default=40, ge=1, le=3600)
 
@@ -214,6 +216,10 @@ class Settings(BaseSettings):
             problems.append(str(exc))
         if problems:
             raise ConfigurationError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+    def cache_sizes(self) -> CacheSizes:
+        """Return the entry limits of the in-process caches for ``BROKER_ACTIVE_USERS``."""
+        return CacheSizes(self.active_users)
 
     def redis_options(self) -> RedisOptions:
         """Return what BROKER_REDIS_URL cannot say: TLS files and the ACL user kept out of the URL."""

@@ -99,6 +99,7 @@ def build_verifier(
                 ),
                 http,
                 metrics=metrics,
+                cache_max_entries=settings.cache_sizes().verified_tokens,
             )
             for entry in settings.issuers()
         ]
@@ -114,7 +115,7 @@ def build_adapters(settings: Settings) -> Adapters:
     cache: Cache = (
         RedisCache.from_url(settings.redis_url, options=settings.redis_options())
         if settings.redis_url
-        else MemoryCache()
+        else MemoryCache(max_entries=settings.cache_sizes().memory_entries)
     )
     clients = AwsClients.build(
         settings.aws_region,
@@ -181,6 +182,7 @@ def build_adapters(settings: Settings) -> Adapters:
             region=settings.aws_region,
             endpoint_url=settings.aws_endpoint_url,
             addressing_style="path" if settings.aws_endpoint_url else "virtual",
+            cached_identities=settings.cache_sizes().signing_identities,
         ),
         clock=SystemClock(),
         cache_key=key,
@@ -203,6 +205,7 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Da
         KeyHasher(adapters.cache_key),
         metrics=metrics,
         layer="redis" if isinstance(adapters.cache, RedisCache) else "memory",
+        sizes=settings.cache_sizes(),
     )
     broker = Broker(
         verifier=adapters.verifier,

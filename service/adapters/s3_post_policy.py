@@ -30,7 +30,7 @@ def post_form_fields(
         fields["Content-Type"] = content_type
         conditions.append({"Content-Type": content_type})
     if max_bytes is not None:
-        # Minimum 1 rejects empty uploads, as in aws-tip §4.2's captured policy.
+        # Minimum 1 rejects empty uploads (docs/aws.md#presigned-post).
         conditions.append(["content-length-range", 1, max_bytes])
     conditions.append({"bucket": bucket})
     # botocore turns any key ending in ${filename} into a starts-with condition.

@@ -10,13 +10,13 @@ from typing import Final
 from service.adapters.s3_post_policy import post_form_fields
 from service.adapters.s3_urls import AddressingStyle, S3Endpoint, quote_path, quote_query
 from service.adapters.sigv4_keys import ALGORITHM as _ALGORITHM
+from service.adapters.sigv4_keys import DEFAULT_CACHED_IDENTITIES, SigV4KeyRing, clock_second, put_headers
 from service.adapters.sigv4_keys import EPOCH as _EPOCH
 from service.adapters.sigv4_keys import SERVICE as _SERVICE
-from service.adapters.sigv4_keys import SigV4KeyRing, clock_second, put_headers
 from service.domain.credentials import TemporaryCredentials
 from service.domain.presign import PresignedPost, PresignedUrl
 
-# SigV4 query auth: X-Amz-Expires is 1..604800 (aws-tip §4.1); botocore does not check, S3 rejects.
+# SigV4 query auth: X-Amz-Expires is 1..604800 (docs/aws.md#presigned-urls); botocore does not check.
 _MAX_EXPIRES_IN: Final = 604_800
 # Bounded so a stream of distinct credentials cannot grow memory; entries hold secrets, memory only.
 _REGION_CACHE_SIZE: Final = 64
@@ -33,14 +33,16 @@ class SigV4Presigner:
         region: str,
         endpoint_url: str | None = None,
         addressing_style: AddressingStyle = "virtual",
+        cached_identities: int = DEFAULT_CACHED_IDENTITIES,
     ) -> None:
         self._endpoint = S3Endpoint(region, endpoint_url, addressing_style)
+        self._cached_identities = cached_identities
         self._region = region
         self._endpoint_url = endpoint_url
         self._addressing_style: AddressingStyle = addressing_style
         self._siblings: dict[str, SigV4Presigner] = {}
         self._scope_suffix = f"/{region}/{_SERVICE}/aws4_request"
-        self._keys = SigV4KeyRing(region)
+        self._keys = SigV4KeyRing(region, cached_identities)
         self._lock = threading.Lock()
 
     def presign_url(
@@ -271,7 +273,7 @@ class SigV4Presigner:
         sibling = self._siblings.get(region)
         if sibling is not None:
             return sibling
-        sibling = SigV4Presigner(region, self._endpoint_url, self._addressing_style)
+        sibling = SigV4Presigner(region, self._endpoint_url, self._addressing_style, self._cached_identities)
         with self._lock:
             sibling = self._siblings.setdefault(region, sibling)
             if len(self._siblings) > _REGION_CACHE_SIZE:

@@ -20,8 +20,7 @@ SERVICE: Final = "s3"
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND: Final = timedelta(seconds=1)
 # Bounded so a stream of distinct credentials cannot grow memory; entries hold secrets, memory only.
-_SIGNING_KEY_CACHE_SIZE: Final = 4096
-_IDENTITY_CACHE_SIZE: Final = 4096
+DEFAULT_CACHED_IDENTITIES: Final = 4096
 # botocore SigV4QueryAuth strips this exact Content-Type (its own form default) before signing.
 _UNSIGNED_CONTENT_TYPE: Final = "application/x-www-form-urlencoded; charset=utf-8"
 
@@ -40,8 +39,9 @@ class Identity:
 class SigV4KeyRing:
     """Derives and caches one region's SigV4 signing keys and identities; formats the signing time."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, cached: int = DEFAULT_CACHED_IDENTITIES) -> None:
         self._region = region
+        self._cached = cached  # signing keys and identities kept, each
         self._scope_suffix = f"/{region}/{SERVICE}/aws4_request"
         self._clock: tuple[int, str, str] = (-1 << 62, "", "")
         self.signing_keys: dict[tuple[str, str, str, str], bytes] = {}
@@ -70,7 +70,7 @@ class SigV4KeyRing:
         signing_key = hmac.new(k_service, b"aws4_request", hashlib.sha256).digest()
         with self._lock:
             signing_key = self.signing_keys.setdefault(cache_key, signing_key)
-            if len(self.signing_keys) > _SIGNING_KEY_CACHE_SIZE:
+            if len(self.signing_keys) > self._cached:
                 del self.signing_keys[next(iter(self.signing_keys))]
         return signing_key
 
@@ -96,7 +96,7 @@ class SigV4KeyRing:
         )
         with self._lock:
             self._identities[cache_key] = identity
-            if len(self._identities) > _IDENTITY_CACHE_SIZE:
+            if len(self._identities) > self._cached:
                 del self._identities[next(iter(self._identities))]
         return identity
 

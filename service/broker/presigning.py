@@ -7,8 +7,9 @@ from datetime import datetime
 
 from service import audit as audit_record
 from service.broker.data_access import DataAccessDesk
+from service.broker.policy import Issued
 from service.broker.upstream import Upstream
-from service.domain.access import DataAccessRequest, Permission, S3Target
+from service.domain.access import DataAccessRequest, Permission, S3Target, scope_covers
 from service.domain.access_book import AccessBook
 from service.domain.credentials import presigned_url_expiry
 from service.domain.errors import AccessDeniedError, BrokerError, InvalidRequestError, ScopeNotGrantedError
@@ -88,6 +89,10 @@ class Presigner:
         book, marks = await self._desk.load_access(caller)
         results: list[PresignResult | BrokerError] = []
         tally = audit_record.UrlTally()
+        # The data access last resolved per (bucket, folder, permission): keys in one folder are nearly
+        # always under one grant, so the book is searched once per folder, not once per key.
+        resolved: dict[tuple[str, str, Permission], Issued] = {}
+        regions: dict[str, str | None] = {}
         for item in items:
             # Only what concerns the item itself becomes that item's error; a session, budget or AWS
             # failure fails the whole call with its own status, so the client can act on it.
@@ -96,22 +101,26 @@ class Presigner:
             except InvalidRequestError as exc:
                 results.append(exc)
                 continue
-            request = DataAccessRequest(
-                target, Permission.for_method(item.method), policy.data_access_duration_seconds
-            )
-            try:
-                issued, book = await self._desk.access(caller, request, book, marks.stamp)
-            except (InvalidRequestError, ScopeNotGrantedError) as exc:
-                results.append(exc)  # AWS refused this target (e.g. a ValidationError)
-                continue
-            except AccessDeniedError as exc:
-                # Remembered locally too, so repeats in this batch do not ask AWS again.
-                book = (book or AccessBook()).with_denial(
-                    target, request.permission, self._upstream.now(), policy.denied_cache_seconds
-                )
-                results.append(exc)
-                continue
-            region = await self._desk.region_of(item.bucket)
+            permission = Permission.for_method(item.method)
+            folder = (item.bucket, item.key.rpartition("/")[0], permission)
+            issued = resolved.get(folder)
+            if issued is None or not scope_covers(issued.access.matched_grant_target, target):
+                request = DataAccessRequest(target, permission, policy.data_access_duration_seconds)
+                try:
+                    issued, book = await self._desk.access(caller, request, book, marks.stamp)
+                except (InvalidRequestError, ScopeNotGrantedError) as exc:
+                    results.append(exc)  # AWS refused this target (e.g. a ValidationError)
+                    continue
+                except AccessDeniedError as exc:
+                    # Remembered locally too, so repeats in this batch do not ask AWS again.
+                    book = (book or AccessBook()).with_denial(
+                        target, permission, self._upstream.now(), policy.denied_cache_seconds
+                    )
+                    results.append(exc)
+                    continue
+                resolved[folder] = issued
+            if item.bucket not in regions:
+                regions[item.bucket] = await self._desk.region_of(item.bucket)
             now = self._upstream.now()
             credentials = issued.access.credentials
             try:
@@ -124,7 +133,7 @@ class Presigner:
                     now=now,
                     content_type=item.content_type,
                     content_disposition=item.content_disposition,
-                    region=region,
+                    region=regions[item.bucket],
                 )
             except ValueError as exc:
                 results.append(InvalidRequestError(f"cannot presign this item: {exc}"))

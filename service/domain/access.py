@@ -19,6 +19,8 @@ MAX_KEY_BYTES = 1024
 _BUCKET = re.compile(r"[A-Za-z0-9._-]{3,63}")
 _SPECIAL_BUCKET_SUFFIXES = ("--x-s3", "--xa-s3", "--op-s3")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# What no key may hold: C0 controls and DEL, and lone surrogates (not UTF-8).
+_KEY_FORBIDDEN = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class Permission(enum.StrEnum):
@@ -101,9 +103,10 @@ def validate_key(key: str) -> None:
         raise InvalidRequestError("key must not be empty")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise InvalidRequestError(f"key must be at most {MAX_KEY_BYTES} bytes of UTF-8")
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in key):
-        raise InvalidRequestError("key must be valid UTF-8")
-    if _CONTROL_CHARACTERS.search(key):
+    forbidden = _KEY_FORBIDDEN.search(key)  # one pass for both kinds of forbidden character
+    if forbidden is not None:
+        if 0xD800 <= ord(forbidden.group()) <= 0xDFFF:
+            raise InvalidRequestError("key must be valid UTF-8")
         raise InvalidRequestError("key must not contain control characters")
     if has_dot_segment(key):
         raise InvalidRequestError("key must not contain '.' or '..' path segments")
@@ -111,7 +114,8 @@ def validate_key(key: str) -> None:
 
 def has_dot_segment(path: str) -> bool:
     """Return whether ``path`` has a ``.`` or ``..`` segment, which URL normalisation would rewrite."""
-    return any(segment in {".", ".."} for segment in path.split("/"))
+    bounded = f"/{path}/"
+    return "/./" in bounded or "/../" in bounded
 
 
 def has_control_character(text: str) -> bool:

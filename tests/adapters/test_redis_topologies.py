@@ -60,7 +60,7 @@ async def test_cluster_delete_spans_every_master(
 
 
 def test_one_users_keys_share_a_hash_slot_and_users_spread() -> None:
-    derive = CacheKeys(KeyHasher(os.urandom(32)))
+    derive = CacheKeys(KeyHasher(os.urandom(32)), 1024)
 
     def user_keys(subject: str) -> list[str]:
         return [

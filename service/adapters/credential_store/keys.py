@@ -14,8 +14,6 @@ MAX_TTL_SECONDS = 2 * 86400
 # Layers keyed by (issuer, subject, ...): their keys share the user's hash tag, so a Redis Cluster keeps one
 # user's session, access book, mark, budgets, locks and pin in one slot and one MGET reads them together.
 _USER_LAYERS = frozenset({"session", "access", "revoked", "lock", "pin-sub"})
-# Cache key names derived in process (an HMAC each): one per active user and layer is plenty.
-_DERIVED_KEYS = 65536
 
 
 class Sealer(Protocol):
@@ -35,9 +33,10 @@ class Hasher(Protocol):
 class CacheKeys:
     """Derives the versioned cache key of a layer and its parts: no identity appears in a key in clear."""
 
-    def __init__(self, hasher: Hasher) -> None:
+    def __init__(self, hasher: Hasher, derived: int) -> None:
+        """``derived``: how many key names derived in process (an HMAC each) are kept."""
         self._hasher = hasher
-        self._derived = functools.lru_cache(maxsize=_DERIVED_KEYS)(self._derive)
+        self._derived = functools.lru_cache(maxsize=derived)(self._derive)
 
     def __call__(self, layer: str, *parts: str) -> str:
         """Return the key of ``layer`` for ``parts`` (an issuer and subject, a jti, ...)."""

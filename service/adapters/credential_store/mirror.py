@@ -12,8 +12,6 @@ from service.domain.access_book import AccessBook
 from service.domain.identity import Caller, IdentitySession
 from service.domain.revocation import NO_REVOCATIONS, Revocations
 
-# Users whose session and access book this replica mirrors for a cache outage.
-_MIRRORED_USERS = 10_000
 # Revoked jtis this replica saw, applied by the mirror during an outage.
 _MIRRORED_REVOKED_TOKENS = 100_000
 
@@ -30,7 +28,8 @@ class _Mirrored:
 class OutageMirror:
     """Per-user sessions and access books by (issuer, subject), least recently used first, with marks."""
 
-    def __init__(self) -> None:
+    def __init__(self, users: int) -> None:
+        self._capacity = users  # users whose session and access book are mirrored
         self._users: OrderedDict[tuple[str, str], _Mirrored] = OrderedDict()
         self.seen_everyone = 0
         self.seen_grants = 0
@@ -46,7 +45,7 @@ class OutageMirror:
             self._users.move_to_end(owner)
         elif create:
             entry = self._users[owner] = _Mirrored()
-            if len(self._users) > _MIRRORED_USERS:
+            if len(self._users) > self._capacity:
                 self._users.popitem(last=False)
         return entry
 

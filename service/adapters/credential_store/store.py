@@ -19,6 +19,7 @@ from service.adapters.credential_store.records import decode_book, decode_sessio
 from service.adapters.credential_store.token_ledger import TokenLedger
 from service.domain.access_book import AccessBook
 from service.domain.cache_errors import CacheUnavailableError
+from service.domain.cache_sizes import CacheSizes
 from service.domain.identity import Caller, IdentityCenterToken, IdentitySession, TokenState
 from service.domain.ports import Cache
 from service.domain.rate_limit import UpstreamBudget
@@ -27,8 +28,6 @@ from service.metrics import Metrics
 
 logger = logging.getLogger("service.cache")
 
-# Decoded access books kept in process (one per active user is plenty).
-_DECODED_BOOKS = 4096
 # Longest a replica keeps others waiting for one upstream call chain (botocore retries included).
 _LOCK_SECONDS = 15.0
 # Revocation marks outlive every token and entry they kill: tokens live at most a day (the verifier
@@ -36,6 +35,9 @@ _LOCK_SECONDS = 15.0
 _REVOCATION_SECONDS = MAX_TTL_SECONDS
 # Reads and compare-and-sets of one access record before giving up on a record other replicas keep changing.
 _UPDATE_ATTEMPTS = 8
+
+
+DEFAULT_SIZES = CacheSizes()
 
 
 def _ttl(expires_at: datetime | None, now: datetime) -> int:
@@ -54,8 +56,10 @@ class EncryptedCredentialStore:
         *,
         metrics: Metrics | None = None,
         layer: str = "memory",
+        sizes: CacheSizes = DEFAULT_SIZES,
     ) -> None:
         """``layer`` names ``cache`` in the lookup counters: ``redis`` (shared) or ``memory`` (in process)."""
+        self._decoded_books = sizes.decoded_books
         self._cache = cache
         self._sealer = sealer
         metrics = metrics or Metrics()
@@ -70,10 +74,10 @@ class EncryptedCredentialStore:
         self._books: dict[str, tuple[bytes, AccessBook]] = {}
         # docs/architecture.md#outages: the in-process mirror, by (issuer, subject), least recently used
         # first, and the revocation marks it applies when the cache cannot answer.
-        self._mirror = OutageMirror()
+        self._mirror = OutageMirror(sizes.mirrored_users)
         # Budgets kept in process while the shared cache is unreachable, by budget name.
         self._local_budgets: dict[str, UpstreamBudget] = {}
-        self._key = CacheKeys(hasher)
+        self._key = CacheKeys(hasher, sizes.derived_keys)
         self._ledger = TokenLedger(cache, sealer, self._key, self._mirror)
         self._pins = IdentityPins(cache, sealer, self._key)
 
@@ -141,7 +145,7 @@ class EncryptedCredentialStore:
             if plain is None:
                 return None
             book = decode_book(plain)
-            if len(self._books) >= _DECODED_BOOKS:
+            if len(self._books) >= self._decoded_books:
                 del self._books[next(iter(self._books))]  # the least recently used
         self._books[key] = (blob, book)
         return book

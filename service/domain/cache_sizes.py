@@ -1,0 +1,45 @@
+"""How many entries each in-process cache of a replica holds, derived from the users it serves at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Users one replica keeps warm by default: the active set of a busy replica (docs/operations.md#memory).
+DEFAULT_ACTIVE_USERS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSizes:
+    """Entry limits of the per-replica caches, each sized so ``active_users`` users never thrash it."""
+
+    active_users: int = DEFAULT_ACTIVE_USERS
+
+    @property
+    def verified_tokens(self) -> int:
+        """Verified ID tokens: a user may hold two while a client rotates its token."""
+        return 2 * self.active_users
+
+    @property
+    def decoded_books(self) -> int:
+        """Decoded access records (one per user): a miss costs AES-GCM and a JSON decode."""
+        return self.active_users
+
+    @property
+    def mirrored_users(self) -> int:
+        """Users whose session and access the outage mirror keeps."""
+        return self.active_users
+
+    @property
+    def derived_keys(self) -> int:
+        """Cache key names (an HMAC each): a warm request derives four per user and token."""
+        return 4 * self.active_users
+
+    @property
+    def signing_identities(self) -> int:
+        """SigV4 signing keys by credentials and day: each user's vended credentials, two per user."""
+        return 2 * self.active_users
+
+    @property
+    def memory_entries(self) -> int:
+        """Entries of the in-process cache when no Redis is configured: about eight layers per user."""
+        return 8 * self.active_users
