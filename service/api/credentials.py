@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Response
 
 from service.api.dependencies import CallerDep, ServicesDep
+from service.api.hot_route import hot_post
 from service.api.responses import UPSTREAM, json_response, problems
 from service.api.schemas import (
     CredentialProcessResponse,
@@ -19,7 +20,8 @@ from service.domain.access import DataAccessRequest, S3Target
 router = APIRouter(prefix="/v1", tags=["credentials"])
 
 
-@router.post(
+@hot_post(
+    router,
     "/credentials",
     operation_id="getCredentials",
     response_model=CredentialsResponse | CredentialProcessResponse,
