@@ -45,8 +45,9 @@ class _Plan:
     endpoint: Callable[..., Awaitable[Response]]
     body_name: str
     body_model: type[BaseModel]
-    dependencies: tuple[tuple[str, Callable[[Request], Awaitable[Any]]], ...]
-    query: Dependant
+    # (parameter name, dependency); a router's dependency has no parameter: called, its value unused.
+    dependencies: tuple[tuple[str | None, Callable[[Request], Awaitable[Any]]], ...]
+    query_params: list[Any]  # FastAPI's fields of the query parameters
     query_defaults: dict[str, Any] | None  # None: a query parameter is required
 
     @classmethod
@@ -78,8 +79,8 @@ class _Plan:
             endpoint=dependant.call,
             body_name=body.name,
             body_model=model,
-            dependencies=tuple((sub.name or "", sub.call) for sub in dependant.dependencies),  # type: ignore[misc]
-            query=dependant,
+            dependencies=tuple((sub.name, sub.call) for sub in dependant.dependencies),  # type: ignore[misc]
+            query_params=dependant.query_params,
             query_defaults=None if missing else defaults,
         )
 
@@ -128,12 +129,14 @@ class HotRoute(fastapi.routing.APIRoute):
             if not request.scope.get("query_string") and plan.query_defaults is not None:
                 values = dict(plan.query_defaults)
             else:
-                values, errors = request_params_to_args(plan.query.query_params, request.query_params)
+                values, errors = request_params_to_args(plan.query_params, request.query_params)
                 if errors:
                     return await standard(request)
             values[plan.body_name] = body
             for name, dependency in plan.dependencies:
-                values[name] = await dependency(request)
+                value = await dependency(request)
+                if name is not None:
+                    values[name] = value
             response = await plan.endpoint(**values)
             if not isinstance(response, Response):
                 raise TypeError(f"{self.path}: a hot route's endpoint returns a Response")

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 import fastapi.routing
 import httpx
 import pytest
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
 
 from service.api import credentials, presign
-from service.api.dependencies import get_caller
+from service.api.dependencies import ServicesDep, get_caller
 from service.api.hot_route import HotRoute, hot_post
 from service.api.schemas import PresignRequest
 from tests.api.conftest import World
@@ -144,3 +144,29 @@ def test_hot_routes_are_the_three_hot_paths() -> None:
     routes = [*credentials.router.routes, *presign.router.routes]
     hot = sorted(route.path for route in routes if isinstance(route, HotRoute))
     assert hot == ["/v1/credentials", "/v1/presign", "/v1/presign/batch"]
+
+
+async def _refuse(request: Request) -> None:
+    raise HTTPException(status_code=403, detail=f"refused {request.url.path}")
+
+
+async def _allow(request: Request) -> str:
+    return request.url.path
+
+
+async def _echo(body: PresignRequest, services: ServicesDep) -> Response:
+    return Response(body.key, media_type="text/plain")
+
+
+async def test_a_dependency_of_the_including_router_runs_on_the_fast_path() -> None:
+    router = APIRouter()
+    hot_post(router, "/echo")(_echo)
+    app = FastAPI()
+    app.state.services = None
+    app.include_router(router, prefix="/guarded", dependencies=[Depends(_refuse)])
+    app.include_router(router, prefix="/open", dependencies=[Depends(_allow)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        guarded = await client.post("/guarded/echo", json=PRESIGN)
+        opened = await client.post("/open/echo", json=PRESIGN)
+    assert (guarded.status_code, guarded.json()) == (403, {"detail": "refused /guarded/echo"})
+    assert (opened.status_code, opened.text) == (200, "users/alice/a")
