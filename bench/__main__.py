@@ -123,12 +123,13 @@ def render(rows: list[dict[str, Any]], started: datetime, seconds: float, profil
 
 HOT_SPOTS = (
     "Where the time goes (cProfile of the warm path with the in-process cache, `bench/profiles/`): most of "
-    "it is FastAPI and Starlette work per request (`solve_dependencies`, routing, the middleware stack), "
-    "which `GET /healthz` pays less of; the broker's own work on a hit (token cache, one cache round trip "
-    "with the revocation marks, the decoded access book, serialisation) is a small share. The p99 tail "
-    "came from full garbage collections, which `gc.freeze()` at start-up removed. Next levers (issue 14): "
-    "skip FastAPI's per-request dependency solving on the hot routes, a cheaper access log, memoised "
-    "per-request constants."
+    "it is FastAPI and Starlette work per request (routing, the middleware stack, the request wrapper), "
+    "which `GET /healthz` pays too; the hot routes skip FastAPI's dependency solving "
+    "(docs/architecture.md#hot-routes), and the broker's own work on a hit (token cache, one cache round "
+    "trip with the revocation marks, the decoded access book, a serialized answer reused) is a small share. "
+    "At INFO the access line and the audit record are the next largest cost "
+    "(`BROKER_HOT_ACCESS_LOG_RATE` samples the former). The p99 tail came from full garbage collections, "
+    "which `gc.freeze()` at start-up removed."
 )
 
 

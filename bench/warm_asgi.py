@@ -2,7 +2,7 @@
 
 The real app (`create_app` with the real adapters) against a running emulator, the in-process cache, logging
 at WARNING (or the level given); one request warms the cache, then interleaved rounds of sequential
-`POST /v1/credentials` and `GET /healthz` go straight into the ASGI callable.
+`POST /v1/credentials`, `POST /v1/presign` and `GET /healthz` go straight into the ASGI callable.
 `python -m bench.warm_asgi [requests per round] [log level]`; not in `make bench` (it measures the app's
 own CPU per request, not HTTP throughput; CPU time of this process, so other load on the machine
 moves it less than wall time).
@@ -26,6 +26,7 @@ from service.settings import Settings, load_settings
 
 ROUNDS = 7
 BODY = json.dumps({"target": "s3://demo-data/users/alice/*", "permission": "READ"}).encode()
+PRESIGN_BODY = json.dumps({"bucket": "demo-data", "key": "users/alice/notes.txt", "method": "GET"}).encode()
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -83,18 +84,24 @@ async def _round(app: Any, count: int, request: tuple[str, str, str, bytes]) -> 
 
 async def _measure(settings: Settings, token: str, count: int) -> dict[str, list[float]]:
     app = create_app(settings)
-    rounds: dict[str, list[float]] = {"credentials": [], "healthz": []}
+    requests = {
+        "credentials": ("POST", "/v1/credentials", token, BODY),
+        "presign": ("POST", "/v1/presign", token, PRESIGN_BODY),
+        "healthz": ("GET", "/healthz", "", b""),
+    }
+    rounds: dict[str, list[float]] = {name: [] for name in requests}
     async with app.router.lifespan_context(app):
-        if await _call(app, "POST", "/v1/credentials", token, BODY) != 200:
-            raise RuntimeError("the warm-up request failed")
-        for _ in range(ROUNDS):  # interleaved, so drift on a shared machine hits both alike
-            rounds["credentials"].append(await _round(app, count, ("POST", "/v1/credentials", token, BODY)))
-            rounds["healthz"].append(await _round(app, count, ("GET", "/healthz", "", b"")))
+        for method, path, bearer, body in requests.values():
+            if await _call(app, method, path, bearer, body) != 200:
+                raise RuntimeError(f"the warm-up request to {path} failed")
+        for _ in range(ROUNDS):  # interleaved, so drift on a shared machine hits all alike
+            for name, request in requests.items():
+                rounds[name].append(await _round(app, count, request))
     return rounds
 
 
 def run(count: int = 3000, log_level: str = "WARNING") -> dict[str, dict[str, float]]:
-    """Return median and best µs per request of warm credentials and /healthz, printing them."""
+    """Return median and best µs per request of warm credentials, presign and /healthz, printing them."""
     with stack.emulator() as emu:
         os.environ.update(emu.config["broker_env"])  # the broker's AWS identity comes from the environment
         settings = load_settings()
@@ -105,10 +112,12 @@ def run(count: int = 3000, log_level: str = "WARNING") -> dict[str, dict[str, fl
         name: {"median_us": statistics.median(values), "best_us": min(values)}
         for name, values in rounds.items()
     }
+    floor = summary["healthz"]["median_us"]
     for name, row in summary.items():
         print(
             f"{name:12} median {row['median_us']:7.1f} CPU µs/request",
             f"  best {row['best_us']:7.1f} CPU µs/request",
+            f"  /healthz÷this {floor / row['median_us']:.2f}",
         )
     return summary
 

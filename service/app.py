@@ -111,7 +111,11 @@ def create_app(settings: Settings, adapters: Adapters | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Retry-After"],
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=services.metrics,
+        hot_access_log_rate=settings.hot_access_log_rate,
+    )
     if tracing_requested():
         # Loaded only now: without an OTLP endpoint, no OpenTelemetry SDK or instrumentation is imported.
         from service.tracing import instrument  # noqa: PLC0415

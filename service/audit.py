@@ -14,8 +14,28 @@ from datetime import datetime
 
 from service.domain.access import DataAccess, DataAccessRequest, Permission
 from service.domain.identity import Caller, role_session_name
+from service.logs import FIXED
 
 audit = logging.getLogger("service.audit")
+
+# Fields set by AWS or by the broker's own vocabulary (ids AWS issued, enum values, times, layer names):
+# not scanned for secrets (service/logs.py FIXED). The caller's subject, the requested target and the
+# grant's scope are free text and stay scanned.
+_ISSUED_FIXED = frozenset(
+    {
+        "idc_user_id",
+        "role_session_name",
+        "permission",
+        "privilege",
+        "grantee_type",
+        "grant_instance",
+        "expires_at",
+        "delivery",
+        "outcome",
+        "cache_layer",
+    }
+)
+_PRESIGNED_FIXED = frozenset({"idc_user_id", "role_session_name", "delivery"})
 
 
 def _session_name(idc_user_id: str | None) -> str | None:
@@ -60,6 +80,7 @@ def credentials_issued(
             "delivery": delivery,
             "outcome": "issued",
             "cache_layer": layer,
+            FIXED: _ISSUED_FIXED,
         },
     )
 
@@ -110,6 +131,7 @@ def urls_presigned(caller: Caller, tally: UrlTally, *, items: int, signed: int) 
             "grants": tally.grants(),
             "cache_layers": sorted(set(tally.layers.values())),
             "delivery": "presigned_url",
+            FIXED: _PRESIGNED_FIXED,
         },
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import re
@@ -10,6 +11,24 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
+
+from service.redaction import REDACTED, redact_text
+
+__all__ = [
+    "FIXED",
+    "REDACTED",
+    "ConsoleFormatter",
+    "JsonFormatter",
+    "RedactingFilter",
+    "configure_logging",
+    "json_line",
+    "redact_text",
+    "redact_value",
+    "request_id_var",
+    "use_trace_ids",
+]
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -35,126 +54,32 @@ def _context_fields() -> dict[str, str]:
     return fields
 
 
+# The ``extra=`` key of a record whose message is a constant event name and which lists the fields whose
+# values come from the code's own closed vocabulary (route templates, methods, statuses, enum values,
+# numbers): those are not scanned for secrets (names still are). Free-form fields are never listed.
+FIXED = "fixed_fields"
+
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is logged as a field.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
     "color_message",  # uvicorn duplicates its message with ANSI colours
+    FIXED,
 }
 
-# A JWT (three base64url segments starting with a JSON header), an AWS secret-looking value after a
-# key name, or a bearer header: none may reach a log line whatever path it took.
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"']+")
+# A log field whose name says it holds a secret is hidden whatever its value.
 _SECRET_FIELD = re.compile(r"(?i)(secret|token|password|authorization|assertion|credential|cookie|key$)")
-REDACTED = "[redacted]"
-
-# How the name of a member, element, parameter or header ends when its value is a secret: tokens of
-# every kind, secret keys, passwords, context assertions, signatures, authorization and cookie headers.
-_SECRET_ENDINGS = (
-    "token",
-    "secret",
-    "secretaccesskey",
-    "secret_access_key",
-    "secretkey",
-    "secret_key",
-    "password",
-    "passwd",
-    "assertion",
-    "identitycontext",
-    "identity_context",
-    "signature",
-    "authorization",
-    "cookie",
-)
-# Each pattern takes a whole name possessively (one pass over a long word) and leaves the check of its
-# ending to _is_secret_name: far cheaper than making the regex engine try every ending everywhere.
-# "name": "value", 'name': b'value' (dict reprs) and (b'name', b'value') (header tuples).
-_QUOTED_MEMBER = re.compile(r"""(["'])([\w.:-]++)\1(\s*[:,]\s*b?)(["'])((?:\\.|(?!\4)[^\\])*)\4""")
-# <SessionToken>value</SessionToken>, with or without a namespace prefix.
-_XML_ELEMENT = re.compile(r"<([\w.:-]++)((?:\s[^>]*)?>)([^<]*)(</\1>)")
-# name=value in a query string, a form body or an AWS4-HMAC-SHA256 authorization header.
-_PARAMETER = re.compile(r"""(?<![\w.:-])([\w.:-]++)=([^&\s"',;)\][]+)""")
-# name: value at the start of a line (raw HTTP headers, botocore's canonical request and signature).
-_HEADER_LINE = re.compile(r"(?m)^([\w.-]++)(:[ \t]*(?:\r?\n)?)(\S[^\r\n]*)")
-# Bare STS session tokens and context assertions (real AWS, moto and emulator formats) and
-# Identity Center access and refresh tokens.
-_OPAQUE_TOKEN = re.compile(
-    r"(?<![A-Za-z0-9+/_-])(?:(?:IQoJ|FwoG|FQoG|AQoD|AQoJ|AQoE)[A-Za-z0-9+/=_%-]{20,}"
-    r"|ao[ar][A-Za-z0-9+/=_:.-]{40,})"
-)
-# Substrings (lower-cased) without which none of the patterns above can match: most lines skip them.
-_TRIGGERS = (
-    "eyj",
-    "bearer",
-    "token",
-    "secret",
-    "passw",
-    "assertion",
-    "context",
-    "signature",
-    "authorization",
-    "cookie",
-    "iqoj",
-    "fwog",
-    "fqog",
-    "aqo",
-    "aoa",
-    "aor",
-)
 
 
-def _might_hold_secret(text: str) -> bool:
-    lowered = text.lower()
-    return any(trigger in lowered for trigger in _TRIGGERS)
-
-
-def _is_secret_name(name: str) -> bool:
-    return name.lower().endswith(_SECRET_ENDINGS)
-
-
-def _hidden(value: str) -> str:
-    """A secret value's replacement; a SigV4 authorization header keeps its credential scope."""
-    if value.startswith("AWS4-HMAC-SHA256 "):
-        return _PARAMETER.sub(_hide_parameter, value)
-    return REDACTED
-
-
-def _hide_member(match: re.Match[str]) -> str:
-    quote, name, separator, value_quote, value = match.groups()
-    # A member that is not secret may hold a document with secret members: look inside it.
-    inner = _hidden(value) if _is_secret_name(name) else _QUOTED_MEMBER.sub(_hide_member, value)
-    return f"{quote}{name}{quote}{separator}{value_quote}{inner}{value_quote}"
-
-
-def _hide_element(match: re.Match[str]) -> str:
-    return f"<{match[1]}{match[2]}{REDACTED}{match[4]}" if _is_secret_name(match[1]) else match[0]
-
-
-def _hide_parameter(match: re.Match[str]) -> str:
-    return f"{match[1]}={REDACTED}" if _is_secret_name(match[1]) else match[0]
-
-
-def _hide_header(match: re.Match[str]) -> str:
-    return f"{match[1]}{match[2]}{_hidden(match[3])}" if _is_secret_name(match[1]) else match[0]
-
-
-def redact_text(text: str) -> str:
-    """Return ``text`` with tokens, secret keys, signatures and credential headers replaced."""
-    if not _might_hold_secret(text):
-        return text
-    text = _JWT.sub(REDACTED, text)
-    text = _BEARER.sub(r"\1" + REDACTED, text)
-    text = _QUOTED_MEMBER.sub(_hide_member, text)
-    text = _XML_ELEMENT.sub(_hide_element, text)
-    text = _HEADER_LINE.sub(_hide_header, text)
-    text = _PARAMETER.sub(_hide_parameter, text)
-    return _OPAQUE_TOKEN.sub(REDACTED, text)
+@functools.lru_cache(maxsize=4096)
+def _secret_field(name: str) -> bool:
+    """Whether a field of this name holds a secret (field names come from code: a bounded set)."""
+    return bool(_SECRET_FIELD.search(name)) and name not in {"token_id", "cache_key"}
 
 
 def redact_value(name: str, value: object) -> object:
     """Return a log field's value, hidden when its name says it is secret."""
-    if _SECRET_FIELD.search(name) and name not in {"token_id", "cache_key"}:
+    if _secret_field(name):
         return REDACTED
     if isinstance(value, str):
         return redact_text(value)
@@ -165,11 +90,14 @@ class RedactingFilter(logging.Filter):
     """Rewrites every record so no token, secret key or session token is emitted."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_text(record.getMessage())
-        record.args = None
-        for name, value in list(vars(record).items()):
-            if name not in _STANDARD_ATTRS:
-                setattr(record, name, redact_value(name, value))
+        fields = vars(record)
+        fixed = fields.get(FIXED) or ()
+        if record.args or not fixed:
+            record.msg = redact_text(record.getMessage())
+            record.args = None
+        for name, value in list(fields.items()):
+            if name not in _STANDARD_ATTRS and (name not in fixed or _secret_field(name)):
+                fields[name] = redact_value(name, value)
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
@@ -180,12 +108,45 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {name: value for name, value in vars(record).items() if name not in _STANDARD_ATTRS}
 
 
+# datetime and dataclass values are written as str() gives them, as json.dumps(default=str) did.
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def json_line(line: dict[str, Any]) -> str:
+    """Return ``line`` as one line of JSON (orjson; json for what orjson refuses: huge ints, surrogates)."""
+    try:
+        return orjson.dumps(line, default=str, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(line, default=str)
+
+
+class _UtcTimes:
+    """ISO 8601 UTC times to the millisecond; the date and time of the current second formatted once."""
+
+    __slots__ = ("_second",)
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")
+
+    def format(self, created: float) -> str:
+        second = int(created)
+        cached, prefix = self._second
+        if cached != second:
+            prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = (second, prefix)  # one assignment: threads never see a torn pair
+        return f"{prefix}.{int((created - second) * 1000):03d}+00:00"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, event, request_id, trace_id, span_id, the fields."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._times = _UtcTimes()
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._times.format(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -194,7 +155,7 @@ class JsonFormatter(logging.Formatter):
         line.update(_fields(record))
         if record.exc_text:
             line["exception"] = record.exc_text
-        return json.dumps(line, default=str)
+        return json_line(line)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -257,6 +218,10 @@ def _guard_root_handlers(root: logging.Logger) -> None:
 
 def configure_logging(fmt: str, level: str) -> None:
     """Send every log record, the libraries' included, through redaction to stderr."""
+    # The formatters write no thread, process or source location: records need not look them up
+    # (a third of an access line's cost).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())

@@ -41,7 +41,7 @@ REQUEST_BUCKETS: Final = (
 # One AWS call: a few ms on a warm connection, up to botocore's 2 s connect + 5 s read per attempt.
 UPSTREAM_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # A method no route serves would otherwise become a label value of the client's choosing.
-_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+KNOWN_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +202,7 @@ class Metrics:
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Record one answered request under its route template."""
-        if method not in _METHODS:
+        if method not in KNOWN_METHODS:
             method = "other"
         key = (route, method, status)
         series = self._request_series.get(key)

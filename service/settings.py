@@ -103,6 +103,7 @@ class Settings(BaseSettings):
 
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    hot_access_log_rate: float = Field(default=1.0, ge=0.0, le=1.0)
 
     @model_validator(mode="before")
     @classmethod

@@ -7,19 +7,21 @@ from typing import Literal
 from fastapi import APIRouter, Response
 
 from service.api.dependencies import CallerDep, ServicesDep
-from service.api.responses import UPSTREAM, json_response, problems
+from service.api.hot_route import hot_post
+from service.api.responses import UPSTREAM, SerializedBodies, problems
 from service.api.schemas import (
     CredentialProcessResponse,
     CredentialsRequest,
     CredentialsResponse,
     GranteeResponse,
 )
-from service.domain.access import DataAccessRequest, S3Target
+from service.domain.access import DataAccess, DataAccessRequest, S3Target
 
 router = APIRouter(prefix="/v1", tags=["credentials"])
 
 
-@router.post(
+@hot_post(
+    router,
     "/credentials",
     operation_id="getCredentials",
     response_model=CredentialsResponse | CredentialProcessResponse,
@@ -42,26 +44,33 @@ async def issue_credentials(
     )
     issued = await broker.issue_credentials(caller, request)
     services.metrics.count_issued(issued.layer)
-    credentials = issued.access.credentials
-    if format == "credential_process":
-        return json_response(
-            CredentialProcessResponse(
-                AccessKeyId=credentials.access_key_id,
-                SecretAccessKey=credentials.secret_access_key,
-                SessionToken=credentials.session_token,
-                Expiration=credentials.expiration,
-            )
+    return _BODIES.response((issued.access, issued.region or services.region, format))
+
+
+Answer = tuple[DataAccess, str, str]  # what an answer is rendered from: the access, its region, the format
+
+
+def _render(answer: Answer) -> CredentialsResponse | CredentialProcessResponse:
+    access, region, shape = answer
+    credentials = access.credentials
+    if shape == "credential_process":
+        return CredentialProcessResponse(
+            AccessKeyId=credentials.access_key_id,
+            SecretAccessKey=credentials.secret_access_key,
+            SessionToken=credentials.session_token,
+            Expiration=credentials.expiration,
         )
-    return json_response(
-        CredentialsResponse(
-            access_key_id=credentials.access_key_id,
-            secret_access_key=credentials.secret_access_key,
-            session_token=credentials.session_token,
-            expiration=credentials.expiration,
-            matched_grant_target=issued.access.matched_grant_target,
-            grantee=GranteeResponse(
-                type=issued.access.grantee.type, identifier=issued.access.grantee.identifier
-            ),
-            region=issued.region or services.region,
-        )
+    return CredentialsResponse(
+        access_key_id=credentials.access_key_id,
+        secret_access_key=credentials.secret_access_key,
+        session_token=credentials.session_token,
+        expiration=credentials.expiration,
+        matched_grant_target=access.matched_grant_target,
+        grantee=GranteeResponse(type=access.grantee.type, identifier=access.grantee.identifier),
+        region=region,
     )
+
+
+# A cached credential is served many times until it is renewed: its answer is serialized once.
+# One entry per (credential, format) recently served, about 2 KiB each.
+_BODIES = SerializedBodies(_render, size=1024)

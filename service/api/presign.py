@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from service.api.dependencies import CallerDep, ServicesDep
+from service.api.hot_route import hot_post
 from service.api.responses import UPSTREAM, json_response, problems
 from service.api.schemas import (
     BatchItemErrorResponse,
@@ -44,7 +45,8 @@ def _response(result: PresignResult) -> PresignResponse:
     )
 
 
-@router.post(
+@hot_post(
+    router,
     "",
     operation_id="presignUrl",
     response_model=PresignResponse,
@@ -60,7 +62,8 @@ async def create_presigned_url(body: PresignRequest, caller: CallerDep, services
     return json_response(_response(result))
 
 
-@router.post(
+@hot_post(
+    router,
     "/batch",
     operation_id="presignBatch",
     response_model=BatchPresignResponse,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 from fastapi import Response
 from pydantic import BaseModel
@@ -109,6 +110,32 @@ def json_response(model: BaseModel) -> Response:
     second validation and serialization pass of the same model.
     """
     return Response(model.model_dump_json(), media_type="application/json")
+
+
+Key = TypeVar("Key", bound=Hashable)
+
+
+class SerializedBodies(Generic[Key]):
+    """The JSON bodies of recent answers, by the immutable value each was rendered from (oldest dropped).
+
+    An answer built from an equal value (a cached credential served again) reuses the bytes instead of
+    building and serializing the same model again.
+    """
+
+    def __init__(self, render: Callable[[Key], BaseModel], size: int) -> None:
+        self._render = render
+        self._size = size
+        self._bodies: dict[Key, bytes] = {}
+
+    def response(self, key: Key) -> Response:
+        """Return the answer rendered from ``key``, serialized once per distinct ``key`` while it is kept."""
+        body = self._bodies.get(key)
+        if body is None:
+            body = self._render(key).model_dump_json().encode()
+            if len(self._bodies) >= self._size:
+                del self._bodies[next(iter(self._bodies))]
+            self._bodies[key] = body
+        return Response(body, media_type="application/json")
 
 
 # (status, code, title, detail) of one example answer per stable code.

@@ -89,3 +89,22 @@ def test_router_refuses_duplicate_or_no_issuers() -> None:
         IssuerRouter([JwksTokenVerifier(policy, http), JwksTokenVerifier(policy, http)])
     with pytest.raises(ValueError, match="at least one"):
         IssuerRouter([])
+
+
+async def test_router_reads_a_verified_tokens_issuer_once(
+    router: IssuerRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+    unverified_issuer = router._unverified_issuer
+
+    def counting(token: str) -> str:
+        read.append(token)
+        return unverified_issuer(token)
+
+    monkeypatch.setattr(router, "_unverified_issuer", counting)
+    token, refused = _other_token(), _other_token(aud=CLIENT_ID)
+    for _ in range(3):
+        assert (await router.verify(token)).issuer == OTHER_ISSUER
+        with pytest.raises(InvalidTokenError):
+            await router.verify(refused)
+    assert read == [token, refused, refused, refused]  # a refused token is never remembered

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from service.adapters.memory_cache import MemoryCache
 from service.adapters.s3_presigner import SigV4Presigner
@@ -37,6 +38,7 @@ class World:
     assumer: FakeRoleAssumer
     vendor: FakeDataAccessVendor
     client: httpx.AsyncClient
+    app: FastAPI
 
     def auth(self, subject: str = "alice", jti: str = "jti-1", *, fresh: bool = False) -> dict[str, str]:
         """Return the header of a token; ``fresh`` makes one issued now on the fake clock."""
@@ -90,7 +92,7 @@ async def build_world(**settings: object) -> AsyncIterator[World]:
     app = create_app(broker_settings(**settings), adapters)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://broker.test") as client:
-        yield World(clock, exchanger, assumer, vendor, client)
+        yield World(clock, exchanger, assumer, vendor, client, app)
 
 
 @pytest.fixture
