@@ -19,6 +19,7 @@ from bench import (
     bench_http,
     bench_presign,
     bench_tokens,
+    bench_users,
     profile_warm,
 )
 
@@ -56,6 +57,7 @@ BENCHMARKS: list[tuple[str, Callable[[], list[dict[str, Any]]]]] = [
     ("emulator", bench_emulator.run),
     ("breaker", bench_breaker.run),
     ("fleet", bench_fleet.run),
+    ("users", bench_users.run),
 ]
 
 

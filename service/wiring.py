@@ -102,7 +102,8 @@ def build_verifier(
                 cache_max_entries=settings.cache_sizes().verified_tokens,
             )
             for entry in settings.issuers()
-        ]
+        ],
+        routed_tokens=settings.cache_sizes().routed_tokens,
     )
 
 
@@ -238,6 +239,7 @@ def build_services(settings: Settings, adapters: Adapters) -> tuple[Services, Da
         admin_token=settings.admin_token,
         doctor=adapters.doctor,
         drain=Drain(settings.shutdown_delay_seconds),
+        answers_kept=settings.cache_sizes().serialized_answers,
     )
     return services, executor
 

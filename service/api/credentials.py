@@ -44,7 +44,7 @@ async def issue_credentials(
     )
     issued = await broker.issue_credentials(caller, request)
     services.metrics.count_issued(issued.layer)
-    return _BODIES.response((issued.access, issued.region or services.region, format))
+    return _BODIES.response((issued.access, issued.region or services.region, format), services.answers_kept)
 
 
 Answer = tuple[DataAccess, str, str]  # what an answer is rendered from: the access, its region, the format
@@ -72,5 +72,5 @@ def _render(answer: Answer) -> CredentialsResponse | CredentialProcessResponse:
 
 
 # A cached credential is served many times until it is renewed: its answer is serialized once.
-# One entry per (credential, format) recently served, about 2 KiB each.
-_BODIES = SerializedBodies(_render, size=1024)
+# One entry per (credential, format) recently served, about 1 KiB each (BROKER_ACTIVE_USERS bounds them).
+_BODIES = SerializedBodies(_render)

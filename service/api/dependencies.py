@@ -34,6 +34,8 @@ class Services:
     # The doctor's configuration checks (/readyz): None when not wired (tests with fake adapters).
     doctor: Callable[[], Awaitable[list[Check] | None]] | None = None
     drain: Drain = field(default_factory=Drain)
+    # How many serialized answers the hot routes keep for cached credentials served again.
+    answers_kept: int = 1024
 
 
 async def get_services(request: Request) -> Services:

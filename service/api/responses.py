@@ -122,17 +122,16 @@ class SerializedBodies(Generic[Key]):
     building and serializing the same model again.
     """
 
-    def __init__(self, render: Callable[[Key], BaseModel], size: int) -> None:
+    def __init__(self, render: Callable[[Key], BaseModel]) -> None:
         self._render = render
-        self._size = size
         self._bodies: dict[Key, bytes] = {}
 
-    def response(self, key: Key) -> Response:
-        """Return the answer rendered from ``key``, serialized once per distinct ``key`` while it is kept."""
+    def response(self, key: Key, kept: int) -> Response:
+        """Return the answer rendered from ``key``, serialized once while it is among the ``kept`` latest."""
         body = self._bodies.get(key)
         if body is None:
             body = self._render(key).model_dump_json().encode()
-            if len(self._bodies) >= self._size:
+            while len(self._bodies) >= kept > 0:
                 del self._bodies[next(iter(self._bodies))]
             self._bodies[key] = body
         return Response(body, media_type="application/json")

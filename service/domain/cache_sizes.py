@@ -31,8 +31,18 @@ class CacheSizes:
 
     @property
     def derived_keys(self) -> int:
-        """Cache key names (an HMAC each): a warm request derives four per user and token."""
+        """Cache key names of the warm path's layers (an HMAC each): three per user and token."""
         return 4 * self.active_users
+
+    @property
+    def routed_tokens(self) -> int:
+        """Tokens whose issuer is known (several issuers): like the verified tokens."""
+        return self.verified_tokens
+
+    @property
+    def serialized_answers(self) -> int:
+        """Answers serialized once and served again while their credentials are cached: one per user."""
+        return self.active_users
 
     @property
     def signing_identities(self) -> int:

@@ -19,12 +19,12 @@ def test_an_equal_value_reuses_the_body_and_a_new_one_is_rendered() -> None:
         rendered.append(value)
         return _Answer(value=value)
 
-    bodies = SerializedBodies(render, size=2)
-    assert bodies.response("a").body == b'{"value":"a"}'
-    assert bodies.response("a").body == b'{"value":"a"}'
-    assert bodies.response("b").body == b'{"value":"b"}'
-    assert bodies.response("c").media_type == "application/json"
-    assert bodies.response("a").body == b'{"value":"a"}'  # dropped as the oldest: rendered again
+    bodies = SerializedBodies(render)
+    assert bodies.response("a", 2).body == b'{"value":"a"}'
+    assert bodies.response("a", 2).body == b'{"value":"a"}'
+    assert bodies.response("b", 2).body == b'{"value":"b"}'
+    assert bodies.response("c", 2).media_type == "application/json"
+    assert bodies.response("a", 2).body == b'{"value":"a"}'  # dropped as the oldest: rendered again
     assert rendered == ["a", "b", "c", "a"]
 
 

@@ -14,6 +14,9 @@ MAX_TTL_SECONDS = 2 * 86400
 # Layers keyed by (issuer, subject, ...): their keys share the user's hash tag, so a Redis Cluster keeps one
 # user's session, access book, mark, budgets, locks and pin in one slot and one MGET reads them together.
 _USER_LAYERS = frozenset({"session", "access", "revoked", "lock", "pin-sub"})
+# Layers a warm request reads (a cached session or access record with its revocation marks): their names
+# are kept in process, so a warm request computes no HMAC.
+_WARM_LAYERS = frozenset({"session", "access", "revoked", "revoked-all", "revoked-jti", "grants-changed"})
 
 
 class Sealer(Protocol):
@@ -40,7 +43,11 @@ class CacheKeys:
 
     def __call__(self, layer: str, *parts: str) -> str:
         """Return the key of ``layer`` for ``parts`` (an issuer and subject, a jti, ...)."""
-        return self._derived(layer, *parts)
+        if layer in _WARM_LAYERS:
+            return self._derived(layer, *parts)
+        # Cold-path layers (a claim, a lock, a pin) are derived afresh: kept, they would push the warm
+        # path's names out of the cache once users outnumber its share of them.
+        return self._derive(layer, *parts)
 
     def _derive(self, layer: str, *parts: str) -> str:
         digest = self._hasher.digest(layer, *parts)

@@ -145,10 +145,14 @@ class EncryptedCredentialStore:
             if plain is None:
                 return None
             book = decode_book(plain)
-            if len(self._books) >= self._decoded_books:
-                del self._books[next(iter(self._books))]  # the least recently used
-        self._books[key] = (blob, book)
+        self._remember_book(key, blob, book)
         return book
+
+    def _remember_book(self, key: str, blob: bytes, book: AccessBook) -> None:
+        self._books.pop(key, None)
+        if len(self._books) >= self._decoded_books:
+            del self._books[next(iter(self._books))]  # the least recently used
+        self._books[key] = (blob, book)
 
     async def save_access(self, issuer: str, subject: str, book: AccessBook, now: datetime) -> None:
         self._mirror.keep_book(issuer, subject, book)
@@ -167,10 +171,10 @@ class EncryptedCredentialStore:
             ttl = _ttl(book.expires_at(), now)
             try:
                 # Only over the record just read: a replica that wrote meanwhile makes this one read again.
-                if ttl <= 0 or await self._cache.replace(
-                    key, blob, self._sealer.seal(key, encode_book(book)), ttl
-                ):
+                sealed = self._sealer.seal(key, encode_book(book))
+                if ttl <= 0 or await self._cache.replace(key, blob, sealed, ttl):
                     self._mirror.keep_book(issuer, subject, book)
+                    self._remember_book(key, sealed, book)  # the next warm read skips the decode
                     return book
             except CacheUnavailableError:
                 break

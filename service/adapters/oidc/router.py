@@ -29,7 +29,7 @@ class IssuerRouter:
     fetch, so it cannot make the broker call out.
     """
 
-    def __init__(self, verifiers: Sequence[JwksTokenVerifier]) -> None:
+    def __init__(self, verifiers: Sequence[JwksTokenVerifier], routed_tokens: int = ROUTED_TOKENS) -> None:
         if not verifiers:
             raise ValueError("at least one OIDC issuer is required")
         self._verifiers = {v.policy.issuer: v for v in verifiers}
@@ -37,6 +37,7 @@ class IssuerRouter:
             raise ValueError("OIDC issuers must be distinct")
         self._max_token_bytes = max(v.policy.max_token_bytes for v in verifiers)
         self._routed: dict[bytes, JwksTokenVerifier] = {}
+        self._routed_tokens = routed_tokens
 
     @property
     def verifiers(self) -> list[JwksTokenVerifier]:
@@ -80,7 +81,7 @@ class IssuerRouter:
             logger.info("token.rejected", extra={"reason": rejection.reason, "detail": rejection.detail})
             raise InvalidTokenError(rejection.detail) from None
         caller = await verifier.verify(token)
-        if len(self._routed) >= ROUTED_TOKENS:
+        if len(self._routed) >= self._routed_tokens:
             del self._routed[next(iter(self._routed))]
         self._routed[digest] = verifier
         return caller
