@@ -32,6 +32,7 @@ STAMPEDE = 500
 STAMPEDE_USER = "bob"
 UPSTREAM = ("CreateTokenWithIAM", "AssumeRole", "GetDataAccess")
 SESSION_SECONDS = 3600
+OVERHEAD_TARGET_MS = 2.0  # what the broker may add to a full miss beyond its three AWS calls
 DATA_ACCESS_SECONDS = 3600
 
 
@@ -148,8 +149,8 @@ def _cold_overhead(emu: stack.Emulator, broker: stack.Broker) -> list[dict[str, 
             "ours_value": round(broker_median, 2),
             "unit": "ms",
             "ratio": round(overhead, 2),
-            "target": "overhead (ours - baseline) <= 5 ms",
-            "met": "yes" if overhead <= 5 and upstream_ok else "no",
+            "target": f"overhead (ours - baseline) <= {OVERHEAD_TARGET_MS:g} ms",
+            "met": "yes" if overhead <= OVERHEAD_TARGET_MS and upstream_ok else "no",
             "note": (
                 f"{COLD_SAMPLES} full misses (alice/bob/carol in turn: DELETE /v1/session, fresh Cognito "
                 "token, "

@@ -93,11 +93,16 @@ class Presigner:
         # always under one grant, so the book is searched once per folder, not once per key.
         resolved: dict[tuple[str, str, Permission], Issued] = {}
         regions: dict[str, str | None] = {}
+        checked_buckets: set[str] = set()
+        now = self._upstream.now()  # one signing time for the whole batch
         for item in items:
             # Only what concerns the item itself becomes that item's error; a session, budget or AWS
             # failure fails the whole call with its own status, so the client can act on it.
             try:
-                target = S3Target.for_object(item.bucket, item.key)
+                target = S3Target.for_object(
+                    item.bucket, item.key, bucket_checked=item.bucket in checked_buckets
+                )
+                checked_buckets.add(item.bucket)
             except InvalidRequestError as exc:
                 results.append(exc)
                 continue
@@ -121,7 +126,6 @@ class Presigner:
                 resolved[folder] = issued
             if item.bucket not in regions:
                 regions[item.bucket] = await self._desk.region_of(item.bucket)
-            now = self._upstream.now()
             credentials = issued.access.credentials
             try:
                 presigned = self._signer.presign_url(

@@ -70,9 +70,10 @@ class S3Target:
         return cls(uri)
 
     @classmethod
-    def for_object(cls, bucket: str, key: str) -> S3Target:
-        """Return the target of one object key."""
-        validate_bucket(bucket)
+    def for_object(cls, bucket: str, key: str, *, bucket_checked: bool = False) -> S3Target:
+        """Return the target of one object key (``bucket_checked``: its bucket name passed before)."""
+        if not bucket_checked:
+            validate_bucket(bucket)
         validate_key(key)
         return cls(f"{S3_SCHEME}{bucket}/{key}")
 
