@@ -12,10 +12,11 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
+from service.adapters.credential_store.decoded_books import DecodedBooks
 from service.adapters.credential_store.identity_pins import IdentityPins
 from service.adapters.credential_store.keys import MAX_TTL_SECONDS, CacheKeys, Hasher, Sealer
 from service.adapters.credential_store.mirror import OutageMirror, latest
-from service.adapters.credential_store.records import decode_book, decode_session, encode_book, encode_session
+from service.adapters.credential_store.records import decode_session, encode_book, encode_session
 from service.adapters.credential_store.token_ledger import TokenLedger
 from service.domain.access_book import AccessBook
 from service.domain.cache_errors import CacheUnavailableError
@@ -59,19 +60,14 @@ class EncryptedCredentialStore:
         sizes: CacheSizes = DEFAULT_SIZES,
     ) -> None:
         """``layer`` names ``cache`` in the lookup counters: ``redis`` (shared) or ``memory`` (in process)."""
-        self._decoded_books = sizes.decoded_books
         self._cache = cache
         self._sealer = sealer
         metrics = metrics or Metrics()
         self._session_lookups = metrics.cache(layer, "session")
         self._access_lookups = metrics.cache(layer, "access")
-        self._decoded_lookups = metrics.cache("process", "access")
         self._mirrored_sessions = metrics.cache("mirror", "session")
         self._mirrored_access = metrics.cache("mirror", "access")
-        # The last decoded access book per cache key with the sealed value it came from: a sealed value
-        # never changes once written (every write has a fresh nonce), so while the cache returns the same
-        # bytes the warm path skips AES-GCM and JSON, and is never stale.
-        self._books: dict[str, tuple[bytes, AccessBook]] = {}
+        self._books = DecodedBooks(self._open, sizes.decoded_books, metrics.cache("process", "access"))
         # docs/architecture.md#outages: the in-process mirror, by (issuer, subject), least recently used
         # first, and the revocation marks it applies when the cache cannot answer.
         self._mirror = OutageMirror(sizes.mirrored_users)
@@ -110,7 +106,7 @@ class EncryptedCredentialStore:
             (blob,) = await self._cache.get_many_checked([key])
         except CacheUnavailableError:
             return self._mirror.raw_book(issuer, subject)
-        return self._decode_book(key, blob)
+        return self._books.decode(key, blob)
 
     async def load_access_checked(self, caller: Caller) -> tuple[AccessBook | None, Revocations]:
         key = self._key("access", caller.issuer, caller.subject)
@@ -124,35 +120,13 @@ class EncryptedCredentialStore:
             return mirrored, revocations
         revocations = _revocations(marks)
         self._mirror.note_marks(caller, revocations)
-        book = self._decode_book(key, blob)
+        book = self._books.decode(key, blob)
         self._access_lookups.record(book is not None)
         if book is not None:
             self._mirror.keep_book(caller.issuer, caller.subject, book)
             if revocations is not NO_REVOCATIONS:
                 book = book.revoked_by(revocations)
         return book, revocations
-
-    def _decode_book(self, key: str, blob: bytes | None) -> AccessBook | None:
-        if blob is None:
-            return None
-        decoded = self._books.pop(key, None)
-        if decoded is not None and decoded[0] == blob:
-            self._decoded_lookups.hit.inc()
-            book = decoded[1]
-        else:
-            self._decoded_lookups.miss.inc()
-            plain = self._open(key, blob)
-            if plain is None:
-                return None
-            book = decode_book(plain)
-        self._remember_book(key, blob, book)
-        return book
-
-    def _remember_book(self, key: str, blob: bytes, book: AccessBook) -> None:
-        self._books.pop(key, None)
-        if len(self._books) >= self._decoded_books:
-            del self._books[next(iter(self._books))]  # the least recently used
-        self._books[key] = (blob, book)
 
     async def save_access(self, issuer: str, subject: str, book: AccessBook, now: datetime) -> None:
         self._mirror.keep_book(issuer, subject, book)
@@ -167,14 +141,14 @@ class EncryptedCredentialStore:
                 (blob,) = await self._cache.get_many_checked([key])
             except CacheUnavailableError:
                 break
-            book = change(self._decode_book(key, blob))
+            book = change(self._books.decode(key, blob))
             ttl = _ttl(book.expires_at(), now)
             try:
                 # Only over the record just read: a replica that wrote meanwhile makes this one read again.
                 sealed = self._sealer.seal(key, encode_book(book))
                 if ttl <= 0 or await self._cache.replace(key, blob, sealed, ttl):
                     self._mirror.keep_book(issuer, subject, book)
-                    self._remember_book(key, sealed, book)  # the next warm read skips the decode
+                    self._books.remember(key, sealed, book)  # the next warm read skips the decode
                     return book
             except CacheUnavailableError:
                 break
@@ -266,7 +240,7 @@ class EncryptedCredentialStore:
         return self._cache.lock(self._key("lock", issuer, subject, work), _LOCK_SECONDS)
 
     async def forget_user(self, issuer: str, subject: str) -> None:
-        self._books.pop(self._key("access", issuer, subject), None)
+        self._books.forget(self._key("access", issuer, subject))
         self._mirror.forget(issuer, subject)
         await self._cache.delete(
             [self._key("access", issuer, subject), self._key("session", issuer, subject)]
