@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from service.clients.errors import ClientCommandError
-from service.clients.token_sources import TokenSource
+from service.clients.token_sources import RenewableTokenSource, TokenSource
 from service.clients.token_store import LOGIN_FIX
 
 SIGN_IN_AGAIN = f"sign in again: {LOGIN_FIX}"
@@ -39,20 +39,11 @@ class BrokerCredentials:
         body: dict[str, Any] = {"target": self.target, "permission": self.permission}
         if self.duration_seconds:
             body["duration_seconds"] = self.duration_seconds
-        url = f"{self.broker_url}/v1/credentials"
-        try:
-            response = self._http.post(
-                url,
-                params={"format": output_format} if output_format else None,
-                json=body,
-                headers={"Authorization": f"Bearer {self.token()}"},
-            )
-        except httpx.HTTPError as exc:
-            raise ClientCommandError(
-                f"cannot reach the broker at {self.broker_url} ({type(exc).__name__}): "
-                "check --broker-url and that the broker is running",
-                502,
-            ) from None
+        response = self._post(body, output_format, self.token())
+        if _code(response) == "token_state_lost" and isinstance(self.token, RenewableTokenSource):
+            # The broker lost its record of the token (its cache restarted empty): a fresh ID token from
+            # the issuer is served, so get one silently and ask once more.
+            response = self._post(body, output_format, self.token.renew())
         if response.status_code == 200:
             try:
                 answer: dict[str, Any] = response.json()
@@ -64,6 +55,22 @@ class BrokerCredentials:
                 )
             return answer
         raise ClientCommandError(self.explain(response), _status_for_sdk(response.status_code))
+
+    def _post(self, body: dict[str, Any], output_format: str | None, token: str) -> httpx.Response:
+        url = f"{self.broker_url}/v1/credentials"
+        try:
+            return self._http.post(
+                url,
+                params={"format": output_format} if output_format else None,
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except httpx.HTTPError as exc:
+            raise ClientCommandError(
+                f"cannot reach the broker at {self.broker_url} ({type(exc).__name__}): "
+                "check --broker-url and that the broker is running",
+                502,
+            ) from None
 
     def explain(self, response: httpx.Response) -> str:
         """Turn a refusal into one line: the broker's code and detail, then what to do about it."""
@@ -79,6 +86,8 @@ class BrokerCredentials:
         fixes = {
             "invalid_token": f"the broker refused your ID token ({detail}): {SIGN_IN_AGAIN}",
             "token_reused": f"your ID token was already used up ({detail}): {SIGN_IN_AGAIN}",
+            "token_state_lost": f"the broker lost its record of your ID token ({detail}): "
+            "give it a fresh ID token from your identity provider",
             "session_revoked": f"your session was signed out or revoked ({detail}): {SIGN_IN_AGAIN}",
             "access_denied": f"access denied ({detail}): pick a --target inside one of your grants "
             "(GET /v1/grants lists them) or ask for a grant",
@@ -101,6 +110,17 @@ class BrokerCredentials:
                 "retry later, or tell its operator"
             )
         return f"the broker refused the request ({code}: {detail})"
+
+
+def _code(response: httpx.Response) -> str | None:
+    """Return the problem code of a refusal, or None."""
+    if response.status_code < 400:
+        return None
+    try:
+        code = response.json().get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, str) else None
 
 
 def _status_for_sdk(status: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from service.clients.errors import ClientCommandError
 from service.clients.token_store import LOGIN_FIX, SignedInUser
@@ -13,6 +14,15 @@ from service.clients.token_store import LOGIN_FIX, SignedInUser
 DEFAULT_TOKEN_ENV = "TIPB_ID_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 TokenSource = Callable[[], str]
+
+
+@runtime_checkable
+class RenewableTokenSource(Protocol):
+    """A token source that can fetch a new ID token from the issuer on demand (`tip-broker login`'s)."""
+
+    def __call__(self) -> str: ...
+
+    def renew(self) -> str: ...
 
 
 def from_file(path: Path) -> TokenSource:
@@ -54,4 +64,4 @@ def choose(token_file: str | None, token_env: str | None) -> TokenSource:
         return from_env(token_env)
     if os.environ.get(DEFAULT_TOKEN_ENV):
         return from_env(DEFAULT_TOKEN_ENV)
-    return SignedInUser().id_token
+    return SignedInUser()

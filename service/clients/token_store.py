@@ -160,6 +160,19 @@ class SignedInUser:
         self.store = store or TokenStore()
         self._http = http or httpx.Client(timeout=10)
 
+    def __call__(self) -> str:
+        """Return a usable ID token (a token source)."""
+        return self.id_token()
+
+    def renew(self) -> str:
+        """Return a new ID token from the issuer now, whatever the current one's expiry (and save it)."""
+        tokens = self.store.load()
+        if tokens is None:
+            raise ClientCommandError(f"not signed in (no {self.store.path}): {LOGIN_FIX}", 401)
+        fresh = refresh(tokens, self._http)
+        self.store.save(fresh)
+        return fresh.id_token
+
     def id_token(self) -> str:
         """Return a usable ID token, refreshing (and saving) it first when needed."""
         tokens = self.store.load()

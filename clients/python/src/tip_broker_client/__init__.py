@@ -32,6 +32,7 @@ from tip_broker_client.errors import (
     SessionRevokedError,
     ShuttingDownError,
     TokenReusedError,
+    TokenStateLostError,
     UpstreamMisconfiguredError,
     UpstreamUnavailableError,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "ShuttingDownError",
     "TokenReusedError",
     "TokenSource",
+    "TokenStateLostError",
     "UpstreamMisconfiguredError",
     "UpstreamUnavailableError",
     "__version__",

@@ -56,6 +56,12 @@ class TokenReusedError(AuthenticationError):
     CODE = "token_reused"
 
 
+class TokenStateLostError(AuthenticationError):
+    """The broker lost its record of the token (its cache restarted empty): get a fresh ID token, retry."""
+
+    CODE = "token_state_lost"
+
+
 class SessionRevokedError(AuthenticationError):
     """The token was issued before a sign-out or an operator revocation."""
 
@@ -187,6 +193,7 @@ ERRORS_BY_CODE: dict[str, type[BrokerError]] = {
     for cls in (
         InvalidTokenError,
         TokenReusedError,
+        TokenStateLostError,
         SessionRevokedError,
         AccessDeniedError,
         ScopeNotGrantedError,
