@@ -17,6 +17,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import bench_presign, stack
+from bench.alone import run_alone
 
 KEYS = [f"users/alice/batch/{n % 10}/report {n}.csv" for n in range(1000)]
 REQUESTS = 15
@@ -68,13 +69,5 @@ def run() -> list[dict[str, Any]]:
     ]
 
 
-def main() -> int:
-    """Run the row alone; return 1 when its target is missed."""
-    rows = run()
-    for row in rows:
-        print(f"  {row['name']}: ratio={row['ratio']} target={row['target']} met={row['met']}")
-    return 1 if any(row["met"] == "no" for row in rows) else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_alone(run))

@@ -12,7 +12,6 @@ where botocore's three attempts per request reach AWS each time.
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import stack
+from bench.alone import run_alone
 
 OPERATION = "GetDataAccess"
 USER = "alice"
@@ -127,15 +127,5 @@ def run() -> list[dict[str, Any]]:
     ]
 
 
-def main() -> int:
-    """Run the row alone; return 1 when its target is missed."""
-    started = time.monotonic()
-    rows = run()
-    for row in rows:
-        print(f"  {row['name']}: ours={row['ours_value']} target={row['target']} met={row['met']}")
-    print(f"done in {time.monotonic() - started:.0f} s")
-    return 1 if any(row["met"] == "no" for row in rows) else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_alone(run))

@@ -22,9 +22,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import bench_http, fleet, mixed_load, stack
+from bench.alone import run_alone
 
 USERS = 20
-OUTAGE_STARTS, OUTAGE_SECONDS, AFTER_SECONDS = 3.0, 10.0, 5.0
 MAX_FAILED_SHARE = 0.05
 STAMPEDE_REPLICAS, STAMPEDE_WORKERS, STAMPEDE_REQUESTS = 4, 2, 500
 UPSTREAM = ("CreateTokenWithIAM", "AssumeRole", "GetDataAccess")
@@ -32,25 +32,8 @@ WORKERS_TARGET = 1.7
 
 
 def _outage_row(work: Path) -> dict[str, Any]:
-    users = fleet.fleet_users(USERS)
-    redis = fleet.StoppableRedis(work)
-    redis.start()
-    try:
-        with (
-            stack.emulator(log_dir=work, scenario=fleet.write_scenario(users, work / "fleet.yaml")) as emu,
-            fleet.replicas(emu, redis.url, 3, work) as brokers,
-        ):
-            load = mixed_load.MixedLoad(emu, [b.url for b in brokers], users)
-            load.sign_in_all()
-            load.warm()
-            restarted = OUTAGE_STARTS + OUTAGE_SECONDS
-            outcomes = load.run(
-                restarted + AFTER_SECONDS, [(OUTAGE_STARTS, redis.stop), (restarted, redis.start)]
-            )
-    finally:
-        redis.stop()
-    window = [o for o in outcomes if OUTAGE_STARTS <= o.at <= restarted + AFTER_SECONDS]
-    after = [o for o in outcomes if o.at >= restarted]
+    run = mixed_load.redis_outage(work, USERS)
+    window, after, outcomes = run.window, run.after_restart, run.outcomes
     failed = [o for o in window if o.failed]
     wrong = [o for o in outcomes if o.wrong or o.status in (0, 500)]
     share = len(failed) / len(window)
@@ -73,9 +56,9 @@ def _outage_row(work: Path) -> dict[str, Any]:
         "note": (
             f"{USERS} users (two grants each), 12 client threads round robin over 3 replicas "
             "(credentials, presign, 10-key batch, /v1/me) while a user signs in again every 0.5 s; "
-            f"redis-server killed at {OUTAGE_STARTS:g} s and started empty {OUTAGE_SECONDS:g} s later; every "
-            "200 is checked (the user's own grant, not nearly expired); ratio = failed share "
-            "(bench_fleet.py, bench/mixed_load.py)"
+            f"redis-server killed at {mixed_load.OUTAGE_STARTS:g} s and started empty "
+            f"{mixed_load.OUTAGE_SECONDS:g} s later; every 200 is checked (the user's own grant, not "
+            "nearly expired); ratio = failed share (bench_fleet.py, bench/mixed_load.py)"
         ),
     }
 
@@ -250,18 +233,5 @@ def run() -> list[dict[str, Any]]:
         return rows
 
 
-def main() -> int:
-    """Run the rows alone; return 1 when a target is missed."""
-    started = time.monotonic()
-    rows = run()
-    for row in rows:
-        print(
-            f"  {row['name']}: ours={row['ours_value']} ratio={row['ratio']} "
-            f"target={row['target']} met={row['met']}"
-        )
-    print(f"done in {time.monotonic() - started:.0f} s")
-    return 1 if any(row["met"] == "no" for row in rows) else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_alone(run))

@@ -25,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.alone import run_alone
 from bench.warm_asgi import _call
 from service.app import create_app
 from service.domain.access import DataAccess, DataAccessRequest, Grant, Grantee
@@ -196,13 +197,5 @@ def run() -> list[dict[str, Any]]:
     ]
 
 
-def main() -> int:
-    """Run the row alone; return 1 when its target is missed."""
-    rows = run()
-    for row in rows:
-        print(f"  {row['name']}: ratio={row['ratio']} target={row['target']} met={row['met']}")
-    return 1 if any(row["met"] == "no" for row in rows) else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_alone(run))

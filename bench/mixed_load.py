@@ -12,17 +12,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from bench import fleet
 from bench.fleet import BUCKET, FleetUser
-from bench.stack import Emulator
+from bench.stack import Emulator, emulator
 
 # An answer whose credentials or URL expire sooner than this is "nearly expired": never acceptable.
 MIN_REMAINING = timedelta(minutes=5)
 KINDS = ("credentials", "presign", "batch", "me")
+# The Redis outage run: killed this long after the load starts, down this long, then load after the restart.
+OUTAGE_STARTS, OUTAGE_SECONDS, AFTER_SECONDS = 3.0, 10.0, 5.0
 
 
 @dataclass(frozen=True)
@@ -176,3 +180,44 @@ def _wrong(kind: str, user: FleetUser, body: dict[str, Any]) -> str | None:
         if datetime.fromisoformat(result["expires_at"]) < datetime.now(UTC) + timedelta(seconds=60):
             return "URL nearly expired"
     return None
+
+
+@dataclass(frozen=True)
+class OutageRun:
+    """The outcomes of a Redis outage under load, and when Redis was stopped and started again."""
+
+    outcomes: list[Outcome]
+    stopped: float
+    restarted: float
+    ended: float
+
+    @property
+    def window(self) -> list[Outcome]:
+        """The answers given during the outage and after the restart."""
+        return [o for o in self.outcomes if self.stopped <= o.at <= self.ended]
+
+    @property
+    def after_restart(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.at >= self.restarted]
+
+
+def redis_outage(work: Path, users: int, replicas: int = 3) -> OutageRun:
+    """Kill a Redis shared by ``replicas`` brokers under mixed load, then start it again empty."""
+    fleet_users = fleet.fleet_users(users)
+    redis = fleet.StoppableRedis(work)
+    redis.start()
+    restarted = OUTAGE_STARTS + OUTAGE_SECONDS
+    try:
+        with (
+            emulator(log_dir=work, scenario=fleet.write_scenario(fleet_users, work / "fleet.yaml")) as emu,
+            fleet.replicas(emu, redis.url, replicas, work) as brokers,
+        ):
+            load = MixedLoad(emu, [b.url for b in brokers], fleet_users)
+            load.sign_in_all()
+            load.warm()
+            outcomes = load.run(
+                restarted + AFTER_SECONDS, [(OUTAGE_STARTS, redis.stop), (restarted, redis.start)]
+            )
+    finally:
+        redis.stop()
+    return OutageRun(outcomes, OUTAGE_STARTS, restarted, restarted + AFTER_SECONDS)
