@@ -250,3 +250,15 @@ async def test_credential_store_update_access_keeps_a_record_changed_meanwhile()
         "s3://b/team/*",
         "s3://b/plans/*",
     }
+
+
+async def test_credential_store_never_brings_an_old_ledger_beginning_back_into_a_restarted_cache() -> None:
+    cache, key = RacingCache(), os.urandom(32)
+    store = EncryptedCredentialStore(cache, CacheSealer(key), KeyHasher(key))
+    await store.open_ledger(NOW - timedelta(hours=1))
+    later = NOW + timedelta(hours=2)  # the replica renews the beginning's TTL on its next read
+    cache.racer = lambda: cache.delete(list(cache._entries))  # the cache restarts empty just before
+    await store.open_ledger(later)
+    before_restart = Caller("iss", "alice", "alice", "j", 2_000_000_000, "raw", ISSUED)
+    with pytest.raises(TokenStateLostError):  # the cache's new beginning, not the replica's old one
+        await store.claim_token(before_restart, later)

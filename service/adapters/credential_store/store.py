@@ -74,7 +74,7 @@ class EncryptedCredentialStore:
         # Budgets kept in process while the shared cache is unreachable, by budget name.
         self._local_budgets: dict[str, UpstreamBudget] = {}
         self._key = CacheKeys(hasher, sizes.derived_keys)
-        self._ledger = TokenLedger(cache, sealer, self._key, self._mirror)
+        self._ledger = TokenLedger(cache, sealer, self._key)
         self._pins = IdentityPins(cache, sealer, self._key)
 
     def _mark_keys(self, caller: Caller) -> list[str]:

@@ -9,7 +9,6 @@ import logging
 from datetime import datetime
 
 from service.adapters.credential_store.keys import MAX_TTL_SECONDS, CacheKeys, Sealer
-from service.adapters.credential_store.mirror import OutageMirror
 from service.adapters.credential_store.records import decode_exchange, encode_exchange
 from service.domain.cache_errors import CacheUnavailableError
 from service.domain.errors import CacheOutageError, TokenStateLostError
@@ -37,11 +36,10 @@ _LOCAL_CLAIMS = 100_000
 class TokenLedger:
     """Records each ID token's exchange state under ``jti`` and ``jti-doubt`` keys of the shared cache."""
 
-    def __init__(self, cache: Cache, sealer: Sealer, keys: CacheKeys, mirror: OutageMirror) -> None:
+    def __init__(self, cache: Cache, sealer: Sealer, keys: CacheKeys) -> None:
         self._cache = cache
         self._sealer = sealer
         self._key = keys
-        self._mirror = mirror
         # Tokens this replica claimed and did not release (an insertion-ordered set).
         self._local_claims: dict[tuple[str, str], None] = {}
         self._born_kept_at: datetime | None = None  # when this replica last renewed the ledger's beginning
@@ -101,12 +99,14 @@ class TokenLedger:
             if await self._cache.add(key, str(int(now.timestamp())).encode(), MAX_TTL_SECONDS):
                 logger.warning("cache.ledger_born")
             (value,) = await self._cache.get_many_checked([key])
-        born = int(value or 0)
-        if self._born_kept_at is None or (now - self._born_kept_at).total_seconds() > _BORN_KEEP_SECONDS:
+        if value is not None and (
+            self._born_kept_at is None or (now - self._born_kept_at).total_seconds() > _BORN_KEEP_SECONDS
+        ):
             # Kept alive while in use: a lapsed beginning, recorded afresh, would refuse every live token.
-            await self._cache.set(key, str(born).encode(), MAX_TTL_SECONDS)
+            # Only over the value just read: never bring an old beginning back into a restarted cache.
+            await self._cache.replace(key, value, value, MAX_TTL_SECONDS)
             self._born_kept_at = now
-        return born
+        return int(value or 0)
 
     def _claim_locally(self, issuer: str, token_id: str) -> None:
         if len(self._local_claims) >= _LOCAL_CLAIMS:
