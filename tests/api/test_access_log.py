@@ -12,6 +12,7 @@ import pytest
 from service.logs import FIXED, REDACTED, JsonFormatter, RedactingFilter, json_line
 from service.request_context import Sampler
 from tests.api.conftest import World, build_world
+from tests.logcapture import json_log
 
 JWT = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6MX0.c2lnbmF0dXJlLWJ5dGVz"
 CREDENTIALS = {"target": "s3://data/users/alice/*", "permission": "READ"}
@@ -20,17 +21,8 @@ CREDENTIALS = {"target": "s3://data/users/alice/*", "permission": "READ"}
 @pytest.fixture
 def log() -> Iterator[io.StringIO]:
     """Every JSON line written at INFO and above while the test runs."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(previous)
+    with json_log(logging.INFO) as stream:
+        yield stream
 
 
 def _lines(log: io.StringIO) -> list[dict[str, object]]:

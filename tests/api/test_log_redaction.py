@@ -13,30 +13,20 @@ from redis.utils import _set_info_logger
 from service.logs import (
     REDACTED,
     ConsoleFormatter,
-    JsonFormatter,
-    RedactingFilter,
     configure_logging,
     redact_text,
     redact_value,
 )
 from tests.api.conftest import World
+from tests.logcapture import json_log
 
 JWT = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6MX0.c2lnbmF0dXJlLWJ5dGVz"
 
 
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(previous)
+    with json_log(logging.DEBUG) as stream:
+        yield stream
 
 
 async def test_logs_contain_no_vended_secret_after_full_request(
