@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from service.api.shutdown import Drain
 from service.broker import Broker
 from service.doctor.model import Check
+from service.domain.cache_sizes import CacheSizes
 from service.domain.errors import InvalidTokenError
 from service.domain.identity import Caller
 from service.domain.ports import CredentialStore, TokenVerifier
@@ -35,7 +36,7 @@ class Services:
     doctor: Callable[[], Awaitable[list[Check] | None]] | None = None
     drain: Drain = field(default_factory=Drain)
     # How many serialized answers the hot routes keep for cached credentials served again.
-    answers_kept: int = 1024
+    answers_kept: int = CacheSizes().serialized_answers
 
 
 async def get_services(request: Request) -> Services:

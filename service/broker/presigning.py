@@ -93,16 +93,12 @@ class Presigner:
         # always under one grant, so the book is searched once per folder, not once per key.
         resolved: dict[tuple[str, str, Permission], Issued] = {}
         regions: dict[str, str | None] = {}
-        checked_buckets: set[str] = set()
         now = self._upstream.now()  # one signing time for the whole batch
         for item in items:
             # Only what concerns the item itself becomes that item's error; a session, budget or AWS
             # failure fails the whole call with its own status, so the client can act on it.
             try:
-                target = S3Target.for_object(
-                    item.bucket, item.key, bucket_checked=item.bucket in checked_buckets
-                )
-                checked_buckets.add(item.bucket)
+                target = S3Target.for_object(item.bucket, item.key)
             except InvalidRequestError as exc:
                 results.append(exc)
                 continue

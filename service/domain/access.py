@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 
@@ -70,10 +71,9 @@ class S3Target:
         return cls(uri)
 
     @classmethod
-    def for_object(cls, bucket: str, key: str, *, bucket_checked: bool = False) -> S3Target:
-        """Return the target of one object key (``bucket_checked``: its bucket name passed before)."""
-        if not bucket_checked:
-            validate_bucket(bucket)
+    def for_object(cls, bucket: str, key: str) -> S3Target:
+        """Return the target of one object key."""
+        validate_bucket(bucket)
         validate_key(key)
         return cls(f"{S3_SCHEME}{bucket}/{key}")
 
@@ -92,6 +92,7 @@ class S3Target:
         return self.uri[len(S3_SCHEME) :].removesuffix("*")
 
 
+@functools.lru_cache(maxsize=1024)  # a batch names a few buckets many times; invalid names raise, uncached
 def validate_bucket(bucket: str) -> None:
     """Raise InvalidRequestError unless ``bucket`` is a plausible S3 bucket name."""
     if not _BUCKET.fullmatch(bucket) or bucket.endswith(_SPECIAL_BUCKET_SUFFIXES):

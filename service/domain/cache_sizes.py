@@ -31,7 +31,7 @@ class CacheSizes:
 
     @property
     def derived_keys(self) -> int:
-        """Cache key names of the warm path's layers (an HMAC each): three per user and token."""
+        """Cache key names of the warm path's layers (an HMAC each): three per user and token, and room."""
         return 4 * self.active_users
 
     @property
