@@ -93,13 +93,15 @@ class UrlTally:
     layers: dict[str, str] = field(default_factory=dict)
     _by_grant: dict[tuple[str, Permission], tuple[DataAccess, int, datetime]] = field(default_factory=dict)
 
-    def count(self, access: DataAccess, idc_user_id: str | None, layer: str, until: datetime) -> None:
-        """Count one URL signed with ``access`` that stops working at ``until``."""
+    def count(
+        self, access: DataAccess, idc_user_id: str | None, layer: str, until: datetime, urls: int = 1
+    ) -> None:
+        """Count ``urls`` URLs signed with ``access``, the last of them to stop working at ``until``."""
         self.idc_user_id = idc_user_id
         self.layers[access.matched_grant_target] = layer
         key = (access.matched_grant_target, access.permission)
-        _, urls, latest = self._by_grant.get(key, (access, 0, until))
-        self._by_grant[key] = (access, urls + 1, max(latest, until))
+        _, counted, latest = self._by_grant.get(key, (access, 0, until))
+        self._by_grant[key] = (access, counted + urls, max(latest, until))
 
     def grants(self) -> list[dict[str, object]]:
         """Return one entry per grant: its fields, the permission, the URL count and the latest expiry."""

@@ -103,15 +103,6 @@ AUTHENTICATED = (*LIMITED, 401, 429, 503)
 UPSTREAM = (*AUTHENTICATED, 403, 422, 502)
 
 
-def json_response(model: BaseModel) -> Response:
-    """Serialize ``model`` once with pydantic-core and return it as is.
-
-    The hot routes still declare ``response_model`` for OpenAPI; returning a Response skips FastAPI's
-    second validation and serialization pass of the same model.
-    """
-    return Response(model.model_dump_json(), media_type="application/json")
-
-
 Key = TypeVar("Key", bound=Hashable)
 
 

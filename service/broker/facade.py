@@ -7,13 +7,21 @@ access book), ``presigning``, ``grants`` and ``revocation``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Executor
 
 from service.broker.data_access import DataAccessDesk
 from service.broker.grants import GrantLister
 from service.broker.opening import SessionOpener
 from service.broker.policy import BrokerPolicy, Issued
-from service.broker.presigning import ListItem, PostItem, PostResult, Presigner, PresignItem, PresignResult
+from service.broker.presigning import (
+    ListItem,
+    PostItem,
+    PostResult,
+    Presigner,
+    PresignOrder,
+    PresignResult,
+)
 from service.broker.revocation import Revoker
 from service.broker.sessions import SessionLifecycle
 from service.broker.token_exchange import TokenExchange
@@ -108,7 +116,9 @@ class Broker:
         """Return credentials for the caller's request, from the cache when a usable entry exists."""
         return await self._desk.issue_credentials(caller, request)
 
-    async def presign(self, caller: Caller, items: list[PresignItem]) -> list[PresignResult | BrokerError]:
+    async def presign(
+        self, caller: Caller, items: Sequence[PresignOrder]
+    ) -> list[PresignResult | BrokerError]:
         """Presign each item in order; one item's error does not fail the others."""
         return await self._presigner.presign(caller, items)
 

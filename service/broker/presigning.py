@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from service import audit as audit_record
 from service.broker.data_access import DataAccessDesk
@@ -11,11 +13,28 @@ from service.broker.policy import Issued
 from service.broker.upstream import Upstream
 from service.domain.access import DataAccessRequest, Permission, S3Target, scope_covers
 from service.domain.access_book import AccessBook
-from service.domain.credentials import presigned_url_expiry
+from service.domain.credentials import TemporaryCredentials, presigned_url_expiry
 from service.domain.errors import AccessDeniedError, BrokerError, InvalidRequestError, ScopeNotGrantedError
 from service.domain.identity import Caller
 from service.domain.ports import UrlSigner
 from service.domain.presign import PresignedPost, PresignedUrl
+
+
+class PresignOrder(Protocol):
+    """What the presign step reads of one object operation: a PresignItem, or the API's request as is."""
+
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def expires_in(self) -> int: ...
+    @property
+    def content_type(self) -> str | None: ...
+    @property
+    def content_disposition(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +90,42 @@ class PostResult:
     expires_at: datetime
 
 
+class _Signing:
+    """The data access one folder's keys are signed with in one presign call, and the URLs it signed.
+
+    A batch's keys nearly all share a few expiry instants: each is worked out once per folder, and the
+    URLs are counted here for the call's audit record instead of one tally entry per URL.
+    """
+
+    __slots__ = ("_expiries", "_latest", "_now", "_urls", "credentials", "issued", "region", "scope")
+
+    def __init__(self, issued: Issued, region: str | None, now: datetime) -> None:
+        self.issued = issued
+        self.scope = issued.access.matched_grant_target
+        self.credentials: TemporaryCredentials = issued.access.credentials
+        self.region = region
+        self._now = now
+        self._expiries: dict[int, datetime] = {}
+        self._latest: datetime | None = None
+        self._urls = 0
+
+    def sign_one(self, expires_in: int) -> datetime:
+        """Count one URL valid for ``expires_in`` seconds; return when it stops working."""
+        expires_at = self._expiries.get(expires_in)
+        if expires_at is None:
+            expires_at = presigned_url_expiry(self._now, expires_in, self.credentials)
+            self._expiries[expires_in] = expires_at
+            self._latest = expires_at if self._latest is None else max(self._latest, expires_at)
+        self._urls += 1
+        return expires_at
+
+    def tally_into(self, tally: audit_record.UrlTally) -> None:
+        """Add this folder's URLs to the call's audit tally."""
+        if self._latest is not None:
+            issued = self.issued
+            tally.count(issued.access, issued.idc_user_id, issued.layer, self._latest, urls=self._urls)
+
+
 class Presigner:
     """Presigns object URLs, listings and POST forms with credentials from the data-access step."""
 
@@ -79,7 +134,9 @@ class Presigner:
         self._signer = signer
         self._upstream = upstream
 
-    async def presign(self, caller: Caller, items: list[PresignItem]) -> list[PresignResult | BrokerError]:
+    async def presign(
+        self, caller: Caller, items: Sequence[PresignOrder]
+    ) -> list[PresignResult | BrokerError]:
         """Presign each item in order; one item's error does not fail the others.
 
         The caller's access book is read once for the whole batch: items under one grant are signed
@@ -88,10 +145,10 @@ class Presigner:
         policy = self._upstream.policy
         book, marks = await self._desk.load_access(caller)
         results: list[PresignResult | BrokerError] = []
-        tally = audit_record.UrlTally()
         # The data access last resolved per (bucket, folder, permission): keys in one folder are nearly
         # always under one grant, so the book is searched once per folder, not once per key.
-        resolved: dict[tuple[str, str, Permission], Issued] = {}
+        by_folder: dict[tuple[str, str, Permission], _Signing] = {}
+        signings: list[_Signing] = []
         regions: dict[str, str | None] = {}
         now = self._upstream.now()  # one signing time for the whole batch
         for item in items:
@@ -104,8 +161,8 @@ class Presigner:
                 continue
             permission = Permission.for_method(item.method)
             folder = (item.bucket, item.key.rpartition("/")[0], permission)
-            issued = resolved.get(folder)
-            if issued is None or not scope_covers(issued.access.matched_grant_target, target):
+            signing = by_folder.get(folder)
+            if signing is None or not scope_covers(signing.scope, target):
                 request = DataAccessRequest(target, permission, policy.data_access_duration_seconds)
                 try:
                     issued, book = await self._desk.access(caller, request, book, marks.stamp)
@@ -119,13 +176,13 @@ class Presigner:
                     )
                     results.append(exc)
                     continue
-                resolved[folder] = issued
-            if item.bucket not in regions:
-                regions[item.bucket] = await self._desk.region_of(item.bucket)
-            credentials = issued.access.credentials
+                if item.bucket not in regions:
+                    regions[item.bucket] = await self._desk.region_of(item.bucket)
+                signing = by_folder[folder] = _Signing(issued, regions[item.bucket], now)
+                signings.append(signing)
             try:
                 presigned = self._signer.presign_url(
-                    credentials,
+                    signing.credentials,
                     method=item.method,
                     bucket=item.bucket,
                     key=item.key,
@@ -133,14 +190,15 @@ class Presigner:
                     now=now,
                     content_type=item.content_type,
                     content_disposition=item.content_disposition,
-                    region=regions[item.bucket],
+                    region=signing.region,
                 )
             except ValueError as exc:
                 results.append(InvalidRequestError(f"cannot presign this item: {exc}"))
                 continue
-            expires_at = presigned_url_expiry(now, item.expires_in, credentials)
-            results.append(PresignResult(presigned, item.method, expires_at))
-            tally.count(issued.access, issued.idc_user_id, issued.layer, expires_at)
+            results.append(PresignResult(presigned, item.method, signing.sign_one(item.expires_in)))
+        tally = audit_record.UrlTally()
+        for signing in signings:
+            signing.tally_into(tally)
         signed = len(items) - sum(isinstance(r, BrokerError) for r in results)
         audit_record.urls_presigned(caller, tally, items=len(items), signed=signed)
         return results

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from service.api.schemas import BatchPresignResponse, PresignResponse
 from tests.api.conftest import World
 
 
@@ -112,6 +113,30 @@ async def test_create_presigned_urls_batch_keeps_order_and_item_errors(world: Wo
     }
     assert "url" in results[2]
     assert results[3]["error"]["code"] == "access_denied"
+
+
+async def test_presign_answers_are_the_response_models_json_byte_for_byte(world: World) -> None:
+    # The answers are written without the models (service/api/presign.py _Answers): the models, given the
+    # same content, must write the same bytes, microseconds and signed headers included.
+    world.clock.advance(0.123456)
+    items = [
+        {"bucket": "data", "key": "users/alice/1", "method": "GET", "expires_in": 90},
+        {"bucket": "data", "key": "users/bob/2", "method": "GET"},
+        {
+            "bucket": "data",
+            "key": "users/alice/é.txt",
+            "method": "PUT",
+            "content_type": "text/plain",
+            "content_disposition": 'attachment; filename="é.txt"',
+        },
+    ]
+    batch = await world.client.post("/v1/presign/batch", json={"items": items}, headers=world.auth())
+    single = await world.client.post("/v1/presign", json=items[2], headers=world.auth())
+    assert batch.status_code == single.status_code == 200
+    assert batch.content == BatchPresignResponse.model_validate_json(batch.content).model_dump_json().encode()
+    assert single.content == PresignResponse.model_validate_json(single.content).model_dump_json().encode()
+    assert ".123456" in batch.json()["results"][0]["expires_at"]
+    assert batch.json()["results"][2]["headers"]["Content-Type"] == "text/plain"
 
 
 async def test_create_presigned_urls_thousand_keys_under_one_grant_make_one_upstream_call(
