@@ -77,12 +77,30 @@ def _secret_field(name: str) -> bool:
     return bool(_SECRET_FIELD.search(name)) and name not in {"token_id", "cache_key"}
 
 
+# Free-text values lately found clean (issuers, subjects, targets repeat on every line of a user): a repeat
+# is not scanned again. Only values redaction left unchanged are kept, so this holds no secret.
+_CLEAN_TEXT_KEPT = 4096
+_CLEAN_TEXT_LONGEST = 512
+_clean_text: dict[str, None] = {}
+
+
+def _redacted_text(value: str) -> str:
+    if value in _clean_text:
+        return value
+    redacted = redact_text(value)
+    if redacted == value and len(value) <= _CLEAN_TEXT_LONGEST:
+        if len(_clean_text) >= _CLEAN_TEXT_KEPT:
+            _clean_text.clear()  # a full set starts over: cheaper than tracking the oldest
+        _clean_text[value] = None
+    return redacted
+
+
 def redact_value(name: str, value: object) -> object:
     """Return a log field's value, hidden when its name says it is secret."""
     if _secret_field(name):
         return REDACTED
     if isinstance(value, str):
-        return redact_text(value)
+        return _redacted_text(value)
     return value
 
 
@@ -95,9 +113,9 @@ class RedactingFilter(logging.Filter):
         if record.args or not fixed:
             record.msg = redact_text(record.getMessage())
             record.args = None
-        for name, value in list(fields.items()):
-            if name not in _STANDARD_ATTRS and (name not in fixed or _secret_field(name)):
-                fields[name] = redact_value(name, value)
+        for name in fields.keys() - _STANDARD_ATTRS:  # the fields passed with ``extra=``
+            if name not in fixed or _secret_field(name):
+                fields[name] = redact_value(name, fields[name])
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
