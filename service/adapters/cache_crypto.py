@@ -84,4 +84,4 @@ class KeyHasher:
         # Parts are joined with 0x1f, each preceded by its byte length: S3 keys and subjects may
         # themselves contain 0x1f, and the length makes ("a\x1fb", "c") and ("a", "b\x1fc") differ.
         message = b"\x1f".join(len(data).to_bytes(4, "big") + data for data in (p.encode() for p in parts))
-        return hmac.new(self._hmac_key, message, hashlib.sha256).hexdigest()[:_DIGEST_CHARS]
+        return hmac.digest(self._hmac_key, message, "sha256").hex()[:_DIGEST_CHARS]

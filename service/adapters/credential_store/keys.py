@@ -40,6 +40,8 @@ class CacheKeys:
         """``derived``: how many key names derived in process (an HMAC each) are kept."""
         self._hasher = hasher
         self._derived = functools.lru_cache(maxsize=derived)(self._derive)
+        # One user's hash tag is in every name of their layers: computed once per user while kept.
+        self._user_tag = functools.lru_cache(maxsize=derived)(self._tag)
 
     def __call__(self, layer: str, *parts: str) -> str:
         """Return the key of ``layer`` for ``parts`` (an issuer and subject, a jti, ...)."""
@@ -53,5 +55,8 @@ class CacheKeys:
         digest = self._hasher.digest(layer, *parts)
         if layer in _USER_LAYERS or layer.startswith("budget-"):
             # parts start with (issuer, subject): one hash tag per user (docs/architecture.md#cache-keys).
-            return f"{NAMESPACE}:{layer}:{{{self._hasher.digest('user', parts[0], parts[1])}}}:{digest}"
+            return f"{NAMESPACE}:{layer}:{{{self._user_tag(parts[0], parts[1])}}}:{digest}"
         return f"{NAMESPACE}:{layer}:{digest}"
+
+    def _tag(self, issuer: str, subject: str) -> str:
+        return self._hasher.digest("user", issuer, subject)
