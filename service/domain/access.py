@@ -22,6 +22,9 @@ _SPECIAL_BUCKET_SUFFIXES = ("--x-s3", "--xa-s3", "--op-s3")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # What no key may hold: C0 controls and DEL, and lone surrogates (not UTF-8).
 _KEY_FORBIDDEN = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+# A key of 1–256 characters none of them forbidden: under MAX_KEY_BYTES whatever its UTF-8 (at most 4 bytes a
+# character), so one match clears nearly every key; any other key takes the checks one by one.
+_PLAIN_KEY = re.compile("[^\x00-\x1f\x7f\ud800-\udfff]{1,256}")
 
 
 class Permission(enum.StrEnum):
@@ -38,7 +41,10 @@ class Permission(enum.StrEnum):
     @classmethod
     def for_method(cls, method: str) -> Permission:
         """Return the permission a presigned HTTP method needs (GET/HEAD read, PUT/DELETE write)."""
-        return cls.READ if method in {"GET", "HEAD"} else cls.WRITE
+        return _READ_METHODS.get(method, cls.WRITE)
+
+
+_READ_METHODS = {"GET": Permission.READ, "HEAD": Permission.READ}
 
 
 class Privilege(enum.StrEnum):
@@ -101,6 +107,8 @@ def validate_bucket(bucket: str) -> None:
 
 def validate_key(key: str) -> None:
     """Raise InvalidRequestError unless ``key`` is a valid S3 object key."""
+    if _PLAIN_KEY.fullmatch(key) and not has_dot_segment(key):
+        return
     if not key:
         raise InvalidRequestError("key must not be empty")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
