@@ -125,7 +125,7 @@ def _warm(broker: stack.Broker, token: str) -> None:
 THROUGHPUT_TARGETS = {("credentials", "memory cache"): 0.7, ("credentials", "redis cache"): 0.6}
 PRESIGN_THROUGHPUT_TARGET = 0.65
 P99_TARGET = 2.0
-ROUNDS = 3
+ROUNDS = 5
 
 
 def _rows_for(
