@@ -3,7 +3,7 @@ records to CloudTrail"): each names the Identity Center user and the role sessio
 as ``userIdentity.onBehalfOf.userId`` and in the assumed-role ARN of the GetDataAccess event.
 
 One record per issuance: ``credentials.issued`` for credentials and presigned POST forms,
-``urls.presigned`` for a presign call (one record for a batch, its URLs counted per grant).
+``urls.presigned`` for a presign or listing call (one record for a batch, its URLs counted per grant).
 """
 
 from __future__ import annotations

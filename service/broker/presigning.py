@@ -248,7 +248,7 @@ class Presigner:
         request = DataAccessRequest(
             target, Permission.READ, self._upstream.policy.data_access_duration_seconds
         )
-        issued = await self._desk.issue_credentials(caller, request)
+        issued = await self._desk.issue(caller, request)
         now = self._upstream.now()
         credentials = issued.access.credentials
         try:
@@ -265,4 +265,9 @@ class Presigner:
             )
         except ValueError as exc:
             raise InvalidRequestError(f"cannot presign this listing: {exc}") from None
-        return PresignResult(presigned, "GET", presigned_url_expiry(now, item.expires_in, credentials))
+        signing = _Signing(issued, issued.region, now)
+        expires_at = signing.sign_one(item.expires_in)
+        tally = audit_record.UrlTally()
+        signing.tally_into(tally)
+        audit_record.urls_presigned(caller, tally, items=1, signed=1)  # a URL, not credentials
+        return PresignResult(presigned, "GET", expires_at)

@@ -342,6 +342,25 @@ async def test_create_presigned_listing_signs_list_objects_v2_with_read_on_the_p
     assert world.vendor.calls[0].permission.value == "READ"
 
 
+async def test_create_presigned_listing_is_audited_as_a_presigned_url(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A listing hands out a URL, not credentials: it was recorded as credentials.issued with delivery
+    # "credentials", which a CloudTrail join would count as keys given to the user.
+    with caplog.at_level(logging.INFO, logger="service.audit"):
+        response = await world.client.post(
+            "/v1/presign/list", json={"bucket": "data", "prefix": "users/alice/"}, headers=world.auth()
+        )
+    assert response.status_code == 200
+    issuances = {"credentials.issued", "urls.presigned"}
+    records = [r for r in caplog.records if r.getMessage() in issuances]
+    assert [r.getMessage() for r in records] == ["urls.presigned"]
+    record = records[0]
+    assert (record.items, record.signed, record.delivery) == (1, 1, "presigned_url")  # type: ignore[attr-defined]
+    assert record.matched_grants == ["s3://data/users/alice/*"]  # type: ignore[attr-defined]
+    assert record.grants[0]["expires_at"] == response.json()["expires_at"].replace("Z", "+00:00")  # type: ignore[attr-defined]
+
+
 async def test_create_presigned_listing_outside_every_grant_is_access_denied(world: World) -> None:
     response = await world.client.post(
         "/v1/presign/list", json={"bucket": "data", "prefix": "users/"}, headers=world.auth()
