@@ -155,6 +155,20 @@ def redis_sentinel() -> Iterator[topologies.SentinelSetup]:
 
 
 @pytest.fixture(scope="session")
+def redis_tls_cluster() -> Iterator[topologies.Cluster]:
+    """Yield a private 3-master cluster whose nodes and bus speak TLS only, with client certificates."""
+    with _topology(topologies.tls_cluster, "tipb-tls-cluster-") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def redis_tls_sentinel() -> Iterator[topologies.TlsSentinelSetup]:
+    """Yield a private TLS-only master, replica and two TLS-only sentinels on loopback ports."""
+    with _topology(topologies.tls_sentinel_setup, "tipb-tls-sentinel-") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def redis_tls() -> Iterator[topologies.TlsServer]:
     """Yield a private TLS-only server with client certificates and ACL users."""
     with _topology(topologies.tls_server, "tipb-tls-") as running:

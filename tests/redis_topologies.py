@@ -75,52 +75,94 @@ def _plain(port: int) -> list[str]:
 
 @dataclass
 class Cluster:
-    """A 3-master Redis Cluster; ``url`` names its seed nodes."""
+    """A 3-master Redis Cluster; ``url`` names its seed nodes (over TLS when it has ``files``)."""
 
     ports: list[int]
+    files: TlsFiles | None = None
 
     @property
     def url(self) -> str:
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+        scheme = "rediss+cluster" if self.files else "redis+cluster"
+        return f"{scheme}://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
+    def node(self, port: int) -> redis.Redis:
+        """Return a synchronous client of one node."""
+        return self.files.client(port) if self.files else redis.Redis(port=port)
+
+    def client(self) -> redis.RedisCluster:
+        """Return a synchronous cluster client seeded with the first node."""
+        if self.files is None:
+            return redis.RedisCluster(host="127.0.0.1", port=self.ports[0])
+        return redis.RedisCluster(
+            host="127.0.0.1",
+            port=self.ports[0],
+            ssl=True,
+            ssl_ca_certs=self.files.ca_file,
+            ssl_certfile=self.files.client_cert,
+            ssl_keyfile=self.files.client_key,
+        )
 
     def flush(self) -> None:
         for port in self.ports:
-            with redis.Redis(port=port) as node:
+            with self.node(port) as node:
                 node.flushall()
 
 
 @contextmanager
 def cluster(workdir: Path) -> Iterator[Cluster]:
     """Start three cluster-enabled servers and join them with ``redis-cli --cluster create``."""
+    with _cluster(workdir, None) as running:
+        yield running
+
+
+@contextmanager
+def tls_cluster(workdir: Path) -> Iterator[Cluster]:
+    """Start three TLS-only cluster nodes (their bus over TLS too) requiring client certificates."""
+    with _cluster(workdir, TlsFiles.write(workdir)) as running:
+        yield running
+
+
+@contextmanager
+def _cluster(workdir: Path, files: TlsFiles | None) -> Iterator[Cluster]:
     cli = shutil.which("redis-cli")
     if cli is None:
         raise MissingBinaryError("redis-cli is not installed (it creates the cluster)")
-    ports = [free_port() for _ in range(3)]
+    built = Cluster([free_port() for _ in range(3)], files)
     with ExitStack() as running:
-        for port in ports:
-            conf = f"nodes-{port}.conf"
-            running.enter_context(
+        for port in built.ports:
+            listen = [*files.server_args(port), "--tls-cluster", "yes"] if files else _plain(port)
+            process = running.enter_context(
                 server(
                     workdir,
                     f"cluster-{port}",
-                    *_plain(port),
+                    *listen,
                     "--cluster-enabled",
                     "yes",
                     "--cluster-config-file",
-                    conf,
+                    f"nodes-{port}.conf",
                     # The bus port would default to port + 10000, which may be taken or out of range.
                     "--cluster-port",
                     str(free_port()),
                 )
             )
-        for port in ports:
-            wait_for(lambda port=port: bool(redis.Redis(port=port).ping()), f"cluster node {port}")
+            try:
+                wait_for(lambda port=port: bool(built.node(port).ping()), f"cluster node {port}")
+            except RuntimeError:
+                if files and _missing_tls(workdir, f"cluster-{port}", process):
+                    raise MissingBinaryError("redis-server was built without TLS support") from None
+                raise
+        tls_options = (
+            ["--tls", "--cacert", files.ca_file, "--cert", files.client_cert, "--key", files.client_key]
+            if files
+            else []
+        )
         subprocess.run(  # noqa: S603 - fixed arguments, executable found on PATH
             [
                 cli,
+                *tls_options,
                 "--cluster",
                 "create",
-                *(f"127.0.0.1:{p}" for p in ports),
+                *(f"127.0.0.1:{p}" for p in built.ports),
                 "--cluster-replicas",
                 "0",
                 "--cluster-yes",
@@ -129,12 +171,12 @@ def cluster(workdir: Path) -> Iterator[Cluster]:
             capture_output=True,
             timeout=STARTUP_SECONDS,
         )
-        for port in ports:
+        for port in built.ports:
             wait_for(
-                lambda port=port: redis.Redis(port=port).cluster("INFO")["cluster_state"] == "ok",
+                lambda port=port: built.node(port).cluster("INFO")["cluster_state"] == "ok",
                 f"cluster state on {port}",
             )
-        yield Cluster(ports)
+        yield built
 
 
 @dataclass
@@ -275,48 +317,80 @@ def _write(path: Path, certificate: x509.Certificate, key: ec.EllipticCurvePriva
     return str(cert_file), str(key_file)
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+
+    ca_file: str
+    server_cert: str
+    server_key: str
+    client_cert: str
+    client_key: str
+
+    @classmethod
+    def write(cls, workdir: Path) -> TlsFiles:
+        ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+        ca = _certificate("tipb test CA", ca_key, None)
+        ca_file, _ = _write(workdir / "ca", ca, ca_key)
+        server_cert, server_key_file = _write(
+            workdir / "server", _certificate("127.0.0.1", server_key, ("tipb test CA", ca_key)), server_key
+        )
+        client_cert, client_key_file = _write(
+            workdir / "client", _certificate("broker", client_key, ("tipb test CA", ca_key)), client_key
+        )
+        return cls(ca_file, server_cert, server_key_file, client_cert, client_key_file)
+
+    def server_args(self, port: int) -> list[str]:
+        """Return the arguments of a TLS-only redis-server on ``port`` that requires client certificates."""
+        return [
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--tls-cert-file",
+            self.server_cert,
+            "--tls-key-file",
+            self.server_key,
+            "--tls-ca-cert-file",
+            self.ca_file,
+            "--tls-auth-clients",
+            "yes",
+        ]
+
+    def client(self, port: int, **kwargs: object) -> redis.Redis:
+        """Return a synchronous client of the TLS server (or sentinel) on ``port``."""
+        return redis.Redis(
+            port=port,
+            ssl=True,
+            ssl_ca_certs=self.ca_file,
+            ssl_certfile=self.client_cert,
+            ssl_keyfile=self.client_key,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+def _missing_tls(workdir: Path, name: str, process: subprocess.Popen[bytes]) -> bool:
+    return process.poll() is not None and "tls" in (workdir / f"{name}.log").read_text().lower()
+
+
 @contextmanager
 def tls_server(workdir: Path) -> Iterator[TlsServer]:
     """Start a TLS-only server (certificates from a throwaway CA) with ACL users ``admin`` and ``broker``."""
-    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    ca = _certificate("tipb test CA", ca_key, None)
-    ca_file, _ = _write(workdir / "ca", ca, ca_key)
-    cert_file, key_file = _write(
-        workdir / "server", _certificate("127.0.0.1", server_key, ("tipb test CA", ca_key)), server_key
-    )
-    client_cert, client_key_file = _write(
-        workdir / "client", _certificate("broker", client_key, ("tipb test CA", ca_key)), client_key
-    )
+    files = TlsFiles.write(workdir)
     port = free_port()
-    args = [
-        "--port",
-        "0",
-        "--tls-port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--tls-cert-file",
-        cert_file,
-        "--tls-key-file",
-        key_file,
-        "--tls-ca-cert-file",
-        ca_file,
-        "--tls-auth-clients",
-        "yes",
-    ]
-    with server(workdir, "tls", *args) as process:
-        tls = TlsServer(port, ca_file, client_cert, client_key_file)
-        plain = redis.Redis(
-            port=port, ssl=True, ssl_ca_certs=ca_file, ssl_certfile=client_cert, ssl_keyfile=client_key_file
-        )
+    with server(workdir, "tls", *files.server_args(port)) as process:
+        tls = TlsServer(port, files.ca_file, files.client_cert, files.client_key)
+        plain = files.client(port)
         try:
             wait_for(lambda: process.poll() is None and bool(plain.ping()), "the TLS server")
         except RuntimeError:
-            if process.poll() is not None and "tls" in (workdir / "tls.log").read_text().lower():
+            if _missing_tls(workdir, "tls", process):
                 raise MissingBinaryError("redis-server was built without TLS support") from None
             raise
         plain.acl_setuser(
@@ -337,3 +411,70 @@ def tls_server(workdir: Path) -> Iterator[TlsServer]:
         plain.acl_setuser("default", enabled=False)
         plain.close()
         yield tls
+
+
+@dataclass
+class TlsSentinelSetup:
+    """A TLS-only master, its replica (replicating over TLS) and two TLS-only sentinels."""
+
+    files: TlsFiles
+    sentinel_ports: list[int]
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"rediss+sentinel://{hosts}/{SENTINEL_MASTER}/0"
+
+    def master_port(self) -> int:
+        with self.files.client(self.sentinel_ports[0], decode_responses=True) as sentinel:
+            _, port = sentinel.sentinel_get_master_addr_by_name(SENTINEL_MASTER)
+        return int(port)
+
+
+@contextmanager
+def tls_sentinel_setup(workdir: Path) -> Iterator[TlsSentinelSetup]:
+    """Start a TLS-only master and replica and two TLS-only sentinels (quorum 1) watching them over TLS."""
+    files = TlsFiles.write(workdir)
+    master, replica = free_port(), free_port()
+    setup = TlsSentinelSetup(files, [free_port(), free_port()])
+    with ExitStack() as running:
+        process = running.enter_context(server(workdir, "tls-master", *files.server_args(master)))
+        try:
+            wait_for(lambda: process.poll() is None and bool(files.client(master).ping()), "the TLS master")
+        except RuntimeError:
+            if _missing_tls(workdir, "tls-master", process):
+                raise MissingBinaryError("redis-server was built without TLS support") from None
+            raise
+        running.enter_context(
+            server(
+                workdir,
+                "tls-replica",
+                *files.server_args(replica),
+                "--tls-replication",
+                "yes",
+                "--replicaof",
+                "127.0.0.1",
+                str(master),
+            )
+        )
+        wait_for(
+            lambda: files.client(replica).info("replication")["master_link_status"] == "up",
+            "the TLS replica's link",
+        )
+        for port in setup.sentinel_ports:
+            conf = workdir / f"tls-sentinel-{port}.conf"
+            conf.write_text(
+                f"port 0\ntls-port {port}\nbind 127.0.0.1\n"
+                f"tls-cert-file {files.server_cert}\ntls-key-file {files.server_key}\n"
+                f"tls-ca-cert-file {files.ca_file}\ntls-auth-clients yes\ntls-replication yes\n"
+                f"sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master} 1\n"
+                f"sentinel down-after-milliseconds {SENTINEL_MASTER} 2000\n"
+                f"sentinel failover-timeout {SENTINEL_MASTER} 10000\n"
+            )
+            running.enter_context(server(workdir, f"tls-sentinel-{port}", str(conf), "--sentinel"))
+        for port in setup.sentinel_ports:
+            wait_for(
+                lambda port=port: bool(files.client(port).sentinel_slaves(SENTINEL_MASTER)),
+                f"TLS sentinel {port} seeing the replica",
+            )
+        yield setup

@@ -26,7 +26,7 @@ NO_HANG_SECONDS = 20
 def _keys_on_every_master(cluster: topologies.Cluster, count: int = 30) -> list[str]:
     """Return ``count`` keys; the test checks they land on all three masters."""
     keys = [f"tipb:v1:test:{index}" for index in range(count)]
-    with redis.RedisCluster(host="127.0.0.1", port=cluster.ports[0]) as client:
+    with cluster.client() as client:
         owners = {client.get_node_from_key(key).port for key in keys}
     assert owners == set(cluster.ports)
     return keys
@@ -122,6 +122,57 @@ async def test_sentinel_cache_keeps_working_after_failover(
     with redis.Redis(port=new_master) as master:
         assert master.get("tipb:v1:test:after") == b"new"
     assert await sentinel_cache.bump_stamp("tipb:v1:test:mark", 60) > 0
+
+
+async def test_tls_cluster_reads_and_writes_across_every_master(
+    redis_tls_cluster: topologies.Cluster,
+) -> None:
+    # rediss+cluster: every node (and the nodes the cluster redirects to) is reached over TLS.
+    files = redis_tls_cluster.files
+    assert files is not None
+    redis_tls_cluster.flush()
+    keys = _keys_on_every_master(redis_tls_cluster)
+    options = RedisOptions(ca_file=files.ca_file, cert_file=files.client_cert, key_file=files.client_key)
+    cache = RedisCache.from_url(redis_tls_cluster.url, options=options, socket_timeout=2.0)
+    try:
+        async with asyncio.timeout(NO_HANG_SECONDS):
+            for key in keys:
+                await cache.set(key, key.encode(), 60)
+            assert await cache.get_many_checked(keys) == [key.encode() for key in keys]
+    finally:
+        await cache.close()
+    with redis_tls_cluster.client() as client:
+        assert client.get(keys[-1]) == keys[-1].encode()
+
+
+async def test_tls_sentinels_lead_to_the_tls_master(redis_tls_sentinel: topologies.TlsSentinelSetup) -> None:
+    # rediss+sentinel: the sentinels and the master they name are both reached over TLS, with the
+    # client certificate, and the cache works on the master.
+    files = redis_tls_sentinel.files
+    options = RedisOptions(ca_file=files.ca_file, cert_file=files.client_cert, key_file=files.client_key)
+    cache = RedisCache.from_url(redis_tls_sentinel.url, options=options, socket_timeout=2.0)
+    try:
+        async with asyncio.timeout(NO_HANG_SECONDS):
+            await cache.set("tipb:v1:test:tls-sentinel", b"over tls", 60)
+            assert await cache.get_many_checked(["tipb:v1:test:tls-sentinel"]) == [b"over tls"]
+            assert await cache.add("tipb:v1:test:tls-sentinel", b"again", 60) is False
+    finally:
+        await cache.close()
+    with files.client(redis_tls_sentinel.master_port()) as master:
+        assert master.get("tipb:v1:test:tls-sentinel") == b"over tls"
+
+
+async def test_tls_sentinels_refuse_a_client_without_tls(
+    redis_tls_sentinel: topologies.TlsSentinelSetup,
+) -> None:
+    plain_url = redis_tls_sentinel.url.replace("rediss+sentinel://", "redis+sentinel://")
+    cache = RedisCache.from_url(plain_url, socket_timeout=1.0)
+    try:
+        async with asyncio.timeout(NO_HANG_SECONDS):
+            with pytest.raises(CacheUnavailableError):
+                await cache.get_many_checked(["tipb:v1:test:tls-sentinel"])
+    finally:
+        await cache.close()
 
 
 async def test_tls_acl_user_from_settings_instead_of_the_url(redis_tls: topologies.TlsServer) -> None:

@@ -114,3 +114,29 @@ def test_broker_on_tls_as_an_acl_user_serves_credentials_and_never_logs_the_pass
     assert exchanges == 1
     assert written > 0
     assert topologies.ACL_PASSWORD not in broker.log.read_text()
+
+
+def test_broker_on_tls_sentinels_serves_credentials_from_the_tls_master(
+    redis_tls_sentinel: topologies.TlsSentinelSetup, tmp_path: Path
+) -> None:
+    files = redis_tls_sentinel.files
+    tls = {
+        "BROKER_REDIS_TLS_CA_FILE": files.ca_file,
+        "BROKER_REDIS_TLS_CERT_FILE": files.client_cert,
+        "BROKER_REDIS_TLS_KEY_FILE": files.client_key,
+    }
+    with (
+        processes.emulator(log_dir=tmp_path) as emulator,
+        processes.broker(
+            emulator, redis_url=redis_tls_sentinel.url, log_dir=tmp_path, extra_env=tls
+        ) as broker,
+    ):
+        with broker.client(emulator.sign_in("carol")) as client:
+            statuses = [_issue(client).status_code for _ in range(2)]
+        exchanges = emulator.counts().get("CreateTokenWithIAM")
+    with files.client(redis_tls_sentinel.master_port()) as master:
+        written = master.dbsize()
+
+    assert statuses == [200, 200]
+    assert exchanges == 1  # the second request was served from the shared cache on the TLS master
+    assert written > 0
