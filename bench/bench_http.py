@@ -32,7 +32,7 @@ _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 GENERATOR = (
     f"wrk {THREADS} threads, {CONNECTIONS} connections, {DURATION_SECONDS} s, --latency"
     if shutil.which("wrk")
-    else f"bench.loadgen (asyncio raw-socket keep-alive, separate process), {CONNECTIONS} connections, "
+    else f"bench.loadgen (uvloop raw-socket keep-alive, separate process), {CONNECTIONS} connections, "
     f"{DURATION_SECONDS} s"
 )
 
