@@ -1,4 +1,4 @@
-"""Real Redis topologies on loopback ports for the tests: a 3-master cluster, sentinels, TLS + ACL."""
+"""Real Redis topologies on loopback ports for tests: cluster, sentinels, TLS + ACL, and TLS with either."""
 
 from __future__ import annotations
 
