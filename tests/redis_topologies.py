@@ -220,6 +220,15 @@ class SentinelSetup:
         return after
 
 
+def _watching(master: int) -> str:
+    """Return a sentinel's configuration lines watching ``master`` as ``SENTINEL_MASTER`` (quorum 1)."""
+    return (
+        f"sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master} 1\n"
+        f"sentinel down-after-milliseconds {SENTINEL_MASTER} 2000\n"
+        f"sentinel failover-timeout {SENTINEL_MASTER} 10000\n"
+    )
+
+
 @contextmanager
 def sentinel_setup(workdir: Path) -> Iterator[SentinelSetup]:
     """Start a master, its replica and two sentinels (quorum 1), and wait until the sentinels see both."""
@@ -237,12 +246,7 @@ def sentinel_setup(workdir: Path) -> Iterator[SentinelSetup]:
         )
         for port in setup.sentinel_ports:
             conf = workdir / f"sentinel-{port}.conf"
-            conf.write_text(
-                f"port {port}\nbind 127.0.0.1\n"
-                f"sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master} 1\n"
-                f"sentinel down-after-milliseconds {SENTINEL_MASTER} 2000\n"
-                f"sentinel failover-timeout {SENTINEL_MASTER} 10000\n"
-            )
+            conf.write_text(f"port {port}\nbind 127.0.0.1\n{_watching(master)}")
             running.enter_context(server(workdir, f"sentinel-{port}", str(conf), "--sentinel"))
         for port in setup.sentinel_ports:
             wait_for(
@@ -343,16 +347,9 @@ class TlsFiles:
     def server_args(self, port: int) -> list[str]:
         """Return the arguments of a TLS-only redis-server on ``port`` that requires client certificates."""
         return [
-            "--port",
-            "0",
+            *_plain(0),  # no plain-text port
             "--tls-port",
             str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
             "--tls-cert-file",
             self.server_cert,
             "--tls-key-file",
@@ -467,9 +464,7 @@ def tls_sentinel_setup(workdir: Path) -> Iterator[TlsSentinelSetup]:
                 f"port 0\ntls-port {port}\nbind 127.0.0.1\n"
                 f"tls-cert-file {files.server_cert}\ntls-key-file {files.server_key}\n"
                 f"tls-ca-cert-file {files.ca_file}\ntls-auth-clients yes\ntls-replication yes\n"
-                f"sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master} 1\n"
-                f"sentinel down-after-milliseconds {SENTINEL_MASTER} 2000\n"
-                f"sentinel failover-timeout {SENTINEL_MASTER} 10000\n"
+                f"{_watching(master)}"
             )
             running.enter_context(server(workdir, f"tls-sentinel-{port}", str(conf), "--sentinel"))
         for port in setup.sentinel_ports:
