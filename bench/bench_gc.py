@@ -20,7 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from bench import stack
@@ -89,7 +89,7 @@ async def _measure(emu: stack.Emulator) -> dict[tuple[str, str], list[tuple[floa
         try:
             for _ in range(ROUNDS):
                 for collector in ("default", "tuned"):
-                    with _cpython_defaults() if collector == "default" else _nothing():
+                    with _cpython_defaults() if collector == "default" else nullcontext():
                         for name, path, body, count in LOADS:
                             clock.seconds, clock.collections = 0.0, 0
                             for _ in range(count):
@@ -101,11 +101,6 @@ async def _measure(emu: stack.Emulator) -> dict[tuple[str, str], list[tuple[floa
         finally:
             gc.callbacks.remove(clock)
     return series
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def _rows(series: dict[tuple[str, str], list[tuple[float, int]]]) -> list[dict[str, Any]]:

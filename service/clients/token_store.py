@@ -166,19 +166,17 @@ class SignedInUser:
 
     def renew(self) -> str:
         """Return a new ID token from the issuer now, whatever the current one's expiry (and save it)."""
-        tokens = self.store.load()
-        if tokens is None:
-            raise ClientCommandError(f"not signed in (no {self.store.path}): {LOGIN_FIX}", 401)
-        fresh = refresh(tokens, self._http)
-        self.store.save(fresh)
-        return fresh.id_token
+        return self._id_token(force=True)
 
     def id_token(self) -> str:
         """Return a usable ID token, refreshing (and saving) it first when needed."""
+        return self._id_token(force=False)
+
+    def _id_token(self, *, force: bool) -> str:
         tokens = self.store.load()
         if tokens is None:
             raise ClientCommandError(f"not signed in (no {self.store.path}): {LOGIN_FIX}", 401)
-        if tokens.id_token_expires_at() - time.time() > REFRESH_MARGIN_SECONDS:
+        if not force and tokens.id_token_expires_at() - time.time() > REFRESH_MARGIN_SECONDS:
             return tokens.id_token
         fresh = refresh(tokens, self._http)
         self.store.save(fresh)

@@ -96,9 +96,12 @@ class TokenLedger:
         key = self._key("ledger-born")
         (value,) = await self._cache.get_many_checked([key])
         if value is None:
-            if await self._cache.add(key, str(int(now.timestamp())).encode(), MAX_TTL_SECONDS):
+            beginning = int(now.timestamp())
+            if await self._cache.add(key, str(beginning).encode(), MAX_TTL_SECONDS):
                 logger.warning("cache.ledger_born")
-            (value,) = await self._cache.get_many_checked([key])
+                self._born_kept_at = now  # written just now, for its whole lifetime
+                return beginning
+            (value,) = await self._cache.get_many_checked([key])  # another replica recorded it first
         if value is not None and (
             self._born_kept_at is None or (now - self._born_kept_at).total_seconds() > _BORN_KEEP_SECONDS
         ):

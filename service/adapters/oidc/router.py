@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
 
 from service.adapters.oidc.policy import RejectedError, reject
 from service.adapters.oidc.token_format import TOKEN_SHAPE, b64url_decode
-from service.adapters.oidc.verifier import JwksTokenVerifier
+from service.adapters.oidc.verifier import JwksTokenVerifier, token_digest
 from service.domain.errors import InvalidTokenError
 from service.domain.identity import Caller
 
@@ -36,7 +35,7 @@ class IssuerRouter:
         if len(self._verifiers) != len(verifiers):
             raise ValueError("OIDC issuers must be distinct")
         self._max_token_bytes = max(v.policy.max_token_bytes for v in verifiers)
-        self._routed: dict[bytes, JwksTokenVerifier] = {}
+        self._routed: dict[str, JwksTokenVerifier] = {}
         self._routed_tokens = routed_tokens
 
     @property
@@ -69,10 +68,10 @@ class IssuerRouter:
         Raises:
             InvalidTokenError, UpstreamUnavailableError: as ``JwksTokenVerifier.verify``.
         """
-        digest = hashlib.sha256(token.encode()).digest() if isinstance(token, str) else b""
-        verifier = self._routed.get(digest)
+        digest = token_digest(token) if isinstance(token, str) else None
+        verifier = self._routed.get(digest) if digest else None
         if verifier is not None:  # verified before: the same verifier answers from its cache
-            return await verifier.verify(token)
+            return await verifier.verify(token, digest=digest)
         try:
             verifier = self._verifiers.get(self._unverified_issuer(token))
             if verifier is None:
@@ -80,10 +79,11 @@ class IssuerRouter:
         except RejectedError as rejection:
             logger.info("token.rejected", extra={"reason": rejection.reason, "detail": rejection.detail})
             raise InvalidTokenError(rejection.detail) from None
-        caller = await verifier.verify(token)
-        if len(self._routed) >= self._routed_tokens:
-            del self._routed[next(iter(self._routed))]
-        self._routed[digest] = verifier
+        caller = await verifier.verify(token, digest=digest)
+        if digest is not None:
+            if len(self._routed) >= self._routed_tokens:
+                del self._routed[next(iter(self._routed))]
+            self._routed[digest] = verifier
         return caller
 
     def _unverified_issuer(self, token: str) -> str:

@@ -50,6 +50,11 @@ class _CachedCaller:
     kid: str
 
 
+def token_digest(token: str) -> str:
+    """Return the SHA-256 of a token: the key a verified token is remembered by."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def verify_jws_signature(token: str, key: Any, algorithm: str) -> bytes:
     """Return the payload of ``token`` when ``key`` signed it with ``algorithm``; raise JOSEError if not."""
     payload: bytes = jws.verify(token, key, algorithms=[algorithm])
@@ -102,15 +107,15 @@ class JwksTokenVerifier:
         """Cancel a background key refresh still in flight."""
         await self._key_set.aclose()
 
-    async def verify(self, token: str) -> Caller:
-        """Return the caller of a valid ID token.
+    async def verify(self, token: str, *, digest: str | None = None) -> Caller:
+        """Return the caller of a valid ID token; ``digest`` is its ``token_digest`` when already computed.
 
         Raises:
             InvalidTokenError: the token is missing, malformed, badly signed, expired or not for us.
             UpstreamUnavailableError: no key set could ever be loaded from the issuer.
         """
         try:
-            return await self._verify(token)
+            return await self._verify(token, digest)
         except RejectedError as rejection:
             logger.info(
                 "token.rejected",
@@ -118,14 +123,14 @@ class JwksTokenVerifier:
             )
             raise InvalidTokenError(rejection.detail) from None
 
-    async def _verify(self, token: str) -> Caller:
+    async def _verify(self, token: str, digest: str | None) -> Caller:
         policy = self._policy
         if not isinstance(token, str) or not token:
             reject("token_missing", "bearer token is missing")
         if len(token) > policy.max_token_bytes:
             reject("token_too_large", f"token is larger than {policy.max_token_bytes} bytes")
 
-        token_hash = hashlib.sha256(token.encode()).hexdigest()
+        token_hash = digest or token_digest(token)
         cached = self._cached_caller(token_hash)
         if cached is not None:
             self._verified_lookups.hit.inc()
