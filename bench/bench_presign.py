@@ -50,29 +50,33 @@ def _best_seconds(fn: Callable[[], None]) -> float:
     return best
 
 
-def _ours() -> Callable[[list[str]], None]:
-    presigner = SigV4Presigner(REGION, None, "virtual")
+def _ours(
+    credentials: TemporaryCredentials = CREDS, bucket: str = BUCKET, region: str = REGION
+) -> Callable[[list[str]], None]:
+    presigner = SigV4Presigner(region, None, "virtual")
 
     def sign(keys: list[str]) -> None:
         for key in keys:
-            presigner.presign_url(CREDS, method="GET", bucket=BUCKET, key=key, expires_in=900, now=NOW)
+            presigner.presign_url(credentials, method="GET", bucket=bucket, key=key, expires_in=900, now=NOW)
 
     return sign
 
 
-def _boto3() -> Callable[[list[str]], None]:
+def _boto3(
+    credentials: TemporaryCredentials = CREDS, bucket: str = BUCKET, region: str = REGION
+) -> Callable[[list[str]], None]:
     client = boto3.client(
         "s3",
-        region_name=REGION,
-        aws_access_key_id=CREDS.access_key_id,
-        aws_secret_access_key=CREDS.secret_access_key,
-        aws_session_token=CREDS.session_token,
+        region_name=region,
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
         config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}),
     )
 
     def sign(keys: list[str]) -> None:
         for key in keys:
-            client.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=900)
+            client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=900)
 
     return sign
 

@@ -11,7 +11,14 @@ from service import audit as audit_record
 from service.broker.data_access import DataAccessDesk
 from service.broker.policy import Issued
 from service.broker.upstream import Upstream
-from service.domain.access import DataAccessRequest, Permission, S3Target, scope_covers
+from service.domain.access import (
+    S3_SCHEME,
+    DataAccessRequest,
+    Permission,
+    S3Target,
+    scope_covers,
+    validate_key,
+)
 from service.domain.access_book import AccessBook
 from service.domain.credentials import TemporaryCredentials, presigned_url_expiry
 from service.domain.errors import AccessDeniedError, BrokerError, InvalidRequestError, ScopeNotGrantedError
@@ -96,13 +103,28 @@ class _Signing:
     URLs are counted here for the call's audit record instead of one tally entry per URL.
     """
 
-    __slots__ = ("_expiries", "_latest", "_now", "credentials", "issued", "region", "scope", "urls")
+    __slots__ = (
+        "_expiries",
+        "_latest",
+        "_now",
+        "credentials",
+        "folder_covered",
+        "issued",
+        "region",
+        "scope",
+        "urls",
+    )
 
-    def __init__(self, issued: Issued, region: str | None, now: datetime) -> None:
+    def __init__(
+        self, issued: Issued, region: str | None, now: datetime, folder: S3Target | None = None
+    ) -> None:
         self.issued = issued
         self.scope = issued.access.matched_grant_target
         self.credentials: TemporaryCredentials = issued.access.credentials
         self.region = region
+        # Whether the grant holds every key of ``folder`` (``s3://bucket/folder/*``): then a valid key there
+        # needs no target of its own.
+        self.folder_covered = folder is not None and scope_covers(self.scope, folder)
         self._now = now
         self._expiries: dict[int, datetime] = {}
         self._latest: datetime | None = None
@@ -153,15 +175,21 @@ class Presigner:
         for item in items:
             # Only what concerns the item itself becomes that item's error; a session, budget or AWS
             # failure fails the whole call with its own status, so the client can act on it.
+            key = item.key
+            folder = (item.bucket, key[: key.rfind("/") + 1], Permission.for_method(item.method))
+            signing = by_folder.get(folder)
             try:
-                target = S3Target.for_object(item.bucket, item.key)
+                if signing is not None and signing.folder_covered:
+                    validate_key(key)  # the grant holds the folder; its bucket was checked with its first key
+                else:
+                    target = S3Target.for_object(item.bucket, key)
+                    if signing is not None and not scope_covers(signing.scope, target):
+                        signing = None  # a key the folder's grant does not hold: resolve its own
             except InvalidRequestError as exc:
                 results.append(exc)
                 continue
-            permission = Permission.for_method(item.method)
-            folder = (item.bucket, item.key.rpartition("/")[0], permission)
-            signing = by_folder.get(folder)
-            if signing is None or not scope_covers(signing.scope, target):
+            if signing is None:
+                permission = folder[2]
                 request = DataAccessRequest(target, permission, policy.data_access_duration_seconds)
                 try:
                     issued, book = await self._desk.access(caller, request, book, marks.stamp)
@@ -177,7 +205,9 @@ class Presigner:
                     continue
                 if item.bucket not in regions:
                     regions[item.bucket] = await self._desk.region_of(item.bucket)
-                signing = by_folder[folder] = _Signing(issued, regions[item.bucket], now)
+                signing = by_folder[folder] = _Signing(
+                    issued, regions[item.bucket], now, S3Target(f"{S3_SCHEME}{item.bucket}/{folder[1]}*")
+                )
                 signings.append(signing)
             try:
                 presigned = self._signer.presign_url(

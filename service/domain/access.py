@@ -124,6 +124,8 @@ def validate_key(key: str) -> None:
 
 def has_dot_segment(path: str) -> bool:
     """Return whether ``path`` has a ``.`` or ``..`` segment, which URL normalisation would rewrite."""
+    if "/." not in path and not path.startswith("."):
+        return False  # no segment starts with a dot, as nearly every key
     bounded = f"/{path}/"
     return "/./" in bounded or "/../" in bounded
 

@@ -7,9 +7,11 @@ import os
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.memory_cache import MemoryCache
+from service.broker import Broker
 from service.broker.presigning import PresignItem, PresignResult
 from service.domain.access import Permission
-from service.domain.errors import AccessDeniedError
+from service.domain.errors import AccessDeniedError, InvalidRequestError
+from service.domain.identity import Caller
 from tests.fakes import (
     LEDGER_BEGAN,
     FakeClock,
@@ -28,7 +30,7 @@ GRANTS = [
 ]
 
 
-async def test_batch_asks_once_per_folder_and_signs_each_key_under_its_own_grant() -> None:
+async def _alice_batch() -> tuple[Broker, Caller, FakeDataAccessVendor]:
     clock = FakeClock()
     key = os.urandom(32)
     store = EncryptedCredentialStore(MemoryCache(), CacheSealer(key), KeyHasher(key))
@@ -36,7 +38,11 @@ async def test_batch_asks_once_per_folder_and_signs_each_key_under_its_own_grant
     assumer = FakeRoleAssumer(clock)
     vendor = FakeDataAccessVendor(clock, assumer, grants=GRANTS)
     broker = fake_broker(store, clock, FakeIdentityExchanger(), assumer, vendor=vendor)
-    caller = await broker.authenticate(make_token("alice", "batch"))
+    return broker, await broker.authenticate(make_token("alice", "batch")), vendor
+
+
+async def test_batch_asks_once_per_folder_and_signs_each_key_under_its_own_grant() -> None:
+    broker, caller, vendor = await _alice_batch()
     keys = [f"team/report-{n}.csv" for n in range(50)]
     keys += ["shared/a.csv", "shared/b.csv", "pub/x1", "pub/y1", "pub/x2"]
 
@@ -53,3 +59,16 @@ async def test_batch_asks_once_per_folder_and_signs_each_key_under_its_own_grant
         "s3://bkt/shared/b.csv",
         "s3://bkt/team/report-0.csv",
     ]
+
+
+async def test_batch_refuses_an_invalid_key_in_a_folder_its_grant_holds() -> None:
+    # Once team/ is resolved, its keys skip the per-key target: each must still be checked on its own.
+    broker, caller, _ = await _alice_batch()
+    invalid = ["team/..", "team/.", "team/a\x00b", "team/" + "k" * 1020, "team/\ud800"]
+    keys = ["team/first.csv", *invalid, "team/last.csv"]
+
+    results = await broker.presign(caller, [PresignItem("bkt", k, "GET", 900) for k in keys])
+
+    assert [type(r).__name__ for r in results] == (
+        [PresignResult.__name__] + [InvalidRequestError.__name__] * len(invalid) + [PresignResult.__name__]
+    )
