@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import re
 import secrets
@@ -38,9 +39,14 @@ def form_params(req: AwsRequest) -> dict[str, str]:
     return params
 
 
+# AWS session tokens are standard base64, so they hold '+', '/' and '=' that a presigned URL must
+# percent-encode, and they run to about a thousand characters; AWS fixes no size (docs/aws.md#session-tokens).
+_SESSION_TOKEN_BYTES = 721  # 964 base64 characters, ending in "=="
+
+
 def session_token() -> str:
-    """Return a fresh opaque session token."""
-    return "IQoJb3JpZ2luX2VjE" + secrets.token_urlsafe(120)
+    """Return a fresh opaque session token shaped like AWS's: long, standard base64."""
+    return "IQoJb3JpZ2luX2VjE" + base64.b64encode(secrets.token_bytes(_SESSION_TOKEN_BYTES)).decode()
 
 
 def principal_arn(credential: Credential) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -39,6 +40,20 @@ def test_assume_role_with_context_returns_session_known_to_get_caller_identity(
     )
     who = client_for(make_session(creds), "sts").get_caller_identity()
     assert who["Arn"] == resp["AssumedRoleUser"]["Arn"]
+
+
+def test_assume_role_session_token_is_shaped_like_aws(sts: Any, role_arn: str, exchange: Any) -> None:
+    # docs/aws.md#session-tokens: about a thousand characters of standard base64, so a client that
+    # leaves '+', '/' or '=' unencoded in a presigned URL fails here as against AWS.
+    ctx = exchange("alice")["awsAdditionalDetails"]["identityContext"]
+
+    token = sts.assume_role(RoleArn=role_arn, RoleSessionName="tip-alice", ProvidedContexts=_contexts(ctx))[
+        "Credentials"
+    ]["SessionToken"]
+
+    assert len(token) > 900
+    assert re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", token)
+    assert {"+", "/", "="} <= set(token)
 
 
 def test_assume_role_rejects_unknown_context_assertion(sts: Any, role_arn: str) -> None:
