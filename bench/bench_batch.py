@@ -2,7 +2,9 @@
 
 Real emulator and broker (in-process cache, INFO log): sequential POST /v1/presign/batch of 1000 keys
 under one of alice's grants, timed at the client; the signer's own cost per key and boto3's per URL are
-measured in this process on the same keys (bench_presign's signers), in rounds interleaved with the broker's.
+measured in this process on the same keys and credentials (bench_presign's signers), and the HTTP floor
+(the same exchange with a bare uvicorn app answering the broker's answer), in rounds interleaved with the
+broker's.
 
 ``python -m bench.bench_batch`` runs the row alone and exits 1 when a target is missed.
 """
@@ -10,8 +12,10 @@ measured in this process on the same keys (bench_presign's signers), in rounds i
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from bench.alone import run_alone
 from service.domain.credentials import TemporaryCredentials
 
 BUCKET = "demo-data"
+PATH = "/v1/presign/batch"
 GRANT = "s3://demo-data/users/alice/*"  # the grant every batch key is under
 KEYS = [f"users/alice/batch/{n % 10}/report {n}.csv" for n in range(1000)]
 ROUNDS = 5  # each round times the broker, the signer and boto3 back to back, so drift hits all three
@@ -37,7 +42,7 @@ def _best_http_seconds(client: httpx.Client, body: dict[str, Any]) -> float:
     best = float("inf")
     for _ in range(REQUESTS_PER_ROUND):
         started = time.perf_counter()
-        response = client.post("/v1/presign/batch", json=body)
+        response = client.post(PATH, json=body)
         elapsed = time.perf_counter() - started
         response.raise_for_status()
         if any("url" not in result for result in response.json()["results"]):
@@ -66,31 +71,59 @@ def _timed_once(fn: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def _per_key_us(broker: stack.Broker, token: str) -> tuple[float, float, float]:
-    """Return the best µs per key over the rounds: ours over HTTP, the signer alone, boto3."""
+@contextmanager
+def _canned(answer: bytes) -> Iterator[httpx.Client]:
+    """Yield a client of a bare uvicorn server answering ``answer``: what HTTP alone costs for the batch."""
+    with tempfile.TemporaryDirectory() as scratch:
+        answer_file = Path(scratch) / "answer.json"
+        answer_file.write_bytes(answer)
+        port = stack.free_port()
+        log = stack.LOG_DIR / "canned_server.log"
+        server = stack._spawn([sys.executable, "-m", "bench.canned_server", str(port), str(answer_file)], log)
+        try:
+            stack.wait_until_ok(f"http://127.0.0.1:{port}/healthz", server, "canned server", log)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                yield client
+        finally:
+            stack.stop(server)
+
+
+def _per_key_us(broker: stack.Broker, token: str) -> dict[str, float]:
+    """Return the best µs per key over the rounds (ours over HTTP, the HTTP floor, the signer, boto3) and
+    the answer's bytes per key."""
     body = {"items": [{"bucket": BUCKET, "key": key, "method": "GET"} for key in KEYS]}
-    ours, signer, baseline = [], [], []
+    series: dict[str, list[float]] = {"ours": [], "floor": [], "signer": [], "boto3": []}
     with broker.client(token) as client:
-        client.post("/v1/presign/batch", json=body).raise_for_status()  # vends the grant's credentials
+        answer = client.post(PATH, json=body)  # vends the grant's credentials
+        answer.raise_for_status()
         # The baselines sign the same keys with the same grant's credentials (its session token's length
         # sets most of a URL's cost) in the broker's region.
         credentials, region = _grant_credentials(client)
         sign, boto3 = (
             make(credentials, BUCKET, region) for make in (bench_presign._ours, bench_presign._boto3)
         )
-        for _ in range(ROUNDS):
-            ours.append(_best_http_seconds(client, body))
-            signer.append(min(_timed_once(lambda: sign(KEYS)) for _ in range(REQUESTS_PER_ROUND)))
-            baseline.append(_timed_once(lambda: boto3(KEYS)))
-    return tuple(min(series) / len(KEYS) * 1e6 for series in (ours, signer, baseline))  # type: ignore[return-value]
+        with _canned(answer.content) as floor:
+            for _ in range(ROUNDS):
+                series["ours"].append(_best_http_seconds(client, body))
+                series["floor"].append(_best_http_seconds(floor, body))
+                series["signer"].append(
+                    min(_timed_once(lambda: sign(KEYS)) for _ in range(REQUESTS_PER_ROUND))
+                )
+                series["boto3"].append(_timed_once(lambda: boto3(KEYS)))
+    best = {name: min(values) / len(KEYS) * 1e6 for name, values in series.items()}
+    return best | {"answer_bytes": len(answer.content) / len(KEYS)}
 
 
 def run() -> list[dict[str, Any]]:
     """Return the batch row."""
     with stack.emulator() as emu, stack.broker(emu, log_level="INFO") as broker:
-        ours, signer, boto3 = _per_key_us(broker, emu.sign_in("alice"))
+        us = _per_key_us(broker, emu.sign_in("alice"))
+    ours, floor, signer, boto3 = us["ours"], us["floor"], us["signer"], us["boto3"]
     ratio = ours / signer
-    print(f" batch: {ours:.1f} us/key over HTTP, signer {signer:.1f} us/key, boto3 {boto3:.1f} us/url")
+    print(
+        f" batch: {ours:.1f} us/key over HTTP (HTTP floor {floor:.1f}), signer {signer:.1f} us/key, "
+        f"boto3 {boto3:.1f} us/url"
+    )
     met = ratio <= SIGNER_TARGET and boto3 / ours >= BOTO3_TARGET
     return [
         {
@@ -105,8 +138,12 @@ def run() -> list[dict[str, Any]]:
             "note": (
                 f"sequential POST /v1/presign/batch of {len(KEYS)} GET keys in 10 folders under one grant, "
                 "timed at the client (HTTP, JSON both ways, validation, audit), INFO log; "
-                f"{ROUNDS} rounds, each timing the broker (best of {REQUESTS_PER_ROUND}), the signer alone "
-                f"(best of {REQUESTS_PER_ROUND}) and boto3 back to back; best round of each; "
+                f"{ROUNDS} rounds, each timing the broker (best of {REQUESTS_PER_ROUND}), the HTTP floor, "
+                f"the signer alone (best of {REQUESTS_PER_ROUND}) and boto3 back to back; best round of "
+                f"each; HTTP floor {floor:.1f} us/key = {floor / signer:.2f}x the signer: the same request "
+                f"and the broker's own answer ({us['answer_bytes']:.0f} bytes of JSON per key) through a "
+                "bare uvicorn app (bench/canned_server.py), so the broker's own work is "
+                f"{(ours - floor) / signer:.2f}x the signer; "
                 f"boto3 generate_presigned_url {boto3:.1f} us/url = {boto3 / ours:.1f}x ours (bench_batch.py)"
             ),
         }
