@@ -32,7 +32,7 @@ test: $(STAMP)  ## run the whole test suite (unit, adapters against real Redis, 
 
 # Unit and API tests: no emulator, no browser, no end-to-end processes (only the Redis the broker tests use).
 # The botocore-equivalence property tests of the presigner run in `make test` only: they take most of a minute.
-FAST_TESTS := tests/domain tests/api tests/broker tests/adapters tests/test_settings.py tests/test_thread_pool.py \
+FAST_TESTS := tests/domain tests/api tests/broker tests/adapters tests/test_settings.py tests/test_thread_pool.py tests/test_memory_limit.py \
 	tests/test_import_contracts.py --ignore=tests/adapters/test_s3_presigner.py
 # Branch coverage of service/ by the fast tests, measured with this target at 65.1 % (2026-12-03); raise it, never lower it.
 FAST_COVERAGE_FLOOR := 65

@@ -27,8 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.alone import run_alone
 from bench.warm_asgi import _call
+from emulator.state import new_secret
+from emulator.sts import session_token
 from service.app import create_app
 from service.domain.access import DataAccess, DataAccessRequest, Grant, Grantee
+from service.domain.cache_sizes import KIB_PER_ACTIVE_USER
 from service.domain.credentials import TemporaryCredentials
 from service.domain.errors import TokenReusedError
 from service.domain.identity import IdentityCenterToken, RenewedToken
@@ -66,9 +69,11 @@ class _Aws:
         self._serial = itertools.count()
 
     def _credentials(self, seconds: int) -> TemporaryCredentials:
+        # Shaped like AWS's (a 40-character secret, a session token of about a thousand characters), so
+        # the memory per cached user is what real credentials cost.
         n = next(self._serial)
         expiration = datetime.now(UTC) + timedelta(seconds=seconds)
-        return TemporaryCredentials(f"ASIABENCH{n:011d}", f"secret-{n}", f"token-{n}", expiration)
+        return TemporaryCredentials(f"ASIABENCH{n:011d}", new_secret(), session_token(), expiration)
 
     def assume(self, identity_context: str, session_name: str, duration_seconds: int) -> TemporaryCredentials:
         return self._credentials(duration_seconds)
@@ -170,6 +175,7 @@ def run() -> list[dict[str, Any]]:
     finally:
         jwks.stop()
     ratio = result["few_us"] / result["all_us"]
+    within = result["kib_per_user"] <= KIB_PER_ACTIVE_USER  # the figure the chart and start-up rely on
     print(
         f" users: {result['few_us']:.1f} CPU µs/request with {FEW} users, "
         f"{result['all_us']:.1f} with {USERS}; "
@@ -183,15 +189,19 @@ def run() -> list[dict[str, Any]]:
             "ours_value": round(result["all_us"], 1),
             "unit": "CPU us/request",
             "ratio": round(ratio, 2),
-            "target": f">= {TARGET} (throughput ours/baseline = baseline/ours CPU)",
-            "met": "yes" if ratio >= TARGET else "no",
+            "target": (
+                f">= {TARGET} (throughput ours/baseline = baseline/ours CPU), "
+                f"memory <= {KIB_PER_ACTIVE_USER} KiB per user"
+            ),
+            "met": "yes" if ratio >= TARGET and within else "no",
             "note": (
                 f"{USERS} users each signed in and served once, then {ROUNDS} interleaved rounds of "
                 f"{PER_ROUND} POST /v1/credentials through the ASGI app: {FEW} users in turn vs every "
                 f"user in a shuffled cycle; real app, caches sized by BROKER_ACTIVE_USERS={USERS}, "
                 "real verifier "
                 "(ES256) against a loopback JWKS, AWS answered in process; memory: VmRSS growth while "
-                f"warming the users, {result['kib_per_user']:.2f} KiB per cached user (bench_users.py)"
+                f"warming the users, {result['kib_per_user']:.2f} KiB per cached user with AWS-sized "
+                "credentials (bench_users.py)"
             ),
         }
     ]

@@ -77,6 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from service.app import create_app
     from service.logs import configure_logging
+    from service.memory_limit import warn_if_short
     from service.server import FACTORY, run_server
     from service.settings import ConfigurationError, load_settings
 
@@ -89,6 +90,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         return _fail(str(exc))
     configure_logging(settings.log_format, settings.log_level)
+    warn_if_short(settings.cache_sizes(), args.workers)
     # uvicorn starts worker processes from an import string; each builds its app from the environment.
     app: Any = create_app(settings) if args.workers == 1 else FACTORY
     return run_server(app, settings, host=args.host, port=args.port, workers=args.workers)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # Users one replica keeps warm by default: the active set of a busy replica (docs/operations.md#memory).
 DEFAULT_ACTIVE_USERS = 50_000
+# Memory per cached user with AWS-sized credentials (a session token of about a thousand characters in the
+# session and in each vended access), in-process cache included: `python -m bench.bench_users` measures it
+# and fails above this figure.
+KIB_PER_ACTIVE_USER = 13
+# One started broker process before any user is served (VmRSS, bench_http's broker_peak_rss row).
+IDLE_MIB = 140
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +20,11 @@ class CacheSizes:
     """Entry limits of the per-replica caches, each sized so ``active_users`` users never thrash it."""
 
     active_users: int = DEFAULT_ACTIVE_USERS
+
+    @property
+    def full_mib(self) -> int:
+        """Memory of one broker process whose caches hold ``active_users`` users."""
+        return IDLE_MIB + math.ceil(self.active_users * KIB_PER_ACTIVE_USER / 1024)
 
     @property
     def verified_tokens(self) -> int:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from deploy.render_manifests import CHART, NAMESPACE, OUTPUT, RELEASE, committed, render
+from service.domain.cache_sizes import DEFAULT_ACTIVE_USERS, CacheSizes
 from service.settings import Settings
 from tests.deploy.dockerfile import ROOT, stage
 
@@ -106,6 +107,21 @@ def test_deployment_runs_hardened_with_resources_and_the_image_user() -> None:
     }
     assert set(container["resources"]) == {"requests", "limits"}
     assert pod["automountServiceAccountToken"] is False
+
+
+def _mebibytes(quantity: str) -> float:
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()  # type: ignore[union-attr]
+    return int(number) * (1024 if unit == "Gi" else 1)
+
+
+def test_memory_limit_holds_the_default_active_set_in_every_worker() -> None:
+    # A busy replica fills its caches to BROKER_ACTIVE_USERS users per worker: below that the kernel kills
+    # it (OOMKilled) instead of serving (docs/operations.md#memory).
+    documents = _committed_documents()
+    (container,) = _kind(documents, "Deployment")["spec"]["template"]["spec"]["containers"]
+    workers = int(container["args"][container["args"].index("--workers") + 1])
+    active = int(_kind(documents, "ConfigMap")["data"].get("BROKER_ACTIVE_USERS", DEFAULT_ACTIVE_USERS))
+    assert _mebibytes(container["resources"]["limits"]["memory"]) >= workers * CacheSizes(active).full_mib
 
 
 def test_probes_use_served_routes_and_the_grace_period_outlasts_delay_and_drain() -> None:
