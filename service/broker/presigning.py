@@ -175,8 +175,8 @@ class Presigner:
         for item in items:
             # Only what concerns the item itself becomes that item's error; a session, budget or AWS
             # failure fails the whole call with its own status, so the client can act on it.
-            key = item.key
-            folder = (item.bucket, key[: key.rfind("/") + 1], Permission.for_method(item.method))
+            key, permission = item.key, Permission.for_method(item.method)
+            folder = (item.bucket, key[: key.rfind("/") + 1], permission)
             signing = by_folder.get(folder)
             try:
                 if signing is not None and signing.folder_covered:
@@ -189,7 +189,6 @@ class Presigner:
                 results.append(exc)
                 continue
             if signing is None:
-                permission = folder[2]
                 request = DataAccessRequest(target, permission, policy.data_access_duration_seconds)
                 try:
                     issued, book = await self._desk.access(caller, request, book, marks.stamp)
