@@ -95,13 +95,30 @@ def _redacted_text(value: str) -> str:
     return redacted
 
 
-def redact_value(name: str, value: object) -> object:
-    """Return a log field's value, hidden when its name says it is secret."""
+# Values written as they are; anything else is scanned (containers member by member, other objects as the
+# text the line will show: bytes and objects would otherwise reach it through str()).
+_PLAIN_VALUES = (int, float, bool, type(None))
+# Deeper than this a field's value is hidden whole: a log field is never legitimately nested so far.
+_NESTING_LIMIT = 16
+
+
+def redact_value(name: str, value: object, depth: int = 0) -> object:
+    """Return a log field's value, hidden when its name says it is secret, scanned all the way down."""
     if _secret_field(name):
         return REDACTED
     if isinstance(value, str):
         return _redacted_text(value)
-    return value
+    if isinstance(value, _PLAIN_VALUES):
+        return value
+    if depth >= _NESTING_LIMIT:
+        return REDACTED
+    if isinstance(value, dict):
+        return {key: redact_value(str(key), member, depth + 1) for key, member in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(name, member, depth + 1) for member in value]
+    if isinstance(value, bytes | bytearray):
+        return _redacted_text(value.decode("utf-8", "backslashreplace"))
+    return _redacted_text(str(value))
 
 
 class RedactingFilter(logging.Filter):

@@ -63,6 +63,42 @@ def test_redacting_filter_hides_secret_named_fields(log_stream: io.StringIO) -> 
     assert line["subject"] == "alice"
 
 
+class _Answer:
+    """An object logged as it is: the line shows its str()."""
+
+    def __str__(self) -> str:
+        return f"Authorization: Bearer {JWT}"
+
+
+def test_redacting_filter_hides_secrets_inside_nested_bytes_and_object_fields(
+    log_stream: io.StringIO,
+) -> None:
+    # A field's value is not always a string: lists and dicts are scanned all the way down (their keys
+    # named like a secret are hidden), bytes and other objects as the text they are written as.
+    session_token = "IQoJb3JpZ2luX2VjE" + "A/b+C=" * 60
+    logging.getLogger("t").info(
+        "x",
+        extra={
+            "grants": [{"matched_grant": "s3://b/p/*", "note": f"id token {JWT}"}],
+            "response": {"Result": {"SessionToken": session_token, "AccessKeyId": "ASIAEXAMPLE"}},
+            "answers": {"Credentials": {"AccessKeyId": "ASIAEXAMPLE"}},
+            "pair": ("kept", f"Bearer {JWT}"),
+            "raw": f"id_token={JWT}".encode(),
+            "answer": _Answer(),
+            "count": 3,
+        },
+    )
+    text = log_stream.getvalue()
+    line = json.loads(text)
+    assert JWT not in text
+    assert session_token not in text
+    assert line["grants"][0]["matched_grant"] == "s3://b/p/*"
+    assert line["response"]["Result"] == {"SessionToken": REDACTED, "AccessKeyId": "ASIAEXAMPLE"}
+    assert line["answers"] == {"Credentials": REDACTED}
+    assert line["pair"][0] == "kept"
+    assert line["count"] == 3
+
+
 def test_redacting_filter_hides_bearer_header_in_exception(log_stream: io.StringIO) -> None:
     try:
         raise ValueError(f"header was Authorization: Bearer {JWT}")
