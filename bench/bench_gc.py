@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import logging
 import os
 import sys
 import time
@@ -26,9 +25,8 @@ from typing import Any
 from bench import stack
 from bench.alone import run_alone
 from bench.bench_batch import KEYS
-from bench.warm_asgi import _call
+from bench.warm_asgi import _call, logs_written_nowhere
 from service.app import create_app
-from service.logs import configure_logging
 from service.settings import load_settings
 
 ROUNDS = 4
@@ -134,15 +132,8 @@ def run() -> list[dict[str, Any]]:
     """Return the collector rows, printing each load's pauses."""
     with stack.emulator() as emu:
         os.environ.update(emu.config["broker_env"])  # the broker's AWS identity comes from the environment
-        configure_logging("json", "INFO")  # the default level: its records are garbage too
-        handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
-        with open(os.devnull, "w") as sink:
-            streams = [handler.setStream(sink) for handler in handlers]  # written, not into the output
-            try:
-                series = asyncio.run(_measure(emu))
-            finally:
-                for handler, stream in zip(handlers, streams, strict=True):
-                    handler.setStream(stream)
+        with logs_written_nowhere("INFO"):  # the default level: its records are garbage too
+            series = asyncio.run(_measure(emu))
     rows = _rows(series)
     for row in rows:
         print(f" {row['name']}: default {row['baseline_value']} us, tuned {row['ours_value']} us per request")

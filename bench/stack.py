@@ -35,6 +35,11 @@ class StackError(RuntimeError):
     """A process of the stack did not start."""
 
 
+def next_second() -> None:
+    """Wait past a sign-out's second: a token issued within it is refused as issued before it."""
+    time.sleep(1.001 - time.time() % 1)
+
+
 def free_port() -> int:
     """Return a free TCP port on 127.0.0.1."""
     with socket.socket() as probe:

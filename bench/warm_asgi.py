@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bench import stack
@@ -50,6 +52,20 @@ def _scope(method: str, path: str, token: str, body: bytes) -> dict[str, Any]:
         "server": ("127.0.0.1", 8080),
         "state": {},
     }
+
+
+@contextmanager
+def logs_written_nowhere(level: str) -> Iterator[None]:
+    """Configure the broker's logging at ``level`` with its lines formatted and written, to /dev/null."""
+    configure_logging("json", level)
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    with open(os.devnull, "w") as sink:
+        streams = [handler.setStream(sink) for handler in handlers]
+        try:
+            yield
+        finally:
+            for handler, stream in zip(handlers, streams, strict=True):
+                handler.setStream(stream)
 
 
 async def _call(app: Any, method: str, path: str, token: str = "", body: bytes = b"") -> int:
