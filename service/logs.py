@@ -113,7 +113,10 @@ def redact_value(name: str, value: object, depth: int = 0) -> object:
     if depth >= _NESTING_LIMIT:
         return REDACTED
     if isinstance(value, dict):
-        return {key: redact_value(str(key), member, depth + 1) for key, member in value.items()}
+        return {
+            _redacted_text(key) if isinstance(key, str) else key: redact_value(str(key), member, depth + 1)
+            for key, member in value.items()
+        }
     if isinstance(value, list | tuple | set | frozenset):
         return [redact_value(name, member, depth + 1) for member in value]
     if isinstance(value, bytes | bytearray):

@@ -82,6 +82,7 @@ def test_redacting_filter_hides_secrets_inside_nested_bytes_and_object_fields(
             "grants": [{"matched_grant": "s3://b/p/*", "note": f"id token {JWT}"}],
             "response": {"Result": {"SessionToken": session_token, "AccessKeyId": "ASIAEXAMPLE"}},
             "answers": {"Credentials": {"AccessKeyId": "ASIAEXAMPLE"}},
+            "seen_by": {JWT: "seen"},
             "pair": ("kept", f"Bearer {JWT}"),
             "raw": f"id_token={JWT}".encode(),
             "answer": _Answer(),
@@ -95,6 +96,7 @@ def test_redacting_filter_hides_secrets_inside_nested_bytes_and_object_fields(
     assert line["grants"][0]["matched_grant"] == "s3://b/p/*"
     assert line["response"]["Result"] == {"SessionToken": REDACTED, "AccessKeyId": "ASIAEXAMPLE"}
     assert line["answers"] == {"Credentials": REDACTED}
+    assert line["seen_by"] == {REDACTED: "seen"}
     assert line["pair"][0] == "kept"
     assert line["count"] == 3
 
