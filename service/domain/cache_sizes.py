@@ -8,8 +8,8 @@ from dataclasses import dataclass
 # Users one replica keeps warm by default: the active set of a busy replica (docs/operations.md#memory).
 DEFAULT_ACTIVE_USERS = 50_000
 # Memory per cached user with AWS-sized credentials (a session token of about a thousand characters in the
-# session and in each vended access), in-process cache included: `python -m bench.bench_users` measures it
-# and fails above this figure.
+# session and in each vended access), in-process cache included, so an upper bound for a replica with Redis:
+# `python -m bench.bench_users` measures it and fails above this figure.
 KIB_PER_ACTIVE_USER = 13
 # One started broker process before any user is served (VmRSS, bench_http's broker_peak_rss row).
 IDLE_MIB = 140
