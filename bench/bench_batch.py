@@ -12,10 +12,8 @@ broker's.
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -71,23 +69,6 @@ def _timed_once(fn: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-@contextmanager
-def _canned(answer: bytes) -> Iterator[httpx.Client]:
-    """Yield a client of a bare uvicorn server answering ``answer``: what HTTP alone costs for the batch."""
-    with tempfile.TemporaryDirectory() as scratch:
-        answer_file = Path(scratch) / "answer.json"
-        answer_file.write_bytes(answer)
-        port = stack.free_port()
-        log = stack.LOG_DIR / "canned_server.log"
-        server = stack._spawn([sys.executable, "-m", "bench.canned_server", str(port), str(answer_file)], log)
-        try:
-            stack.wait_until_ok(f"http://127.0.0.1:{port}/healthz", server, "canned server", log)
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-                yield client
-        finally:
-            stack.stop(server)
-
-
 def _per_key_us(broker: stack.Broker, token: str) -> dict[str, float]:
     """Return the best µs per key over the rounds (ours over HTTP, the HTTP floor, the signer, boto3) and
     the answer's bytes per key."""
@@ -102,7 +83,10 @@ def _per_key_us(broker: stack.Broker, token: str) -> dict[str, float]:
         sign, boto3 = (
             make(credentials, BUCKET, region) for make in (bench_presign._ours, bench_presign._boto3)
         )
-        with _canned(answer.content) as floor:
+        with (
+            stack.canned_server(answer.content) as floor_url,
+            httpx.Client(base_url=floor_url, timeout=30) as floor,
+        ):
             for _ in range(ROUNDS):
                 series["ours"].append(_best_http_seconds(client, body))
                 series["floor"].append(_best_http_seconds(floor, body))

@@ -17,7 +17,6 @@ from typing import Any
 import boto3
 import httpx
 from botocore.config import Config
-from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,6 +27,7 @@ from service.adapters.identity_center import SsoOidcIdentityExchanger
 from service.adapters.sts import StsRoleAssumer
 from service.domain.access import DataAccessRequest, Permission, S3Target
 from service.domain.identity import role_session_name
+from tests.scrape import Scrape
 
 COLD_SAMPLES = 45
 STAMPEDE = 500
@@ -92,15 +92,8 @@ class _Replayer:
 
 def _upstream_seconds(client: httpx.Client) -> float:
     """Return the seconds the broker's botocore has spent in the three calls of a miss, so far."""
-    total = 0.0
-    for family in text_string_to_metric_families(client.get("/metrics").text):
-        if family.name == "tipb_upstream_request_duration_seconds":
-            total += sum(
-                sample.value
-                for sample in family.samples
-                if sample.name.endswith("_sum") and sample.labels.get("operation") in UPSTREAM
-            )
-    return total
+    scrape = Scrape(client.get("/metrics").text)
+    return sum(scrape.value("tipb_upstream_request_duration_seconds_sum", operation=op) for op in UPSTREAM)
 
 
 def _cold_overhead(emu: stack.Emulator, broker: stack.Broker) -> list[dict[str, Any]]:

@@ -203,6 +203,23 @@ def redis_server() -> Iterator[str]:
 
 
 @contextmanager
+def canned_server(answer: bytes) -> Iterator[str]:
+    """Run a bare uvicorn app answering every POST with ``answer`` (bench/canned_server.py); yield its URL."""
+    with tempfile.TemporaryDirectory() as scratch:
+        answer_file = Path(scratch) / "answer.json"
+        answer_file.write_bytes(answer)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = LOG_DIR / "canned_server.log"
+        process = _spawn([sys.executable, "-m", "bench.canned_server", str(port), str(answer_file)], log)
+        try:
+            wait_until_ok(f"{url}/healthz", process, "canned server", log)
+            yield url
+        finally:
+            stop(process)
+
+
+@contextmanager
 def broker(
     emu: Emulator,
     *,

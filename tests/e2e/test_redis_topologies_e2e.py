@@ -17,6 +17,15 @@ TARGET = {"target": "s3://demo-data/reports/q3.csv", "permission": "READ"}
 SETTLED_REQUESTS = 5
 
 
+def _tls_settings(ca_file: str, cert_file: str, key_file: str) -> dict[str, str]:
+    """The broker's settings for a TLS Redis that asks for a client certificate."""
+    return {
+        "BROKER_REDIS_TLS_CA_FILE": ca_file,
+        "BROKER_REDIS_TLS_CERT_FILE": cert_file,
+        "BROKER_REDIS_TLS_KEY_FILE": key_file,
+    }
+
+
 def _issue(client: httpx.Client) -> httpx.Response:
     return client.post("/v1/credentials", json=TARGET)
 
@@ -88,9 +97,7 @@ def test_broker_on_tls_as_an_acl_user_serves_credentials_and_never_logs_the_pass
 ) -> None:
     redis_tls.flush()
     tls = {
-        "BROKER_REDIS_TLS_CA_FILE": redis_tls.ca_file,
-        "BROKER_REDIS_TLS_CERT_FILE": redis_tls.cert_file,
-        "BROKER_REDIS_TLS_KEY_FILE": redis_tls.key_file,
+        **_tls_settings(redis_tls.ca_file, redis_tls.cert_file, redis_tls.key_file),
         "BROKER_REDIS_USERNAME": topologies.ACL_USER,
         "BROKER_REDIS_PASSWORD": topologies.ACL_PASSWORD,
     }
@@ -120,11 +127,7 @@ def test_broker_on_tls_sentinels_serves_credentials_from_the_tls_master(
     redis_tls_sentinel: topologies.TlsSentinelSetup, tmp_path: Path
 ) -> None:
     files = redis_tls_sentinel.files
-    tls = {
-        "BROKER_REDIS_TLS_CA_FILE": files.ca_file,
-        "BROKER_REDIS_TLS_CERT_FILE": files.client_cert,
-        "BROKER_REDIS_TLS_KEY_FILE": files.client_key,
-    }
+    tls = _tls_settings(files.ca_file, files.client_cert, files.client_key)
     with (
         processes.emulator(log_dir=tmp_path) as emulator,
         processes.broker(
