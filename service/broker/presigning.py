@@ -16,6 +16,7 @@ from service.domain.access import (
     DataAccessRequest,
     Permission,
     S3Target,
+    all_plain_keys,
     scope_covers,
     validate_key,
 )
@@ -166,21 +167,26 @@ class Presigner:
         policy = self._upstream.policy
         book, marks = await self._desk.load_access(caller)
         results: list[PresignResult | BrokerError] = []
-        # The data access last resolved per (bucket, folder, permission): keys in one folder are nearly
-        # always under one grant, so the book is searched once per folder, not once per key.
-        by_folder: dict[tuple[str, str, Permission], _Signing] = {}
+        # The data access last resolved per (bucket, folder, method; the permission a method needs is
+        # looked up on a miss): keys in one folder are nearly always under one grant, so the book is
+        # searched once per folder, not once per key.
+        by_folder: dict[tuple[str, str, str], _Signing] = {}
         signings: list[_Signing] = []
         regions: dict[str, str | None] = {}
         now = self._upstream.now()  # one signing time for the whole batch
+        # Nearly always every key is plain: then one pass has checked them all, not one check per key.
+        keys_checked = all_plain_keys([item.key for item in items])
         for item in items:
             # Only what concerns the item itself becomes that item's error; a session, budget or AWS
             # failure fails the whole call with its own status, so the client can act on it.
-            key, permission = item.key, Permission.for_method(item.method)
-            folder = (item.bucket, key[: key.rfind("/") + 1], permission)
+            key = item.key
+            folder = (item.bucket, key[: key.rfind("/") + 1], item.method)
             signing = by_folder.get(folder)
             try:
                 if signing is not None and signing.folder_covered:
-                    validate_key(key)  # the grant holds the folder; its bucket was checked with its first key
+                    # The grant holds the folder; its bucket was checked with its first key.
+                    if not keys_checked:
+                        validate_key(key)
                 else:
                     target = S3Target.for_object(item.bucket, key)
                     if signing is not None and not scope_covers(signing.scope, target):
@@ -189,6 +195,7 @@ class Presigner:
                 results.append(exc)
                 continue
             if signing is None:
+                permission = Permission.for_method(item.method)
                 request = DataAccessRequest(target, permission, policy.data_access_duration_seconds)
                 try:
                     issued, book = await self._desk.access(caller, request, book, marks.stamp)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from service.adapters.cache_crypto import CacheSealer, KeyHasher
 from service.adapters.credential_store import EncryptedCredentialStore
 from service.adapters.memory_cache import MemoryCache
@@ -61,14 +63,17 @@ async def test_batch_asks_once_per_folder_and_signs_each_key_under_its_own_grant
     ]
 
 
-async def test_batch_refuses_an_invalid_key_in_a_folder_its_grant_holds() -> None:
-    # Once team/ is resolved, its keys skip the per-key target: each must still be checked on its own.
+@pytest.mark.parametrize(
+    "invalid", ["team/..", "team/.", "team/a\x00b", "team/" + "k" * 1020, "team/\ud800", "team/a\nb"]
+)
+async def test_batch_refuses_an_invalid_key_in_a_folder_its_grant_holds(invalid: str) -> None:
+    # Once team/ is resolved, its keys skip the per-key target, and a batch of plain keys skips the per-key
+    # check: one invalid key among plain ones must still be refused on its own.
     broker, caller, _ = await _alice_batch()
-    invalid = ["team/..", "team/.", "team/a\x00b", "team/" + "k" * 1020, "team/\ud800"]
-    keys = ["team/first.csv", *invalid, "team/last.csv"]
+    keys = ["team/first.csv", "team/second.csv", invalid, "team/last.csv"]
 
     results = await broker.presign(caller, [PresignItem("bkt", k, "GET", 900) for k in keys])
 
     assert [type(r).__name__ for r in results] == (
-        [PresignResult.__name__] + [InvalidRequestError.__name__] * len(invalid) + [PresignResult.__name__]
+        [PresignResult.__name__] * 2 + [InvalidRequestError.__name__, PresignResult.__name__]
     )

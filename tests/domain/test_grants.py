@@ -16,7 +16,9 @@ from service.domain.access import (
     Permission,
     Privilege,
     S3Target,
+    all_plain_keys,
     scope_covers,
+    validate_key,
 )
 from service.domain.access_book import AccessBook
 from service.domain.credentials import TemporaryCredentials
@@ -289,6 +291,37 @@ def test_s3_target_parse_rejects_dot_segments_and_control_characters(key: str) -
 def test_s3_target_accepts_dots_that_are_not_whole_segments(key: str) -> None:
     assert S3Target.for_object("bucket", key).uri == f"s3://bucket/{key}"
     assert S3Target.parse(f"s3://bucket/{key}*").uri == f"s3://bucket/{key}*"
+
+
+def _valid(key: str) -> bool:
+    try:
+        validate_key(key)
+    except InvalidRequestError:
+        return False
+    return True
+
+
+# Short keys of the characters that matter to the one-pass check (the separator, dots, slashes, controls, a
+# lone surrogate, a 2-byte character), and keys past the 256 characters a plain key may have.
+_KEYS = st.text(alphabet="a/.\u00e9\x00\n\x7f\ud800", max_size=6) | st.text(
+    alphabet="a\u00e9", min_size=250, max_size=260
+)
+
+
+@given(st.lists(_KEYS, min_size=1, max_size=4))
+def test_all_plain_keys_clears_a_batch_only_when_every_key_is_valid(keys: list[str]) -> None:
+    if all_plain_keys(keys):
+        assert all(map(_valid, keys))
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "a\x00b", "a\nb", "a\x7f", "x\ud800", "../x", "a/./b", "a/..", ".", "k" * 257]
+)
+def test_all_plain_keys_sends_a_batch_with_one_key_needing_checks_to_the_checks(bad: str) -> None:
+    good = ["users/alice/report 1.csv", "é" * 256, "a..b/c.d"]
+    assert all_plain_keys(good)
+    assert not all_plain_keys([*good[:2], bad, good[2]])
+    assert not all_plain_keys([bad])
 
 
 def test_data_access_request_target_type_only_for_minimal_object() -> None:
