@@ -174,8 +174,9 @@ class Presigner:
         signings: list[_Signing] = []
         regions: dict[str, str | None] = {}
         now = self._upstream.now()  # one signing time for the whole batch
-        # Nearly always every key is plain: then one pass has checked them all, not one check per key.
-        keys_checked = all_plain_keys([item.key for item in items])
+        # Nearly always every key is plain: then one pass has checked them all, not one check per key. (A
+        # folder's first key is checked with its target, so one item needs no pass.)
+        keys_checked = len(items) > 1 and all_plain_keys([item.key for item in items])
         for item in items:
             # Only what concerns the item itself becomes that item's error; a session, budget or AWS
             # failure fails the whole call with its own status, so the client can act on it.
